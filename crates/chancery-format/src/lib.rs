@@ -1,0 +1,15 @@
+//! Chancery's stored formats, byte for byte as FORMAT.md draws them.
+//!
+//! Scope: ids, secret keys and key files, authenticated encryption, the keyed content-defined
+//! chunker, compression, packs, indexes, trees and snapshots, each versioned.
+//! Deliberately left out: any I/O, threads or async. Callers hand in bytes and get bytes or
+//! typed errors back, so every parser here can be fuzzed in isolation.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod error;
+pub mod id;
+pub mod tree;
+
+pub use error::FormatError;
+pub use id::{BlobId, ObjectId, ID_LEN};
