@@ -1,14 +1,24 @@
 //! Chancery's stored formats, byte for byte as FORMAT.md draws them.
 //!
 //! Scope: ids, secret keys and key files, authenticated encryption, the keyed content-defined
-//! chunker, compression, packs, indexes, trees and snapshots, each versioned.
+//! chunker, compression, padding, packs, indexes, trees and snapshots, each versioned.
 //! Deliberately left out: any I/O, threads or async. Callers hand in bytes and get bytes or
-//! typed errors back, so every parser here can be fuzzed in isolation.
+//! typed errors back, so every parser here can be fuzzed in isolation (see `fuzz/`).
 #![warn(missing_docs)]
 
+pub mod blob;
+pub mod chunker;
 pub mod codec;
+pub mod compress;
 pub mod error;
 pub mod id;
+pub mod index;
+pub mod keyfile;
+pub mod keys;
+pub mod object;
+pub mod pack;
+pub mod padding;
+pub mod snapshot;
 pub mod tree;
 
 pub use error::FormatError;

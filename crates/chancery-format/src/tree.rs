@@ -101,7 +101,10 @@ impl Tree {
     /// A tree of these nodes, sorted by name.
     pub fn new(mut nodes: Vec<Node>) -> Self {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        Self { version: TREE_VERSION, nodes }
+        Self {
+            version: TREE_VERSION,
+            nodes,
+        }
     }
 
     /// The blob plaintext of this tree.
@@ -113,7 +116,10 @@ impl Tree {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let tree: Tree = decode_exact(bytes, "tree")?;
         if tree.version != TREE_VERSION {
-            return Err(FormatError::UnsupportedVersion { what: "tree", version: tree.version });
+            return Err(FormatError::UnsupportedVersion {
+                what: "tree",
+                version: tree.version,
+            });
         }
         tree.validate()?;
         Ok(tree)
@@ -123,17 +129,26 @@ impl Tree {
         for node in &self.nodes {
             let n = &node.name;
             if n.is_empty() || n == b"." || n == b".." || n.contains(&b'/') || n.contains(&0) {
-                return Err(FormatError::Malformed { what: "tree", why: "unsafe entry name" });
+                return Err(FormatError::Malformed {
+                    what: "tree",
+                    why: "unsafe entry name",
+                });
             }
         }
         if self.nodes.windows(2).any(|w| w[0].name >= w[1].name) {
-            return Err(FormatError::Malformed { what: "tree", why: "entries not sorted and unique" });
+            return Err(FormatError::Malformed {
+                what: "tree",
+                why: "entries not sorted and unique",
+            });
         }
         Ok(())
     }
 
     /// The entry with this name, if any.
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
     }
 }

@@ -1,2 +1,25 @@
-//! placeholder
+//! The owner's side of Chancery: configuration, placement policy, backup, restore, check,
+//! sync and status, against sites reached through `chancery-store` backends.
+//!
+//! Deliberately left out: argument parsing and printing (the `chancery` binary), byte layouts
+//! and crypto (`chancery-format`), how bytes are kept (`chancery-store`).
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod archive;
+pub mod backup;
+pub mod check;
+pub mod config;
+pub mod error;
 pub mod fsmeta;
+pub mod fsutil;
+pub mod index;
+pub mod objects;
+pub mod policy;
+pub mod progress;
+pub mod reader;
+pub mod restore;
+pub mod site;
+pub mod snapshots;
+pub mod status;
+pub mod sync;

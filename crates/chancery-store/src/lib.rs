@@ -1,1 +1,41 @@
-//! placeholder
+//! Chancery's storage layer: bytes at rest, with no knowledge of what they mean.
+//!
+//! # What this crate owns
+//!
+//! - The [`Backend`] trait and its **durability contract** (documented on the trait): atomic,
+//!   create-only puts; durable after `put` + [`Backend::sync`]; listings that never show partial
+//!   objects; idempotent deletes.
+//! - Object naming rules ([`validate_name`]), which also keep callers from escaping the store
+//!   (no `/`, no leading `.`, so no `..`).
+//! - [`FsBackend`]: a folder on a local (or mounted) file system, the "site folder".
+//! - [`MemoryBackend`]: an in-memory store for unit tests of callers.
+//! - [`FaultyBackend`]: a wrapper that injects failures, corruption, a full disk and crashes.
+//! - [`conformance`]: the executable form of the contract, run against every backend here and
+//!   meant to be run against any future one (S3, SFTP, ...).
+//!
+//! # What it deliberately leaves out
+//!
+//! - **No cryptography.** Bytes arrive already encrypted and authenticated by the caller; the
+//!   store neither encrypts nor verifies them. Names are chosen by callers (content hashes), and
+//!   the store does not check that a name matches its bytes.
+//! - **No parsing.** Packs, indexes, snapshots and keys are opaque byte strings here; their
+//!   formats live in `chancery-format`.
+//! - **No network protocols.** There is no HTTP client in this crate; remote backends would
+//!   implement [`Backend`] elsewhere (or here, behind a feature) and pass [`conformance`].
+//! - **No caching or retry policy.** Callers decide how to react to [`StoreError`]s.
+#![warn(missing_docs)]
+
+mod backend;
+pub mod conformance;
+mod error;
+pub mod fault;
+pub mod fs;
+pub mod memory;
+mod name;
+
+pub use backend::{Backend, ObjectInfo, ObjectKind};
+pub use error::StoreError;
+pub use fault::{FaultPlan, FaultyBackend};
+pub use fs::FsBackend;
+pub use memory::MemoryBackend;
+pub use name::{validate_name, MAX_NAME_LEN};

@@ -1,0 +1,193 @@
+//! Keyed content-defined chunking: a gear rolling hash (FastCDC-style, with normalised
+//! chunking) whose 256-entry gear table is drawn from the owner's secret chunker key.
+//!
+//! Why keyed: with a public table, chunk boundaries are a fingerprint of the content, and the
+//! sizes an observer sees reveal which known files are stored. With a secret table the
+//! boundaries are unpredictable to anyone without the key. The 2025 analyses of keyed CDC
+//! ("Breaking and fixing content-defined chunking") show that the key itself leaks when an
+//! attacker sees the lengths of chunks of content it chose, so Chancery never lets a site see
+//! a chunk length: chunks are encrypted inside packs, in random order, behind an encrypted
+//! pack header, and packs are padded (see FORMAT.md "Pack").
+
+/// Chunk size bounds, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkerParams {
+    /// No cut before this many bytes.
+    pub min: usize,
+    /// Target average (a power of two).
+    pub avg: usize,
+    /// Always cut at this many bytes.
+    pub max: usize,
+}
+
+impl Default for ChunkerParams {
+    /// 256 KiB / 1 MiB / 4 MiB: large enough that per-chunk costs vanish, small enough for
+    /// good deduplication between releases of the same software.
+    fn default() -> Self {
+        Self {
+            min: 256 * 1024,
+            avg: 1024 * 1024,
+            max: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// A keyed gear chunker. Cheap to clone; stateless between calls.
+#[derive(Clone)]
+pub struct Chunker {
+    gear: Box<[u64; 256]>,
+    params: ChunkerParams,
+    mask_small: u64,
+    mask_large: u64,
+}
+
+impl Chunker {
+    /// A chunker whose gear table is the BLAKE3 XOF of the chunker key.
+    pub fn new(key: &[u8; 32], params: ChunkerParams) -> Self {
+        assert!(params.avg.is_power_of_two() && params.min < params.avg && params.avg < params.max);
+        let mut xof = blake3::Hasher::new_keyed(key);
+        xof.update(b"chancery v1 gear table");
+        let mut raw = [0u8; 256 * 8];
+        xof.finalize_xof().fill(&mut raw);
+        let mut gear = Box::new([0u64; 256]);
+        for (slot, bytes) in gear.iter_mut().zip(raw.chunks_exact(8)) {
+            *slot = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        }
+        let bits = params.avg.trailing_zeros();
+        Self {
+            gear,
+            params,
+            mask_small: top_bits(bits + 2),
+            mask_large: top_bits(bits - 2),
+        }
+    }
+
+    /// The size bounds.
+    pub fn params(&self) -> ChunkerParams {
+        self.params
+    }
+
+    /// Length of the next chunk at the start of `data`. When `eof` is false and no boundary
+    /// is found within `data` (shorter than `max`), returns `None`: supply more bytes.
+    pub fn next_cut(&self, data: &[u8], eof: bool) -> Option<usize> {
+        let p = self.params;
+        if data.len() <= p.min {
+            return (eof || data.len() == p.max)
+                .then_some(data.len())
+                .filter(|n| *n > 0);
+        }
+        let end = data.len().min(p.max);
+        let normal = p.avg.min(end);
+        let mut hash = 0u64;
+        // Gear hash: bit k depends on the last k+1 bytes, so the masks test the top bits.
+        for (i, byte) in data.iter().enumerate().take(normal).skip(p.min) {
+            hash = (hash << 1).wrapping_add(self.gear[*byte as usize]);
+            if hash & self.mask_small == 0 {
+                return Some(i + 1);
+            }
+        }
+        for (i, byte) in data.iter().enumerate().take(end).skip(normal) {
+            hash = (hash << 1).wrapping_add(self.gear[*byte as usize]);
+            if hash & self.mask_large == 0 {
+                return Some(i + 1);
+            }
+        }
+        (end == p.max || eof).then_some(end)
+    }
+
+    /// Splits a whole in-memory buffer into chunk lengths (for tests and small inputs).
+    pub fn cut_all(&self, mut data: &[u8]) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        while let Some(n) = self.next_cut(data, true) {
+            cuts.push(n);
+            data = &data[n..];
+        }
+        cuts
+    }
+}
+
+fn top_bits(n: u32) -> u64 {
+    (u64::MAX >> (64 - n)) << (64 - n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::{RngCore, SeedableRng};
+
+    const SMALL: ChunkerParams = ChunkerParams {
+        min: 64,
+        avg: 256,
+        max: 1024,
+    };
+
+    fn random(len: usize, seed: u64) -> Vec<u8> {
+        let mut data = vec![0u8; len];
+        rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut data);
+        data
+    }
+
+    proptest! {
+        #[test]
+        fn cuts_cover_input_within_bounds(len in 0usize..20_000, seed: u64) {
+            let chunker = Chunker::new(&[1; 32], SMALL);
+            let data = random(len, seed);
+            let cuts = chunker.cut_all(&data);
+            prop_assert_eq!(cuts.iter().sum::<usize>(), len);
+            for (i, c) in cuts.iter().enumerate() {
+                prop_assert!(*c <= SMALL.max);
+                prop_assert!(*c > SMALL.min || i == cuts.len() - 1);
+            }
+        }
+
+        #[test]
+        fn streaming_equals_whole_buffer(len in 0usize..20_000, seed: u64, step in 1usize..3000) {
+            let chunker = Chunker::new(&[2; 32], SMALL);
+            let data = random(len, seed);
+            let mut streamed = Vec::new();
+            let (mut start, mut avail) = (0, 0);
+            while start < len {
+                avail = (avail + step).min(len);
+                while let Some(n) = chunker.next_cut(&data[start..avail], avail == len) {
+                    streamed.push(n);
+                    start += n;
+                }
+            }
+            prop_assert_eq!(streamed, chunker.cut_all(&data));
+        }
+    }
+
+    #[test]
+    fn boundaries_resynchronise_after_an_insertion() {
+        let chunker = Chunker::new(&[3; 32], SMALL);
+        let data = random(200_000, 9);
+        let mut edited = data[..1000].to_vec();
+        edited.extend_from_slice(b"inserted bytes");
+        edited.extend_from_slice(&data[1000..]);
+        let ends = |cuts: Vec<usize>, shift: usize| -> std::collections::HashSet<usize> {
+            cuts.iter()
+                .scan(0, |acc, c| {
+                    *acc += c;
+                    Some(*acc - shift)
+                })
+                .collect()
+        };
+        let a = ends(chunker.cut_all(&data), 0);
+        let b = ends(chunker.cut_all(&edited), 14);
+        assert!(
+            a.intersection(&b).count() * 10 > a.len() * 9,
+            "most boundaries survive an edit"
+        );
+    }
+
+    #[test]
+    fn key_changes_boundaries_and_average_is_near_target() {
+        let data = random(4_000_000, 5);
+        let a = Chunker::new(&[4; 32], SMALL).cut_all(&data);
+        let b = Chunker::new(&[5; 32], SMALL).cut_all(&data);
+        assert_ne!(a, b);
+        let avg = data.len() / a.len();
+        assert!((200..700).contains(&avg), "average chunk {avg}");
+    }
+}

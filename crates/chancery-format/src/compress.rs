@@ -1,0 +1,82 @@
+//! Compression inside a blob: zstd when it pays, otherwise the bytes as they are. The choice
+//! is the first byte of the blob plaintext, inside the encryption, so a site cannot tell.
+
+use crate::error::FormatError;
+
+/// Blob payload stored as is.
+pub const COMPRESSION_NONE: u8 = 0;
+/// Blob payload is a zstd frame.
+pub const COMPRESSION_ZSTD: u8 = 1;
+/// zstd level used for blobs.
+pub const ZSTD_LEVEL: i32 = 3;
+/// Largest blob plaintext accepted when decompressing (well above the chunker's maximum).
+pub const MAX_BLOB_LEN: usize = 64 * 1024 * 1024;
+
+const PROBE_LEN: usize = 64 * 1024;
+
+/// `flag || payload`, compressed when that saves at least 3%.
+pub fn pack_payload(data: &[u8]) -> Vec<u8> {
+    if worth_compressing(data) {
+        if let Ok(compressed) = zstd::bulk::compress(data, ZSTD_LEVEL) {
+            if compressed.len() * 100 < data.len() * 97 {
+                return prefixed(COMPRESSION_ZSTD, &compressed);
+            }
+        }
+    }
+    prefixed(COMPRESSION_NONE, data)
+}
+
+/// Reverses [`pack_payload`].
+pub fn unpack_payload(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let bad = |why| FormatError::Malformed {
+        what: "blob payload",
+        why,
+    };
+    match bytes.split_first() {
+        Some((&COMPRESSION_NONE, rest)) => Ok(rest.to_vec()),
+        Some((&COMPRESSION_ZSTD, rest)) => {
+            zstd::bulk::decompress(rest, MAX_BLOB_LEN).map_err(|_| bad("bad zstd frame"))
+        }
+        Some(_) => Err(bad("unknown compression")),
+        None => Err(bad("empty")),
+    }
+}
+
+/// Incompressible data (media, archives, encrypted files) costs a full zstd pass for nothing;
+/// a fast probe of the first 64 KiB decides for large chunks.
+fn worth_compressing(data: &[u8]) -> bool {
+    if data.len() <= 4 * PROBE_LEN {
+        return true;
+    }
+    match zstd::bulk::compress(&data[..PROBE_LEN], 1) {
+        Ok(probe) => probe.len() * 100 < PROBE_LEN * 97,
+        Err(_) => false,
+    }
+}
+
+fn prefixed(flag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 1);
+    out.push(flag);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_chooses() {
+        let text = b"register of lands ".repeat(20_000);
+        let packed = pack_payload(&text);
+        assert_eq!(packed[0], COMPRESSION_ZSTD);
+        assert_eq!(unpack_payload(&packed).unwrap(), text);
+        let noise: Vec<u8> = (0..1_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        assert_eq!(unpack_payload(&pack_payload(&noise)).unwrap(), noise);
+        assert_eq!(unpack_payload(&pack_payload(b"")).unwrap(), b"");
+        assert!(unpack_payload(&[9, 1]).is_err());
+        assert!(unpack_payload(&[1, 1, 2, 3]).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Key files: the master secret wrapped by one password. Several key files (one per password)
+//! wrap the same master secret; every site keeps a copy of each, so that the password and any
+//! one site are enough to open the archive.
+//!
+//! Layout (all integers little-endian), see FORMAT.md "Key file":
+//! `magic "CHKY" | version 1 | kdf 1 (Argon2id v1.3) | 0 0 | m_kib u32 | t u32 | p u32 |
+//!  salt [32] | sealed payload` where the sealing key is Argon2id(password, salt) and the AAD
+//! is every byte before the sealed payload.
+
+use crate::codec::{decode_exact, encode};
+use crate::error::FormatError;
+use crate::keys::{MasterKey, NONCE_LEN, SEAL_OVERHEAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Magic bytes of a key file.
+pub const KEYFILE_MAGIC: [u8; 4] = *b"CHKY";
+/// Current key file version.
+pub const KEYFILE_VERSION: u8 = 1;
+/// KDF identifier: Argon2id, version 0x13.
+pub const KDF_ARGON2ID: u8 = 1;
+/// Bytes before the sealed payload.
+pub const KEYFILE_HEADER_LEN: usize = 4 + 1 + 1 + 2 + 12 + 32;
+
+/// Argon2id cost parameters, stored in each key file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl Default for KdfParams {
+    /// 64 MiB, 3 passes, 1 lane: about a quarter of a second here, and costly to guess at scale.
+    fn default() -> Self {
+        Self {
+            m_kib: 64 * 1024,
+            t: 3,
+            p: 1,
+        }
+    }
+}
+
+/// What a key file protects, besides the secret: which archive it opens, and who made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The archive's random id.
+    pub repo_id: [u8; 32],
+    /// Creation time, seconds since the Unix epoch.
+    pub created_sec: i64,
+    /// Host on which the key was added.
+    pub hostname: String,
+    /// A label the user gave, or the user name.
+    pub label: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload1 {
+    info: KeyInfo,
+    master: [u8; 32],
+}
+
+/// A key file opened with its password.
+#[derive(Debug)]
+pub struct OpenedKey {
+    /// The master secret.
+    pub master: MasterKey,
+    /// Its metadata.
+    pub info: KeyInfo,
+}
+
+/// Wraps `master` with `password` into a new key file.
+pub fn seal_key_file(
+    master: &MasterKey,
+    info: KeyInfo,
+    password: &[u8],
+    params: KdfParams,
+) -> Vec<u8> {
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let mut out = header(params, &salt);
+    let kek = derive_kek(password, &salt, params).expect("default Argon2 parameters are valid");
+    let payload = Zeroizing::new(encode(&Payload1 {
+        info,
+        master: *master.expose(),
+    }));
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher(&kek)
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &payload,
+                aad: &out,
+            },
+        )
+        .expect("in-memory encryption does not fail");
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Opens a key file with a password. [`FormatError::WrongPassword`] when it does not fit.
+pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<OpenedKey, FormatError> {
+    let params = parse_header(bytes)?;
+    let (head, sealed) = bytes.split_at(KEYFILE_HEADER_LEN);
+    let salt: [u8; 32] = head[20..52].try_into().expect("fixed slice");
+    let kek = derive_kek(password, &salt, params)?;
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let plain = Zeroizing::new(
+        cipher(&kek)
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: head })
+            .map_err(|_| FormatError::WrongPassword)?,
+    );
+    let payload: Payload1 = decode_exact(&plain, "key file payload")?;
+    Ok(OpenedKey {
+        master: MasterKey::from_bytes(payload.master),
+        info: payload.info,
+    })
+}
+
+/// Reads the KDF parameters, checking magic, version and bounds before any costly work.
+pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
+    const WHAT: &str = "key file";
+    if bytes.len() < KEYFILE_HEADER_LEN + SEAL_OVERHEAD || bytes[..4] != KEYFILE_MAGIC {
+        return Err(FormatError::Malformed {
+            what: WHAT,
+            why: "not a Chancery key file",
+        });
+    }
+    if bytes[4] != KEYFILE_VERSION {
+        return Err(FormatError::UnsupportedVersion {
+            what: WHAT,
+            version: bytes[4],
+        });
+    }
+    if bytes[5] != KDF_ARGON2ID {
+        return Err(FormatError::Malformed {
+            what: WHAT,
+            why: "unknown key derivation function",
+        });
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let params = KdfParams {
+        m_kib: word(8),
+        t: word(12),
+        p: word(16),
+    };
+    // Refuse parameters that would let a planted key file exhaust memory or time.
+    if params.m_kib > 4 * 1024 * 1024 || params.t > 64 || params.p == 0 || params.p > 64 {
+        return Err(FormatError::Malformed {
+            what: WHAT,
+            why: "key derivation cost out of bounds",
+        });
+    }
+    Ok(params)
+}
+
+fn header(params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(KEYFILE_HEADER_LEN + 96);
+    out.extend_from_slice(&KEYFILE_MAGIC);
+    out.extend_from_slice(&[KEYFILE_VERSION, KDF_ARGON2ID, 0, 0]);
+    for word in [params.m_kib, params.t, params.p] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(salt);
+    out
+}
+
+fn derive_kek(
+    password: &[u8],
+    salt: &[u8; 32],
+    p: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, FormatError> {
+    let bad = FormatError::Malformed {
+        what: "key file",
+        why: "invalid Argon2 parameters",
+    };
+    let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32)).map_err(|_| bad.clone())?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut kek = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(password, salt, kek.as_mut())
+        .map_err(|_| bad)?;
+    Ok(kek)
+}
+
+fn cipher(kek: &[u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(kek.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: KdfParams = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+
+    fn info() -> KeyInfo {
+        KeyInfo {
+            repo_id: [7; 32],
+            created_sec: 1,
+            hostname: "h".into(),
+            label: "l".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_wrong_password() {
+        let master = MasterKey::generate();
+        let file = seal_key_file(&master, info(), b"pw", CHEAP);
+        let opened = open_key_file(&file, b"pw").unwrap();
+        assert_eq!(opened.master.expose(), master.expose());
+        assert_eq!(opened.info, info());
+        assert_eq!(
+            open_key_file(&file, b"px").unwrap_err(),
+            FormatError::WrongPassword
+        );
+    }
+
+    #[test]
+    fn altered_header_is_refused() {
+        let file = seal_key_file(&MasterKey::generate(), info(), b"pw", CHEAP);
+        let mut bad = file.clone();
+        bad[30] ^= 1; // salt: authenticated as AAD, and changes the KEK
+        assert!(open_key_file(&bad, b"pw").is_err());
+        let mut huge = file;
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            parse_header(&huge),
+            Err(FormatError::Malformed { .. })
+        ));
+        assert!(parse_header(b"CHKY").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! An opened archive: configuration, unlocked keys and the configured sites.
+
+use crate::config::{Config, SiteConfig};
+use crate::site::Site;
+use anyhow::{bail, Context, Result};
+use chancery_format::keyfile::{open_key_file, KeyInfo};
+use chancery_format::keys::{Keys, MasterKey};
+use chancery_format::{FormatError, ObjectId};
+use std::path::{Path, PathBuf};
+
+/// A site that could not be opened, and why.
+#[derive(Clone, Debug)]
+pub struct Unreachable {
+    /// Its configuration.
+    pub config: SiteConfig,
+    /// Why it could not be opened.
+    pub reason: String,
+}
+
+/// The owner's archive, opened with a password.
+pub struct Archive {
+    /// The configuration.
+    pub config: Config,
+    /// Where it was read from.
+    pub config_path: PathBuf,
+    /// The archive's id.
+    pub repo_id: [u8; 32],
+    /// Working keys.
+    pub keys: Keys,
+    /// The master secret they derive from (kept to wrap it with new passwords).
+    pub master: MasterKey,
+    /// The key file that the password opened.
+    pub key_id: ObjectId,
+    /// Metadata of that key file.
+    pub key_info: KeyInfo,
+    /// Sites that opened, in configuration order.
+    pub sites: Vec<Site>,
+    /// Sites that did not.
+    pub unreachable: Vec<Unreachable>,
+}
+
+impl Archive {
+    /// Loads the config, unlocks the keys with `password`, and opens every site.
+    pub fn open(config_path: &Path, password: &[u8]) -> Result<Archive> {
+        let config = Config::load(config_path)?;
+        let repo_id = config.repo_id()?;
+        let keys_dir = keys_dir(&config, config_path);
+        let (key_id, opened) = unlock(&keys_dir, password)?;
+        if opened.info.repo_id != repo_id {
+            bail!(
+                "the key files in {} belong to another archive than {}",
+                keys_dir.display(),
+                config_path.display()
+            );
+        }
+        let keys = opened.master.derive();
+        let master = opened.master;
+        if hex::encode(keys.owner_public_key()) != config.owner.public_key {
+            bail!(
+                "config {} names another owner key than the key files hold",
+                config_path.display()
+            );
+        }
+        let (sites, unreachable) = open_sites(&config, &repo_id);
+        Ok(Archive {
+            config,
+            config_path: config_path.to_path_buf(),
+            repo_id,
+            keys,
+            master,
+            key_id,
+            key_info: opened.info,
+            sites,
+            unreachable,
+        })
+    }
+
+    /// The reachable site with this name, or an error saying why it is not usable.
+    pub fn site(&self, name: &str) -> Result<&Site> {
+        if let Some(site) = self.sites.iter().find(|s| s.name() == name) {
+            return Ok(site);
+        }
+        if let Some(u) = self.unreachable.iter().find(|u| u.config.name == name) {
+            bail!("site {name} is unreachable: {}", u.reason);
+        }
+        self.config
+            .site(name)
+            .map(|_| unreachable!("every configured site is reachable or not"))
+    }
+
+    /// The local folder holding the key files.
+    pub fn keys_dir(&self) -> PathBuf {
+        keys_dir(&self.config, &self.config_path)
+    }
+}
+
+/// The local folder holding the key files of a config.
+pub fn keys_dir(config: &Config, config_path: &Path) -> PathBuf {
+    config.state_dir(config_path).join("keys")
+}
+
+fn open_sites(config: &Config, repo_id: &[u8; 32]) -> (Vec<Site>, Vec<Unreachable>) {
+    let mut sites = Vec::new();
+    let mut unreachable = Vec::new();
+    for sc in &config.sites {
+        match Site::open(sc, repo_id) {
+            Ok(site) => sites.push(site),
+            Err(e) => unreachable.push(Unreachable {
+                config: sc.clone(),
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+    (sites, unreachable)
+}
+
+/// Tries the password on every key file in `dir`.
+fn unlock(dir: &Path, password: &[u8]) -> Result<(ObjectId, chancery_format::keyfile::OpenedKey)> {
+    let files = read_key_files(dir)?;
+    if files.is_empty() {
+        bail!(
+            "no key files in {}; run `chancery init`, or `chancery recover` on a new machine",
+            dir.display()
+        );
+    }
+    for (id, bytes) in &files {
+        match open_key_file(bytes, password) {
+            Ok(opened) => return Ok((*id, opened)),
+            Err(FormatError::WrongPassword) => continue,
+            Err(e) => eprintln!("warning: skipping key file {}: {e}", id.short()),
+        }
+    }
+    // Exit 1, not 12: a wrong password is the user's typo, not a refused credential at a site.
+    bail!("wrong password: it opens none of the key files in {} (check CHANCERY_PASSWORD or --password-file)", dir.display())
+}
+
+/// Every key file in a folder, named by the hash of its bytes.
+pub fn read_key_files(dir: &Path) -> Result<Vec<(ObjectId, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(id) = entry.file_name().to_str().and_then(ObjectId::from_hex) else {
+            continue;
+        };
+        let bytes = std::fs::read(entry.path())
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        if ObjectId::of(&bytes) == id {
+            out.push((id, bytes));
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}

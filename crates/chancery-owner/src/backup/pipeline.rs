@@ -1,0 +1,253 @@
+//! The write pipeline: the walker thread hashes each chunk and drops the ones already stored;
+//! worker threads compress and encrypt the rest; a packer thread gathers sealed blobs into
+//! packs; one uploader thread per site stores each pack. Bounded channels between the stages
+//! bound memory whatever the size of the tree, and let a slow site hold back only its own queue
+//! up to that bound.
+
+use crate::index::Index;
+use crate::progress::Progress;
+use crate::site::Site;
+use anyhow::{bail, Result};
+use chancery_format::blob::{seal_blob, BlobKind};
+use chancery_format::index::IndexPack;
+use chancery_format::keys::Keys;
+use chancery_format::pack::{build_pack, SealedBlob};
+use chancery_format::BlobId;
+use chancery_store::ObjectKind;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// Data packs are closed at this size (before padding).
+pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
+/// Tree packs are kept smaller: restore and check read trees first.
+pub const TREE_PACK_TARGET: usize = 4 * 1024 * 1024;
+/// Packs queued per site before the packer waits for that site's uploader.
+const UPLOAD_QUEUE: usize = 2;
+
+struct Job {
+    kind: BlobKind,
+    id: BlobId,
+    plaintext: Vec<u8>,
+}
+
+/// What the pipeline stored: new packs and which sites failed on the way.
+#[derive(Debug, Default)]
+pub struct PipelineResult {
+    /// Index entries of every pack written.
+    pub packs: Vec<IndexPack>,
+    /// Site name to the error that stopped writes to it.
+    pub failed_sites: BTreeMap<String, String>,
+}
+
+/// The walker's handle on the pipeline.
+pub struct Pipeline<'scope, 'env> {
+    keys: &'env Keys,
+    index: &'env Index,
+    pending: HashSet<BlobId>,
+    jobs: Option<Sender<Job>>,
+    progress: &'env Progress,
+    live_sites: Arc<AtomicUsize>,
+    packer: Option<ScopedJoinHandle<'scope, Vec<IndexPack>>>,
+    uploaders: Vec<(String, ScopedJoinHandle<'scope, Result<(), String>>)>,
+    workers: Vec<ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<'scope, 'env> Pipeline<'scope, 'env> {
+    /// Starts workers, packer and uploaders inside `scope`.
+    pub fn start(
+        scope: &'scope Scope<'scope, 'env>,
+        keys: &'env Keys,
+        index: &'env Index,
+        sites: &'env [Site],
+        progress: &'env Progress,
+    ) -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+        let (sealed_tx, sealed_rx) = bounded::<SealedBlob>(threads * 4);
+        let workers = (0..threads)
+            .map(|_| {
+                let (rx, tx) = (job_rx.clone(), sealed_tx.clone());
+                scope.spawn(move || seal_worker(keys, rx, tx))
+            })
+            .collect();
+        drop(sealed_tx);
+        let live_sites = Arc::new(AtomicUsize::new(sites.len()));
+        let mut senders = Vec::new();
+        let mut uploaders = Vec::new();
+        for site in sites {
+            let (tx, rx) = bounded::<Arc<chancery_format::pack::Pack>>(UPLOAD_QUEUE);
+            senders.push(tx);
+            let live = live_sites.clone();
+            uploaders.push((
+                site.name().to_string(),
+                scope.spawn(move || upload(site, rx, progress, &live)),
+            ));
+        }
+        let packer = scope.spawn(move || pack_blobs(keys, sealed_rx, senders));
+        Pipeline {
+            keys,
+            index,
+            pending: HashSet::new(),
+            jobs: Some(job_tx),
+            progress,
+            live_sites,
+            packer: Some(packer),
+            uploaders,
+            workers,
+        }
+    }
+
+    /// Stores a blob unless the archive or this backup already has it; returns its id.
+    pub fn store(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
+        let id = self.keys.blob_id(plaintext);
+        if self.index.contains(&id) || self.pending.contains(&id) {
+            return Ok(id);
+        }
+        if self.live_sites.load(Ordering::Relaxed) == 0 {
+            bail!("every site failed; nothing more can be stored");
+        }
+        self.pending.insert(id);
+        Progress::add(&self.progress.new_bytes, plaintext.len() as u64);
+        let job = Job {
+            kind,
+            id,
+            plaintext: plaintext.to_vec(),
+        };
+        if self
+            .jobs
+            .as_ref()
+            .expect("pipeline open")
+            .send(job)
+            .is_err()
+        {
+            bail!("the backup pipeline stopped unexpectedly");
+        }
+        Ok(id)
+    }
+
+    /// Whether a blob is stored or on its way.
+    pub fn has(&self, id: &BlobId) -> bool {
+        self.index.contains(id) || self.pending.contains(id)
+    }
+
+    /// Number of new blobs sent so far.
+    pub fn new_blobs(&self) -> u64 {
+        self.pending.len() as u64
+    }
+
+    /// Drains every stage and reports what was written and which sites failed.
+    pub fn finish(mut self) -> Result<PipelineResult> {
+        drop(self.jobs.take());
+        for w in self.workers.drain(..) {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a compression worker panicked"))?;
+        }
+        let packs = self
+            .packer
+            .take()
+            .expect("packer")
+            .join()
+            .map_err(|_| anyhow::anyhow!("the packer panicked"))?;
+        let mut failed_sites = BTreeMap::new();
+        for (name, handle) in self.uploaders.drain(..) {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    failed_sites.insert(name, e);
+                }
+                Err(_) => {
+                    failed_sites.insert(name, "uploader panicked".into());
+                }
+            }
+        }
+        Ok(PipelineResult {
+            packs,
+            failed_sites,
+        })
+    }
+}
+
+fn seal_worker(keys: &Keys, jobs: Receiver<Job>, out: Sender<SealedBlob>) {
+    for job in jobs {
+        let sealed = seal_blob(keys, job.kind, &job.id, &job.plaintext);
+        let blob = SealedBlob {
+            kind: job.kind,
+            id: job.id,
+            raw_length: job.plaintext.len() as u32,
+            sealed,
+        };
+        if out.send(blob).is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Default)]
+struct PackBuffer {
+    blobs: Vec<SealedBlob>,
+    bytes: usize,
+}
+
+fn pack_blobs(
+    keys: &Keys,
+    sealed: Receiver<SealedBlob>,
+    sites: Vec<Sender<Arc<chancery_format::pack::Pack>>>,
+) -> Vec<IndexPack> {
+    let mut written = Vec::new();
+    let (mut data, mut trees) = (PackBuffer::default(), PackBuffer::default());
+    for blob in sealed {
+        let (buffer, target) = match blob.kind {
+            BlobKind::Data => (&mut data, DATA_PACK_TARGET),
+            BlobKind::Tree => (&mut trees, TREE_PACK_TARGET),
+        };
+        buffer.bytes += blob.sealed.len();
+        buffer.blobs.push(blob);
+        if buffer.bytes >= target {
+            written.push(dispatch(keys, std::mem::take(buffer), &sites));
+        }
+    }
+    for buffer in [data, trees] {
+        if !buffer.blobs.is_empty() {
+            written.push(dispatch(keys, buffer, &sites));
+        }
+    }
+    written
+}
+
+fn dispatch(
+    keys: &Keys,
+    buffer: PackBuffer,
+    sites: &[Sender<Arc<chancery_format::pack::Pack>>],
+) -> IndexPack {
+    let pack = Arc::new(build_pack(keys, buffer.blobs));
+    for site in sites {
+        // A failed site's uploader has hung up; the others go on.
+        let _ = site.send(pack.clone());
+    }
+    IndexPack {
+        pack: pack.id,
+        entries: pack.entries.clone(),
+    }
+}
+
+fn upload(
+    site: &Site,
+    packs: Receiver<Arc<chancery_format::pack::Pack>>,
+    progress: &Progress,
+    live: &AtomicUsize,
+) -> Result<(), String> {
+    for pack in packs {
+        if let Err(e) = site
+            .backend
+            .put(ObjectKind::Pack, &pack.id.to_hex(), &pack.bytes)
+        {
+            live.fetch_sub(1, Ordering::Relaxed);
+            return Err(e.to_string());
+        }
+        Progress::add(&progress.bytes_uploaded, pack.bytes.len() as u64);
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The walker: depth-first over the sources, building one tree blob per directory bottom-up.
+//! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot, with every
+//! chunk still indexed) are not read at all. Unreadable entries become warnings and are left
+//! out; only pipeline failures (every site gone) stop the walk.
+
+use super::pipeline::Pipeline;
+use crate::fsmeta;
+use crate::progress::Progress;
+use crate::reader::BlobReader;
+use anyhow::Result;
+use chancery_format::blob::BlobKind;
+use chancery_format::chunker::Chunker;
+use chancery_format::snapshot::Summary;
+use chancery_format::tree::{Node, NodeKind, Tree};
+use chancery_format::BlobId;
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Walks sources into trees, feeding the pipeline.
+pub struct Walker<'p, 'scope, 'env> {
+    pub(crate) pipeline: &'p mut Pipeline<'scope, 'env>,
+    pub(crate) parent: Option<&'p BlobReader<'env>>,
+    pub(crate) chunker: Chunker,
+    pub(crate) progress: &'env Progress,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) summary: Summary,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) hardlinks: HashMap<(u64, u64), Vec<BlobId>>,
+}
+
+impl Walker<'_, '_, '_> {
+    /// Backs up one entry; `None` when it could not be read (a warning says why).
+    pub fn entry(
+        &mut self,
+        path: &Path,
+        name: &[u8],
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => return Ok(self.skip(path, e)),
+        };
+        let node = match fsmeta::capture(path, name, &meta) {
+            Ok(node) => node,
+            Err(e) => return Ok(self.skip(path, e)),
+        };
+        Progress::add(&self.progress.entries, 1);
+        match node.kind {
+            NodeKind::Dir { .. } => self.dir(path, node, parent),
+            NodeKind::File { .. } => self.file(path, node, &meta, parent),
+            _ => {
+                self.summary.others += 1;
+                Ok(Some(node))
+            }
+        }
+    }
+
+    fn dir(&mut self, path: &Path, mut node: Node, parent: Option<&Node>) -> Result<Option<Node>> {
+        let parent_tree = self.parent_tree(parent);
+        let names = match sorted_names(path) {
+            Ok(names) => names,
+            Err(e) => return Ok(self.skip(path, e)),
+        };
+        let mut children = Vec::with_capacity(names.len());
+        for name in names {
+            let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
+            let child_path = fsmeta::join_name(path, &name);
+            if let Some(child) = self.entry(&child_path, &name, child_parent)? {
+                children.push(child);
+            }
+        }
+        node.kind = NodeKind::Dir {
+            subtree: self.store_tree(Tree::new(children))?,
+        };
+        self.summary.dirs += 1;
+        Ok(Some(node))
+    }
+
+    /// Stores a tree blob.
+    pub fn store_tree(&mut self, tree: Tree) -> Result<BlobId> {
+        self.pipeline.store(BlobKind::Tree, &tree.to_bytes())
+    }
+
+    fn parent_tree(&mut self, parent: Option<&Node>) -> Option<Arc<Tree>> {
+        let (reader, Some(NodeKind::Dir { subtree })) = (self.parent?, parent.map(|n| &n.kind))
+        else {
+            return None;
+        };
+        match reader.read_tree(subtree) {
+            Ok(tree) => Some(tree),
+            Err(e) => {
+                self.warnings.push(format!(
+                    "parent snapshot tree unreadable, reading files again: {e:#}"
+                ));
+                None
+            }
+        }
+    }
+
+    fn file(
+        &mut self,
+        path: &Path,
+        mut node: Node,
+        meta: &Metadata,
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>> {
+        self.summary.files += 1;
+        if let Some(content) = self.reusable_content(&node, parent) {
+            Progress::add(&self.progress.bytes_skipped, node.size);
+            self.summary.bytes += node.size;
+            node.kind = NodeKind::File { content };
+            return Ok(Some(node));
+        }
+        let content = match std::fs::File::open(path) {
+            Ok(file) => self.chunks(file),
+            Err(e) => return Ok(self.skip(path, e)),
+        };
+        match content {
+            Ok(Ok((content, size))) => {
+                if meta.nlink() > 1 {
+                    self.hardlinks
+                        .insert((node.dev, node.inode), content.clone());
+                }
+                node.size = size;
+                node.kind = NodeKind::File { content };
+                Ok(Some(node))
+            }
+            Ok(Err(e)) => Ok(self.skip(path, e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reusable_content(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<BlobId>> {
+        if node.nlink > 1 {
+            if let Some(content) = self.hardlinks.get(&(node.dev, node.inode)) {
+                return Some(content.clone());
+            }
+        }
+        let parent = parent.filter(|p| fsmeta::same_file_unchanged(p, node))?;
+        let NodeKind::File { content } = &parent.kind else {
+            return None;
+        };
+        content
+            .iter()
+            .all(|id| self.pipeline.has(id))
+            .then(|| content.clone())
+    }
+
+    /// Reads, chunks and stores a stream. The outer error is fatal (pipeline), the inner one a
+    /// read error of this source.
+    pub fn chunks(&mut self, mut source: impl Read) -> Result<std::io::Result<(Vec<BlobId>, u64)>> {
+        let max = self.chunker.params().max;
+        if self.buf.len() < 2 * max {
+            self.buf.resize(2 * max, 0);
+        }
+        let (mut start, mut end, mut eof) = (0usize, 0usize, false);
+        let (mut content, mut size) = (Vec::new(), 0u64);
+        loop {
+            while !eof && end - start < max {
+                match source.read(&mut self.buf[end..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => end += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            while let Some(cut) = self.chunker.next_cut(&self.buf[start..end], eof) {
+                content.push(
+                    self.pipeline
+                        .store(BlobKind::Data, &self.buf[start..start + cut])?,
+                );
+                (start, size) = (start + cut, size + cut as u64);
+                Progress::add(&self.progress.bytes_read, cut as u64);
+                if !eof && end - start < max {
+                    break;
+                }
+            }
+            if eof && start == end {
+                break;
+            }
+            self.buf.copy_within(start..end, 0);
+            (end, start) = (end - start, 0);
+        }
+        self.summary.bytes += size;
+        self.summary.bytes_read += size;
+        Ok(Ok((content, size)))
+    }
+
+    fn skip(&mut self, path: &Path, err: std::io::Error) -> Option<Node> {
+        self.summary.errors += 1;
+        self.warnings.push(format!(
+            "{}: {err} (left out of the snapshot)",
+            path.display()
+        ));
+        None
+    }
+}
+
+fn sorted_names(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut names = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+use std::os::unix::fs::MetadataExt;

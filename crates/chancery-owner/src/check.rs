@@ -1,0 +1,284 @@
+//! `check`: the structure and integrity of each site on its own, without falling back to
+//! other sites: every index file and snapshot opens, every indexed pack is present, every tree
+//! of every snapshot decrypts, every blob is indexed; with read-data, every (or a sample of)
+//! pack is read whole and checked against its name, its header and each of its blobs.
+
+use crate::archive::Archive;
+use crate::index::{read_index_file, Index};
+use crate::objects::list_ids;
+use crate::reader::BlobReader;
+use crate::site::Site;
+use crate::snapshots::load_snapshot;
+use anyhow::Result;
+use chancery_format::blob::open_blob;
+use chancery_format::pack::read_header;
+use chancery_format::tree::NodeKind;
+use chancery_format::{BlobId, ObjectId};
+use chancery_store::ObjectKind;
+use rand::seq::SliceRandom;
+use std::collections::{BTreeMap, HashSet};
+
+/// How much pack data to read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReadData {
+    /// Structure only.
+    None,
+    /// Every pack.
+    All,
+    /// A random sample of this percentage of packs.
+    Subset(f64),
+}
+
+/// One problem found at one site.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Problem {
+    /// The site.
+    pub site: String,
+    /// The object, kind and id.
+    pub object: String,
+    /// What is wrong.
+    pub detail: String,
+    /// Snapshots that need the object (short ids).
+    pub snapshots: Vec<String>,
+    #[serde(skip)]
+    pack: Option<ObjectId>,
+}
+
+/// The result for one site.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SiteCheck {
+    /// The site.
+    pub site: String,
+    /// Snapshots found.
+    pub snapshots: usize,
+    /// Packs found.
+    pub packs: usize,
+    /// Packs read whole.
+    pub packs_read: usize,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Problems.
+    pub problems: Vec<Problem>,
+}
+
+/// Checks one site (or all reachable ones).
+pub fn check(archive: &Archive, site: Option<&str>, read_data: ReadData) -> Result<Vec<SiteCheck>> {
+    let sites: Vec<&Site> = match site {
+        Some(name) => vec![archive.site(name)?],
+        None => archive.sites.iter().collect(),
+    };
+    sites
+        .into_iter()
+        .map(|s| check_site(archive, s, read_data))
+        .collect()
+}
+
+struct SiteRun<'a> {
+    archive: &'a Archive,
+    site: &'a Site,
+    out: SiteCheck,
+    uses: Vec<(ObjectId, HashSet<ObjectId>)>,
+}
+
+fn check_site(archive: &Archive, site: &Site, read_data: ReadData) -> Result<SiteCheck> {
+    let mut run = SiteRun {
+        archive,
+        site,
+        out: SiteCheck {
+            site: site.name().into(),
+            ..Default::default()
+        },
+        uses: Vec::new(),
+    };
+    let listed: HashSet<ObjectId> = list_ids(site, ObjectKind::Pack)?.into_iter().collect();
+    run.out.packs = listed.len();
+    let index = run.load_index()?;
+    for pack in index.packs().iter().filter(|p| !listed.contains(p)) {
+        run.problem(
+            Some(*pack),
+            format!("pack {}", pack.to_hex()),
+            "missing: listed in an index file but not at the site",
+        );
+    }
+    run.walk_snapshots(&index)?;
+    run.read_packs(&index, &listed, read_data);
+    run.attribute();
+    Ok(run.out)
+}
+
+impl SiteRun<'_> {
+    fn problem(&mut self, pack: Option<ObjectId>, object: String, detail: impl ToString) {
+        let (site, detail) = (self.site.name().to_string(), detail.to_string());
+        self.out.problems.push(Problem {
+            site,
+            object,
+            detail,
+            snapshots: Vec::new(),
+            pack,
+        });
+    }
+
+    fn load_index(&mut self) -> Result<Index> {
+        let mut index = Index::default();
+        for id in list_ids(self.site, ObjectKind::Index)? {
+            match read_index_file(self.site, &self.archive.keys, &id) {
+                Ok(file) => index.add_file(id, &file),
+                Err(e) => self.problem(None, format!("index {}", id.to_hex()), format!("{e:#}")),
+            }
+        }
+        Ok(index)
+    }
+
+    fn walk_snapshots(&mut self, index: &Index) -> Result<()> {
+        let reader = BlobReader::new(vec![self.site], &self.archive.keys, index);
+        for id in list_ids(self.site, ObjectKind::Snapshot)? {
+            self.out.snapshots += 1;
+            match load_snapshot(self.archive, self.site, &id) {
+                Ok(snap) => {
+                    let mut packs = HashSet::new();
+                    self.walk_tree(&reader, &snap.tree, &mut packs, &mut HashSet::new(), &id);
+                    self.uses.push((id, packs));
+                }
+                Err(e) => self.problem(None, format!("snapshot {}", id.to_hex()), format!("{e:#}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_tree(
+        &mut self,
+        reader: &BlobReader,
+        tree_id: &BlobId,
+        packs: &mut HashSet<ObjectId>,
+        seen: &mut HashSet<BlobId>,
+        snap: &ObjectId,
+    ) {
+        if !seen.insert(*tree_id) {
+            return;
+        }
+        let Some(loc) = reader.index().get(tree_id).copied() else {
+            let what = format!("tree {}", tree_id.to_hex());
+            return self.problem(
+                None,
+                what,
+                format!(
+                    "not in any index file (needed by snapshot {})",
+                    snap.short()
+                ),
+            );
+        };
+        packs.insert(loc.pack);
+        let tree = match reader.read_tree(tree_id) {
+            Ok(tree) => tree,
+            Err(e) => {
+                return self.problem(
+                    Some(loc.pack),
+                    format!("pack {}", loc.pack.to_hex()),
+                    format!("tree unreadable: {e:#}"),
+                )
+            }
+        };
+        for node in &tree.nodes {
+            match &node.kind {
+                NodeKind::Dir { subtree } => self.walk_tree(reader, subtree, packs, seen, snap),
+                NodeKind::File { content } => {
+                    self.note_content(reader.index(), content, packs, snap)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn note_content(
+        &mut self,
+        index: &Index,
+        content: &[BlobId],
+        packs: &mut HashSet<ObjectId>,
+        snap: &ObjectId,
+    ) {
+        for id in content {
+            match index.get(id) {
+                Some(loc) => {
+                    packs.insert(loc.pack);
+                }
+                None => self.problem(
+                    None,
+                    format!("blob {}", id.to_hex()),
+                    format!(
+                        "not in any index file (needed by snapshot {})",
+                        snap.short()
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn read_packs(&mut self, index: &Index, listed: &HashSet<ObjectId>, read_data: ReadData) {
+        let mut packs: Vec<ObjectId> = listed.iter().copied().collect();
+        packs.sort();
+        match read_data {
+            ReadData::None => return,
+            ReadData::All => {}
+            ReadData::Subset(pct) => {
+                let n = ((packs.len() as f64) * pct / 100.0).ceil() as usize;
+                packs.shuffle(&mut rand::thread_rng());
+                packs.truncate(n.min(packs.len()));
+            }
+        }
+        for pack in packs {
+            if let Err(detail) = self.read_pack(index, &pack) {
+                self.problem(Some(pack), format!("pack {}", pack.to_hex()), detail);
+            }
+        }
+    }
+
+    fn read_pack(&mut self, index: &Index, pack: &ObjectId) -> Result<(), String> {
+        let bytes = self
+            .site
+            .backend
+            .get(ObjectKind::Pack, &pack.to_hex())
+            .map_err(|e| e.to_string())?;
+        self.out.packs_read += 1;
+        self.out.bytes_read += bytes.len() as u64;
+        if ObjectId::of(&bytes) != *pack {
+            return Err("content does not match its name (corrupted, truncated or altered)".into());
+        }
+        let entries =
+            read_header(&self.archive.keys, &bytes).map_err(|e| format!("header: {e}"))?;
+        for e in entries {
+            let sealed = bytes
+                .get(e.offset as usize..(e.offset as usize + e.length as usize))
+                .ok_or("blob beyond end of pack")?;
+            open_blob(&self.archive.keys, e.kind, &e.id, sealed)
+                .map_err(|err| format!("blob {}: {err}", e.id.short()))?;
+            if index
+                .get(&e.id)
+                .is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length))
+            {
+                return Err(format!(
+                    "blob {} lies elsewhere than its index file says",
+                    e.id.short()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names, for each problem with a pack, the snapshots that need that pack.
+    fn attribute(&mut self) {
+        let uses: BTreeMap<ObjectId, Vec<String>> =
+            self.uses
+                .iter()
+                .fold(BTreeMap::new(), |mut acc, (snap, packs)| {
+                    for p in packs {
+                        acc.entry(*p).or_default().push(snap.short());
+                    }
+                    acc
+                });
+        for problem in &mut self.out.problems {
+            if let Some(snaps) = problem.pack.and_then(|p| uses.get(&p)) {
+                problem.snapshots = snaps.clone();
+            }
+        }
+    }
+}

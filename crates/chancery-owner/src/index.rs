@@ -1,0 +1,140 @@
+//! The in-memory index: where every known blob lies, merged from the index files of every
+//! reachable site (their names are content hashes, so each is read once whichever site has it).
+
+use crate::objects::list_ids;
+use crate::site::Site;
+use anyhow::Result;
+use chancery_format::blob::BlobKind;
+use chancery_format::index::{IndexFile, IndexPack};
+use chancery_format::keys::Keys;
+use chancery_format::{BlobId, ObjectId};
+use chancery_store::ObjectKind;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Where one blob lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLoc {
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// The pack holding it.
+    pub pack: ObjectId,
+    /// Offset of the sealed blob in the pack.
+    pub offset: u32,
+    /// Length of the sealed blob.
+    pub length: u32,
+    /// Plaintext length.
+    pub raw_length: u32,
+}
+
+/// Blob locations and the packs and index files they came from.
+#[derive(Default, Debug)]
+pub struct Index {
+    blobs: HashMap<BlobId, BlobLoc>,
+    packs: HashSet<ObjectId>,
+    files: HashSet<ObjectId>,
+}
+
+impl Index {
+    /// Adds one pack's entries.
+    pub fn add_pack(&mut self, pack: &IndexPack) {
+        self.packs.insert(pack.pack);
+        for e in &pack.entries {
+            let loc = BlobLoc {
+                kind: e.kind,
+                pack: pack.pack,
+                offset: e.offset,
+                length: e.length,
+                raw_length: e.raw_length,
+            };
+            self.blobs.entry(e.id).or_insert(loc);
+        }
+    }
+
+    /// Loads every index file found at any of `sites`, each from the first site whose copy
+    /// verifies. Bad copies are returned as warnings naming the site; a file no site holds
+    /// intact is an error.
+    pub fn load_union(sites: &[&Site], keys: &Keys) -> Result<(Index, Vec<String>)> {
+        let mut holders: BTreeMap<ObjectId, Vec<&Site>> = BTreeMap::new();
+        for site in sites {
+            for id in list_ids(site, ObjectKind::Index)? {
+                holders.entry(id).or_default().push(site);
+            }
+        }
+        let (mut index, mut warnings) = (Index::default(), Vec::new());
+        for (id, holders) in holders {
+            let file = first_good(&holders, &mut warnings, |site| {
+                read_index_file(site, keys, &id)
+            })?;
+            index.add_file(id, &file);
+        }
+        Ok((index, warnings))
+    }
+
+    /// Adds an index file's packs.
+    pub fn add_file(&mut self, id: ObjectId, file: &IndexFile) {
+        self.files.insert(id);
+        for pack in &file.packs {
+            self.add_pack(pack);
+        }
+    }
+
+    /// Whether an index file is loaded.
+    pub fn has_file(&self, id: &ObjectId) -> bool {
+        self.files.contains(id)
+    }
+
+    /// Where a blob lies, if known.
+    pub fn get(&self, id: &BlobId) -> Option<&BlobLoc> {
+        self.blobs.get(id)
+    }
+
+    /// Whether a blob is known.
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.blobs.contains_key(id)
+    }
+
+    /// Whether a pack is described by some index file.
+    pub fn has_pack(&self, pack: &ObjectId) -> bool {
+        self.packs.contains(pack)
+    }
+
+    /// Every indexed pack.
+    pub fn packs(&self) -> &HashSet<ObjectId> {
+        &self.packs
+    }
+
+    /// Number of known blobs.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// True when no blob is known.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+}
+
+/// Reads and verifies one index file from one site.
+pub fn read_index_file(site: &Site, keys: &Keys, id: &ObjectId) -> Result<IndexFile> {
+    let bytes = crate::objects::get_verified(site, ObjectKind::Index, id)?;
+    IndexFile::open(keys, &bytes).map_err(|e| crate::objects::tampered(site, "index", id, e))
+}
+
+/// Runs `read` on each holder until one succeeds; failures become warnings.
+pub fn first_good<T>(
+    holders: &[&Site],
+    warnings: &mut Vec<String>,
+    read: impl Fn(&Site) -> Result<T>,
+) -> Result<T> {
+    let mut last = None;
+    for site in holders {
+        match read(site) {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                warnings.push(format!("{e:#}"));
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no site holds the object")))
+}

@@ -1,0 +1,287 @@
+//! Restore: the snapshot's tree is walked on one thread, which creates every entry in order
+//! (so hard links find their first name), while worker threads fetch, verify and write file
+//! contents. Directory metadata is applied last, deepest first, so that writing children does
+//! not change a directory's restored mtime and a read-only mode does not block its children.
+
+use crate::archive::Archive;
+use crate::fsmeta::{join_name, FileStart, Restorer, SparseWriter};
+use crate::index::Index;
+use crate::progress::Progress;
+use crate::reader::{BlobReader, SiteProblem};
+use crate::site::Site;
+use crate::snapshots::{find_snapshot, list_snapshots};
+use anyhow::{bail, Context, Result};
+use chancery_format::blob::BlobKind;
+use chancery_format::tree::{Node, NodeKind, Tree};
+use crossbeam_channel::{bounded, Receiver};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// What to restore, and where.
+#[derive(Clone, Debug)]
+pub struct RestoreRequest {
+    /// `latest` or an id prefix.
+    pub snapshot: String,
+    /// Folder to restore into (created if missing).
+    pub target: PathBuf,
+    /// Read from this site first.
+    pub site: Option<String>,
+    /// Only this path inside the snapshot.
+    pub include: Option<PathBuf>,
+}
+
+/// What a restore did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RestoreReport {
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// Files written.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Bad copies met, each served from another site instead.
+    pub bad_copies: Vec<String>,
+    /// Metadata that could not be applied (e.g. ownership when not root).
+    pub warnings: Vec<String>,
+}
+
+struct FileJob {
+    path: PathBuf,
+    node: Node,
+    writer: SparseWriter,
+}
+
+/// Restores a snapshot, verifying every blob, falling back to the next site on a bad copy.
+pub fn restore(
+    archive: &Archive,
+    request: &RestoreRequest,
+    progress: &Progress,
+) -> Result<RestoreReport> {
+    let sites = read_order(archive, request.site.as_deref())?;
+    let mut warnings = Vec::new();
+    let list = list_snapshots(archive, &mut warnings)?;
+    let entry = find_snapshot(&list, &request.snapshot)?;
+    let (index, index_warnings) = Index::load_union(&sites, &archive.keys)?;
+    warnings.extend(index_warnings);
+    let reader = BlobReader::new(sites, &archive.keys, &index);
+    let root = reader.read_tree(&entry.snapshot.tree)?;
+    let (nodes, base) = select(&reader, &root, request.include.as_deref())?;
+    let target = request.target.join(&base);
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    let mut report = RestoreReport {
+        snapshot: entry.id.to_hex(),
+        ..Default::default()
+    };
+    run(&reader, &target, &nodes, progress, &mut report)?;
+    report.bad_copies = reader.problems().iter().map(describe_problem).collect();
+    report.warnings.extend(warnings);
+    Ok(report)
+}
+
+fn describe_problem(p: &SiteProblem) -> String {
+    format!(
+        "site {}: pack {}: {} (served from another site)",
+        p.site, p.pack, p.detail
+    )
+}
+
+/// Sites to read from: the requested one first, then the others in configuration order.
+pub fn read_order<'a>(archive: &'a Archive, first: Option<&str>) -> Result<Vec<&'a Site>> {
+    let mut sites: Vec<&Site> = archive.sites.iter().collect();
+    if let Some(name) = first {
+        let chosen = archive.site(name)?;
+        sites.retain(|s| s.name() != name);
+        sites.insert(0, chosen);
+    }
+    if sites.is_empty() {
+        bail!("no site is reachable");
+    }
+    Ok(sites)
+}
+
+/// The nodes to restore and the folder (relative to the target) to put them in.
+fn select(
+    reader: &BlobReader,
+    root: &Tree,
+    include: Option<&Path>,
+) -> Result<(Vec<Node>, PathBuf)> {
+    let Some(include) = include else {
+        return Ok((root.nodes.clone(), PathBuf::new()));
+    };
+    let parts: Vec<&[u8]> = include
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p.as_bytes()),
+            _ => None,
+        })
+        .collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return Ok((root.nodes.clone(), PathBuf::new()));
+    };
+    let mut tree = Arc::new(root.clone());
+    let mut base = PathBuf::new();
+    for part in dirs {
+        let node = tree
+            .find(part)
+            .with_context(|| format!("{} is not in the snapshot", include.display()))?;
+        let NodeKind::Dir { subtree } = &node.kind else {
+            bail!("{} is not a folder in the snapshot", base.display())
+        };
+        base = join_name(&base, part);
+        tree = reader.read_tree(subtree)?;
+    }
+    let node = tree
+        .find(last)
+        .with_context(|| format!("{} is not in the snapshot", include.display()))?;
+    Ok((vec![node.clone()], base))
+}
+
+fn run(
+    reader: &BlobReader,
+    target: &Path,
+    nodes: &[Node],
+    progress: &Progress,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let mut restorer = Restorer::new(Restorer::running_as_root());
+    let errors: Mutex<Vec<anyhow::Error>> = Mutex::default();
+    let meta_warnings: Mutex<Vec<String>> = Mutex::default();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let walked = std::thread::scope(|scope| -> Result<Vec<(PathBuf, Node)>> {
+        let (tx, rx) = bounded::<FileJob>(threads * 8);
+        for _ in 0..threads {
+            let rx: Receiver<FileJob> = rx.clone();
+            let (errors, meta_warnings) = (&errors, &meta_warnings);
+            scope.spawn(move || write_files(reader, rx, progress, errors, meta_warnings));
+        }
+        let mut walk = Walk {
+            reader,
+            restorer: &mut restorer,
+            jobs: tx,
+            dirs: Vec::new(),
+            report,
+        };
+        for node in nodes {
+            walk.node(&join_name(target, &node.name), node)?;
+        }
+        Ok(walk.dirs)
+    });
+    let dirs = walked?;
+    let mut errors = errors.into_inner().expect("errors");
+    if let Some(first) = errors.drain(..).next() {
+        return Err(first.context("restore incomplete"));
+    }
+    for (path, node) in dirs {
+        report.warnings.extend(
+            restorer
+                .apply_metadata(&path, &node)
+                .with_context(|| format!("setting metadata of {}", path.display()))?,
+        );
+    }
+    report
+        .warnings
+        .extend(meta_warnings.into_inner().expect("warnings"));
+    Ok(())
+}
+
+struct Walk<'r, 'a> {
+    reader: &'r BlobReader<'a>,
+    restorer: &'r mut Restorer,
+    jobs: crossbeam_channel::Sender<FileJob>,
+    dirs: Vec<(PathBuf, Node)>,
+    report: &'r mut RestoreReport,
+}
+
+impl Walk<'_, '_> {
+    fn node(&mut self, path: &Path, node: &Node) -> Result<()> {
+        let context = || format!("restoring {}", path.display());
+        match &node.kind {
+            NodeKind::Dir { subtree } => {
+                self.restorer.create_dir(path).with_context(context)?;
+                let tree = self.reader.read_tree(subtree)?;
+                for child in &tree.nodes {
+                    self.node(&join_name(path, &child.name), child)?;
+                }
+                self.dirs.push((path.to_path_buf(), node.clone()));
+            }
+            NodeKind::File { .. } => {
+                self.report.files += 1;
+                self.report.bytes += node.size;
+                match self.restorer.begin_file(path, node).with_context(context)? {
+                    FileStart::Linked => {}
+                    FileStart::Write(writer) => {
+                        let job = FileJob {
+                            path: path.to_path_buf(),
+                            node: node.clone(),
+                            writer,
+                        };
+                        self.jobs
+                            .send(job)
+                            .map_err(|_| anyhow::anyhow!("restore workers stopped"))?;
+                    }
+                }
+            }
+            _ => {
+                match self.restorer.create_special(path, node) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.report
+                            .warnings
+                            .push(format!("{}: {e}", path.display()));
+                        return Ok(());
+                    }
+                }
+                let warnings = self
+                    .restorer
+                    .apply_metadata(path, node)
+                    .with_context(context)?;
+                self.report.warnings.extend(warnings);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_files(
+    reader: &BlobReader,
+    jobs: Receiver<FileJob>,
+    progress: &Progress,
+    errors: &Mutex<Vec<anyhow::Error>>,
+    warnings: &Mutex<Vec<String>>,
+) {
+    let restorer = Restorer::new(Restorer::running_as_root());
+    for job in jobs {
+        let path = job.path.clone();
+        match write_file(reader, &restorer, job, progress) {
+            Ok(w) => warnings.lock().expect("warnings").extend(w),
+            Err(e) => errors
+                .lock()
+                .expect("errors")
+                .push(e.context(format!("restoring {}", path.display()))),
+        }
+    }
+}
+
+fn write_file(
+    reader: &BlobReader,
+    restorer: &Restorer,
+    job: FileJob,
+    progress: &Progress,
+) -> Result<Vec<String>> {
+    let FileJob {
+        path,
+        node,
+        mut writer,
+    } = job;
+    if let NodeKind::File { content } = &node.kind {
+        for id in content {
+            let data = reader.read(BlobKind::Data, id)?;
+            writer.write_chunk(&data)?;
+            Progress::add(&progress.bytes_read, data.len() as u64);
+        }
+    }
+    writer.finish(node.size)?;
+    Progress::add(&progress.entries, 1);
+    Ok(restorer.apply_metadata(&path, &node)?)
+}

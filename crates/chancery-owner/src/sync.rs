@@ -1,0 +1,122 @@
+//! Bringing a lagging site up to date by copying, verified, what other sites hold and it
+//! lacks. Kinds are copied in dependency order, with a durability barrier after each, so that
+//! a site never holds a snapshot whose packs or index files it does not durably hold:
+//! key files, then packs, then index files, then snapshots.
+
+use crate::objects::{get_verified, list_ids};
+use crate::site::Site;
+use anyhow::{Context, Result};
+use chancery_format::ObjectId;
+use chancery_store::ObjectKind;
+use std::collections::{BTreeSet, HashSet};
+
+/// The order in which kinds are copied.
+pub const SYNC_ORDER: [ObjectKind; 4] = [
+    ObjectKind::Key,
+    ObjectKind::Pack,
+    ObjectKind::Index,
+    ObjectKind::Snapshot,
+];
+
+/// What one sync of one site did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SyncStats {
+    /// Objects copied.
+    pub objects: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Objects that no source held intact.
+    pub missing: u64,
+    /// Bad copies met at source sites (each served by another source instead, or left missing).
+    pub warnings: Vec<String>,
+}
+
+/// Copies to `target` every object of `kinds` that some source has and it lacks.
+pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind]) -> Result<SyncStats> {
+    let mut stats = SyncStats::default();
+    for kind in kinds {
+        if *kind == ObjectKind::Snapshot && stats.missing > 0 {
+            // Copying the snapshot objects now would claim the site holds them whole.
+            stats.warnings.push(format!(
+                "snapshots not copied to site {}: some packs or indexes have no intact copy",
+                target.name()
+            ));
+            continue;
+        }
+        let have: HashSet<ObjectId> = list_ids(target, *kind)?.into_iter().collect();
+        let mut wanted = BTreeSet::new();
+        let mut holders = Vec::new();
+        for source in sources.iter().filter(|s| s.name() != target.name()) {
+            let ids = list_ids(source, *kind)?;
+            wanted.extend(ids.iter().copied().filter(|id| !have.contains(id)));
+            holders.push((*source, ids.into_iter().collect::<HashSet<_>>()));
+        }
+        for id in wanted {
+            copy_one(target, &holders, *kind, &id, &mut stats)?;
+        }
+        target
+            .backend
+            .sync()
+            .with_context(|| format!("making site {} durable", target.name()))?;
+    }
+    Ok(stats)
+}
+
+fn copy_one(
+    target: &Site,
+    holders: &[(&Site, HashSet<ObjectId>)],
+    kind: ObjectKind,
+    id: &ObjectId,
+    stats: &mut SyncStats,
+) -> Result<()> {
+    for (source, _) in holders.iter().filter(|(_, ids)| ids.contains(id)) {
+        match get_verified(source, kind, id) {
+            Ok(bytes) => {
+                target
+                    .backend
+                    .put(kind, &id.to_hex(), &bytes)
+                    .with_context(|| {
+                        format!(
+                            "writing {} {} to site {}",
+                            kind.dir_name(),
+                            id.short(),
+                            target.name()
+                        )
+                    })?;
+                stats.objects += 1;
+                stats.bytes += bytes.len() as u64;
+                return Ok(());
+            }
+            Err(e) => stats.warnings.push(format!("{e:#}")),
+        }
+    }
+    stats.missing += 1;
+    stats.warnings.push(format!(
+        "{} {} has no intact copy at any source site",
+        kind.dir_name(),
+        id.to_hex()
+    ));
+    Ok(())
+}
+
+/// `sync`: brings one site (or every reachable site) up to date from all the others, key
+/// files included.
+pub fn sync_sites(
+    archive: &crate::archive::Archive,
+    only: Option<&str>,
+) -> Result<Vec<(String, SyncStats)>> {
+    let targets: Vec<&Site> = match only {
+        Some(name) => vec![archive.site(name)?],
+        None => archive.sites.iter().collect(),
+    };
+    let sources: Vec<&Site> = archive.sites.iter().collect();
+    let mut out = Vec::new();
+    for target in targets {
+        crate::backup::prepare::push_keys(archive, target)?;
+        out.push((
+            target.name().to_string(),
+            catch_up(target, &sources, &SYNC_ORDER)?,
+        ));
+    }
+    Ok(out)
+}

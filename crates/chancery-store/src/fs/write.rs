@@ -1,0 +1,118 @@
+//! `put` for [`FsBackend`]: temporary file, fsync, link into place.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::FsBackend;
+use crate::{ObjectKind, StoreError};
+
+impl FsBackend {
+    /// Stores an object; `name` is already validated. See the module docs for why each step.
+    pub(super) fn put_object(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let dest = self.object_path(kind, name);
+        if fs::symlink_metadata(&dest).is_ok() {
+            // Already stored (names are content hashes): skip writing the bytes again. Its
+            // folder is marked anyway: the earlier put may have been by a process killed
+            // before its sync, and our caller's sync must cover the name it relies on.
+            self.mark_dirty(dest.parent().unwrap_or(&self.root));
+            return Ok(());
+        }
+        let temp = self.write_temp(bytes)?;
+        self.link_into_place(&temp.0, &dest)
+        // `temp` is dropped here, removing the temporary name; the object keeps its own.
+    }
+
+    /// Writes `bytes` to a new, fsynced file under `tmp/`.
+    fn write_temp(&self, bytes: &[u8]) -> Result<TempFile, StoreError> {
+        let path = self
+            .tmp_dir()
+            .join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
+        let mut file = match create_new(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.ensure_dir(&self.tmp_dir())?;
+                create_new(&path)
+            }
+            other => other,
+        }
+        .map_err(|e| self.fail(e, &path, "creating a temporary file"))?;
+        let temp = TempFile(path);
+        file.write_all(bytes)
+            .map_err(|e| self.fail(e, &temp.0, "writing"))?;
+        // Durable bytes before a durable name: otherwise a crash could leave a name that
+        // points at an empty or partial file.
+        file.sync_all()
+            .map_err(|e| self.fail(e, &temp.0, "flushing to disk"))?;
+        Ok(temp)
+    }
+
+    /// Gives the complete temporary file its final name, unless that name exists.
+    fn link_into_place(&self, temp: &Path, dest: &Path) -> Result<(), StoreError> {
+        let dest_dir = dest.parent().unwrap_or(&self.root);
+        let linked = match link_create_only(temp, dest) {
+            // Kind or fan-out folder not there yet: create it lazily, once.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.ensure_dir(dest_dir)?;
+                link_create_only(temp, dest)
+            }
+            other => other,
+        };
+        match linked {
+            Ok(()) => {}
+            // Someone stored this name first; by the contract we leave theirs in place.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(self.fail(e, dest, "moving a written object into place")),
+        }
+        self.mark_dirty(dest_dir);
+        Ok(())
+    }
+}
+
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// Publishes `temp` as `dest` atomically, failing with `AlreadyExists` rather than replacing.
+fn link_create_only(temp: &Path, dest: &Path) -> io::Result<()> {
+    match fs::hard_link(temp, dest) {
+        Err(e) if links_unsupported(&e) => rename_unless_exists(temp, dest),
+        other => other,
+    }
+}
+
+/// `link(2)` reports a file system without hard links as EPERM (Linux) or ENOTSUP/EOPNOTSUPP
+/// (equal on Linux, distinct elsewhere, hence comparisons rather than patterns).
+fn links_unsupported(err: &io::Error) -> bool {
+    err.raw_os_error().is_some_and(|code| {
+        code == libc::EPERM || code == libc::ENOTSUP || code == libc::EOPNOTSUPP
+    })
+}
+
+/// The fallback for file systems without hard links; see the module docs for its one race.
+/// If the refusal was really about permissions, `rename` fails the same way and that error
+/// is what the caller reports.
+fn rename_unless_exists(temp: &Path, dest: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(dest).is_ok() {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    fs::rename(temp, dest)
+}
+
+/// A temporary file, removed when dropped: on success (the object has its own link by then)
+/// and on every error path alike.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Best effort: a leftover is invisible to readers, and `remove_stale_temp` sweeps it.
+        let _ = fs::remove_file(&self.0);
+    }
+}

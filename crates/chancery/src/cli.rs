@@ -1,0 +1,226 @@
+//! The command line, as `shared/CLI.md` names it.
+
+use chancery_owner::config::{parse_jurisdiction, Location};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Chancery: a data embassy. Encrypted, deduplicated, signed snapshots kept at sites abroad.
+#[derive(Parser, Debug)]
+#[command(name = "chancery", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "CHANCERY_CONFIG",
+        default_value = "chancery.toml"
+    )]
+    pub config: PathBuf,
+    /// Read the password from this file (first line) instead of CHANCERY_PASSWORD or a prompt.
+    #[arg(long, global = true, env = "CHANCERY_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Print JSON on stdout (listing and status commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the config file and the owner's keys, protected by the password.
+    Init(InitArgs),
+    /// Print the owner's public key (to hand to site operators).
+    OwnerKey,
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// The placement policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Make a new snapshot, stored at every site.
+    Backup(BackupArgs),
+    /// List snapshots and the sites that hold each.
+    Snapshots,
+    /// List a snapshot's files.
+    Ls(LsArgs),
+    /// Restore a snapshot, verifying every object.
+    Restore(RestoreArgs),
+    /// Check the structure and integrity of each site.
+    Check(CheckArgs),
+    /// Per site: reachable, latest snapshot, lag; the recovery point achieved.
+    Status,
+    /// Bring lagging sites up to date from the others.
+    Sync(SyncArgs),
+    /// Passwords that open the owner's keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The whole story on one machine: home, embassy sites, backup, attack, recovery.
+    Demo(DemoArgs),
+}
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The owner's name (e.g. the state or agency).
+    #[arg(long)]
+    pub owner: String,
+    /// Home data centre location, LAT,LON in degrees.
+    #[arg(long, value_parser = parse_location, allow_hyphen_values = true)]
+    pub home: Location,
+    /// Home country, ISO 3166-1 alpha-2.
+    #[arg(long, value_parser = parse_jurisdiction)]
+    pub jurisdiction: String,
+}
+
+/// `site ...`.
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Add a site that is a local directory.
+    Add(SiteAddArgs),
+    /// List sites with distances between every pair of storage locations.
+    List,
+}
+
+/// `site add`.
+#[derive(Args, Debug)]
+pub struct SiteAddArgs {
+    /// Site name (letters, digits, '-', '_').
+    pub name: String,
+    /// The site's folder (created if missing; must be empty or already this archive's).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Location of the site's storage, LAT,LON.
+    #[arg(long, value_parser = parse_location, allow_hyphen_values = true)]
+    pub location: Location,
+    /// The site's country, ISO 3166-1 alpha-2.
+    #[arg(long, value_parser = parse_jurisdiction)]
+    pub jurisdiction: String,
+    /// Data-centre tier (0 = unknown).
+    #[arg(long, default_value_t = 0)]
+    pub tier: u8,
+}
+
+/// `policy ...`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Check the placement policy before any data moves (exit 11 when violated).
+    Check,
+}
+
+/// `backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and folders to back up.
+    #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+    pub paths: Vec<PathBuf>,
+    /// Back up standard input as one file.
+    #[arg(long, requires = "stdin_name")]
+    pub stdin: bool,
+    /// The file name for --stdin.
+    #[arg(long)]
+    pub stdin_name: Option<String>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+/// `ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// `latest` or a snapshot id prefix (>= 8 hex digits).
+    pub snapshot: String,
+}
+
+/// `restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// `latest` or a snapshot id prefix (>= 8 hex digits).
+    pub snapshot: String,
+    /// Folder to restore into.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Read from this site first.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Restore only this path of the snapshot.
+    #[arg(long)]
+    pub include: Option<PathBuf>,
+}
+
+/// `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Check only this site.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Read every pack and verify every blob.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read this percentage of packs, chosen at random.
+    #[arg(long, value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+}
+
+/// `sync`.
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Bring only this site up to date.
+    #[arg(long)]
+    pub site: Option<String>,
+}
+
+/// `key ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Add a password (prompted, or from --new-password-file or CHANCERY_NEW_PASSWORD).
+    Add(KeyAddArgs),
+    /// List key files.
+    List,
+    /// Remove a key file, locally and at every site.
+    Remove(KeyRemoveArgs),
+}
+
+/// `key add`.
+#[derive(Args, Debug)]
+pub struct KeyAddArgs {
+    /// File holding the new password.
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+    /// A label for the new key (who holds the password).
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `key remove`.
+#[derive(Args, Debug)]
+pub struct KeyRemoveArgs {
+    /// Key id prefix.
+    pub id: String,
+}
+
+/// `demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the demo's folders here instead of a temporary folder that is removed afterwards.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn parse_location(s: &str) -> Result<Location, String> {
+    s.parse()
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if v > 0.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err("the percentage must be above 0 and at most 100".into())
+    }
+}

@@ -1,0 +1,58 @@
+//! `key add|list|remove`.
+
+use super::Globals;
+use crate::cli::KeyCommand;
+use crate::output::time;
+use crate::Outcome;
+use anyhow::Result;
+use chancery_owner::admin;
+
+/// Dispatches `key ...`.
+pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
+    let archive = g.open()?;
+    match cmd {
+        KeyCommand::Add(args) => {
+            let pw = crate::password::new_password(
+                args.new_password_file.as_deref(),
+                "CHANCERY_NEW_PASSWORD",
+            )?;
+            let id = admin::add_key(&archive, &pw, &args.label)?;
+            println!(
+                "added key {} (local and at {} site(s))",
+                id.short(),
+                archive.sites.len()
+            );
+        }
+        KeyCommand::List => {
+            let keys = admin::list_keys(&archive)?;
+            if g.json {
+                crate::output::json(&keys)?;
+            } else {
+                for k in keys {
+                    let mark = if k.current { "*" } else { " " };
+                    let created = k.created_sec.map(time).unwrap_or_else(|| "-".into());
+                    println!(
+                        "{mark} {}  {created:<20}  {:<12}  {:<12}  sites: {}",
+                        &k.id[..8],
+                        k.hostname.unwrap_or_default(),
+                        k.label.unwrap_or_default(),
+                        k.sites.join(",")
+                    );
+                }
+            }
+        }
+        KeyCommand::Remove(args) => {
+            let id = admin::remove_key(&archive, &args.id)?;
+            println!(
+                "removed key {} locally and at {} site(s)",
+                id.short(),
+                archive.sites.len()
+            );
+        }
+    }
+    Ok(if archive.unreachable.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Warnings
+    })
+}
