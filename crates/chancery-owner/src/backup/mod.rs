@@ -53,6 +53,8 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
     /// Whether at least the policy's minimum number of sites hold it.
     pub quorum_met: bool,
+    /// Pack bytes written, all sites together (packs a site already had are not sent again).
+    pub bytes_uploaded: u64,
 }
 
 /// Summary counts, serialisable.
@@ -146,6 +148,7 @@ pub fn backup(
         lagging,
         warnings,
         quorum_met,
+        bytes_uploaded: Progress::get(&progress.bytes_uploaded),
     })
 }
 

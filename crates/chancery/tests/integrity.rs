@@ -1,0 +1,162 @@
+//! A hostile or failing site: corrupted, truncated and missing objects are found and named,
+//! and restores are served from the healthy site.
+
+mod common;
+
+use common::tree::{assert_same, make_tree};
+use common::{flip_byte, packs, packs_by_size, stderr_of, Env};
+
+fn backed_up() -> (Env, std::path::PathBuf) {
+    let env = Env::with_two_sites();
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup_json(&[&src], 0);
+    (env, src)
+}
+
+#[test]
+fn corrupted_pack_is_named_and_restore_uses_the_other_site() {
+    let (env, src) = backed_up();
+    let victim = packs_by_size(&env.site_dir("lux"))[0].clone();
+    let len = std::fs::metadata(&victim).unwrap().len() as usize;
+    flip_byte(&victim, len / 2);
+    let name = victim.file_name().unwrap().to_str().unwrap().to_string();
+    let out = env.cmd(&["check", "--read-data"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("site lux") && err.contains(&name) && err.contains("needed by snapshots"),
+        "{err}"
+    );
+    assert!(!err.contains("site sto"), "{err}");
+    env.cmd(&["check", "--read-data", "--site", "sto"])
+        .assert()
+        .success();
+    let target = env.path("out");
+    let out = env
+        .cmd(&[
+            "restore",
+            "latest",
+            "--site",
+            "lux",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("site lux"));
+    assert_same(&src, &target.join("src"));
+}
+
+#[test]
+fn truncated_and_missing_packs_are_found() {
+    let (env, src) = backed_up();
+    let lux = packs_by_size(&env.site_dir("lux"));
+    let sto = packs_by_size(&env.site_dir("sto"));
+    let truncated = &lux[0];
+    let bytes = std::fs::read(truncated).unwrap();
+    std::fs::write(truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let missing = sto
+        .iter()
+        .find(|p| p.file_name() != truncated.file_name())
+        .unwrap()
+        .clone();
+    std::fs::remove_file(&missing).unwrap();
+    let out = env.cmd(&["check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("site sto")
+            && err.contains("missing")
+            && err.contains(missing.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    let out = env
+        .cmd(&["check", "--read-data", "--site", "lux"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    assert!(stderr_of(&out).contains(truncated.file_name().unwrap().to_str().unwrap()));
+    let target = env.path("out");
+    let out = env
+        .cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert_same(&src, &target.join("src"));
+}
+
+#[test]
+fn read_data_subset_samples_packs() {
+    let (env, _) = backed_up();
+    let all = packs(&env.site_dir("lux")).len();
+    let report = env.json(&["check", "--read-data-subset", "50"], 0);
+    let read = report[0]["packs_read"].as_u64().unwrap() as usize;
+    assert_eq!(read, all.div_ceil(2));
+}
+
+#[test]
+fn tampered_snapshot_and_index_are_detected() {
+    let (env, _) = backed_up();
+    let snap = std::fs::read_dir(env.site_dir("lux").join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    flip_byte(&snap, 40);
+    let out = env.cmd(&["check", "--site", "lux"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    assert!(stderr_of(&out).contains("snapshot"));
+    let out = env.json(&["snapshots"], 3);
+    assert_eq!(
+        out[0]["sites"],
+        serde_json::json!(["sto"]),
+        "the bad copy no longer counts"
+    );
+}
+
+#[test]
+fn a_site_sees_neither_names_nor_contents() {
+    let env = Env::with_two_sites();
+    let src = env.path("state-secrets");
+    std::fs::create_dir_all(&src).unwrap();
+    let name = "population-register-of-agents.csv";
+    let content = "Agent 007 lives at 12 Kesk street, Tallinn\n".repeat(50);
+    std::fs::write(src.join(name), &content).unwrap();
+    env.backup_json(&[&src], 0);
+    for site in ["lux", "sto"] {
+        let mut haystack = Vec::new();
+        for entry in walk(&env.site_dir(site)) {
+            haystack.extend_from_slice(entry.to_string_lossy().as_bytes());
+            if entry.is_file() {
+                haystack.extend(std::fs::read(&entry).unwrap());
+            }
+        }
+        for needle in [
+            name.as_bytes(),
+            b"Agent 007",
+            b"state-secrets",
+            b"Kesk street",
+        ] {
+            assert!(
+                !haystack.windows(needle.len()).any(|w| w == needle),
+                "{site} reveals {:?}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
