@@ -9,11 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((m, rest)) = mode(data) else { return };
-    let kind = if m & 0x80 == 0 {
-        BlobKind::Data
-    } else {
-        BlobKind::Tree
-    };
+    let kind = if m & 0x80 == 0 { BlobKind::Data } else { BlobKind::Tree };
     match m % 4 {
         0 => {
             // Arbitrary sealed bytes under an id taken from the input: never authentic.
@@ -45,15 +41,10 @@ fuzz_target!(|data: &[u8]| {
             // Swapped kind or id must not open.
             let blobs = &templates().blobs;
             let (k, id, _, sealed) = &blobs[rest.len() % blobs.len()];
-            let other = if *k == BlobKind::Data {
-                BlobKind::Tree
-            } else {
-                BlobKind::Data
-            };
+            let other = if *k == BlobKind::Data { BlobKind::Tree } else { BlobKind::Data };
             assert!(open_blob(keys(), other, id, sealed).is_err());
             let mut bad = *id;
-            bad.0[rest.first().map_or(0, |b| *b as usize % 32)] ^=
-                rest.get(1).map_or(1, |b| (*b).max(1));
+            bad.0[rest.first().map_or(0, |b| *b as usize % 32)] ^= rest.get(1).map_or(1, |b| (*b).max(1));
             assert!(open_blob(keys(), *k, &bad, sealed).is_err());
         }
     }

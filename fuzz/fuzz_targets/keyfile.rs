@@ -3,9 +3,7 @@
 
 use chancery_format::keyfile::{open_key_file, parse_header, KEYFILE_HEADER_LEN};
 use chancery_format::keys::SEAL_OVERHEAD;
-use chancery_fuzz::{
-    mode, mutate, seal_key_file_payload, templates, MAX_FUZZ_M_KIB, MAX_FUZZ_T, PASSWORD,
-};
+use chancery_fuzz::{mode, mutate, seal_key_file_payload, templates, MAX_FUZZ_M_KIB, MAX_FUZZ_T, PASSWORD};
 use libfuzzer_sys::fuzz_target;
 
 /// Parses the header, then opens unless the stored cost would make the run slow.

@@ -53,11 +53,7 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             let t = templates();
             let object = mutate(&t.snapshot, rest);
-            assert_eq!(
-                open_snapshot(&object),
-                object == t.snapshot,
-                "edited snapshot"
-            );
+            assert_eq!(open_snapshot(&object), object == t.snapshot, "edited snapshot");
             assert!(!open_index(&object), "snapshot opened as index");
         }
         3 => {

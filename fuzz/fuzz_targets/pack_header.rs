@@ -29,11 +29,7 @@ fuzz_target!(|data: &[u8]| {
             let pack = mutate(&t.pack, rest);
             // Only the prefix and the sealed header are read; blobs and padding are not.
             let intact = pack.get(..t.pack_header_end) == Some(&t.pack[..t.pack_header_end]);
-            assert_eq!(
-                check(&pack),
-                intact,
-                "edited pack header accepted or intact refused"
-            );
+            assert_eq!(check(&pack), intact, "edited pack header accepted or intact refused");
             if intact {
                 assert_eq!(read_header(keys(), &pack).unwrap(), t.pack_entries);
             }

@@ -24,8 +24,7 @@ use chancery_format::keyfile::{
 use chancery_format::keys::{Keys, MasterKey, NONCE_LEN};
 use chancery_format::object::{ObjectType, OBJECT_MAGIC, OBJECT_VERSION};
 use chancery_format::pack::{
-    build_pack, PackEntry, SealedBlob, PACK_MAGIC, PACK_PREFIX_LEN, PACK_VERSION,
-    SUITE_XCHACHA20POLY1305,
+    build_pack, PackEntry, SealedBlob, PACK_MAGIC, PACK_PREFIX_LEN, PACK_VERSION, SUITE_XCHACHA20POLY1305,
 };
 use chancery_format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use std::sync::OnceLock;
@@ -35,11 +34,7 @@ pub const PASSWORD: &[u8] = b"fuzz password";
 /// Archive id of the template snapshot.
 pub const REPO_ID: [u8; 32] = [9; 32];
 /// Argon2 parameters cheap enough to run on every input.
-pub const CHEAP: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
+pub const CHEAP: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
 /// Key files whose parsed cost exceeds these are not opened (parse_header allows up to 4 GiB).
 pub const MAX_FUZZ_M_KIB: u32 = 1024;
 /// See [`MAX_FUZZ_M_KIB`].
@@ -121,12 +116,7 @@ fn build_templates() -> Templates {
 
     let plaintexts: [(BlobKind, Vec<u8>); 3] = [
         (BlobKind::Data, b"register of lands ".repeat(40)),
-        (
-            BlobKind::Data,
-            (0..300u32)
-                .map(|i| (i * 2_654_435_761 >> 13) as u8)
-                .collect(),
-        ),
+        (BlobKind::Data, (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
         (BlobKind::Tree, b"\x01\x00".to_vec()),
     ];
     let blobs: Vec<(BlobKind, BlobId, Vec<u8>, Vec<u8>)> = plaintexts
@@ -150,10 +140,7 @@ fn build_templates() -> Templates {
             .collect(),
     );
     let header_len = u32::from_le_bytes(pack.bytes[8..12].try_into().expect("4 bytes"));
-    let index_record = IndexFile::new(vec![IndexPack {
-        pack: pack.id,
-        entries: pack.entries.clone(),
-    }]);
+    let index_record = IndexFile::new(vec![IndexPack { pack: pack.id, entries: pack.entries.clone() }]);
     let snapshot_record = Snapshot {
         version: SNAPSHOT_VERSION,
         repo_id: REPO_ID,
@@ -165,12 +152,7 @@ fn build_templates() -> Templates {
         tags: vec!["daily".into()],
         tree: BlobId([3; 32]),
         parent: Some(ObjectId([4; 32])),
-        summary: Summary {
-            files: 3,
-            dirs: 1,
-            bytes: 1000,
-            ..Summary::default()
-        },
+        summary: Summary { files: 3, dirs: 1, bytes: 1000, ..Summary::default() },
     };
     Templates {
         key_file,
@@ -188,16 +170,7 @@ fn build_templates() -> Templates {
 /// An object envelope of type `ty` whose sealed plaintext is exactly `plain`.
 pub fn seal_object_plaintext(ty: ObjectType, plain: &[u8]) -> Vec<u8> {
     let [a, b, c, d] = OBJECT_MAGIC;
-    let prefix = [
-        a,
-        b,
-        c,
-        d,
-        OBJECT_VERSION,
-        ty as u8,
-        SUITE_XCHACHA20POLY1305,
-        0,
-    ];
+    let prefix = [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, 0];
     let mut out = prefix.to_vec();
     out.extend_from_slice(&keys().seal(&prefix, plain));
     out
@@ -239,12 +212,9 @@ pub fn seal_key_file_payload(plain: &[u8]) -> Vec<u8> {
     let salt = [5u8; 32];
     let kek = KEK.get_or_init(|| {
         let params = argon2::Params::new(CHEAP.m_kib, CHEAP.t, CHEAP.p, Some(32)).expect("params");
-        let argon =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut kek = [0u8; 32];
-        argon
-            .hash_password_into(PASSWORD, &salt, &mut kek)
-            .expect("argon2");
+        argon.hash_password_into(PASSWORD, &salt, &mut kek).expect("argon2");
         kek
     });
     let mut out = KEYFILE_MAGIC.to_vec();
@@ -255,13 +225,7 @@ pub fn seal_key_file_payload(plain: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&salt);
     let nonce = [3u8; NONCE_LEN];
     let ct = XChaCha20Poly1305::new(kek.into())
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plain,
-                aad: &out,
-            },
-        )
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &out })
         .expect("in-memory encryption");
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);

@@ -33,12 +33,7 @@ pub fn seal_blob(keys: &Keys, kind: BlobKind, id: &BlobId, plaintext: &[u8]) -> 
 }
 
 /// Decrypts a sealed blob and checks that its plaintext really has id `id`.
-pub fn open_blob(
-    keys: &Keys,
-    kind: BlobKind,
-    id: &BlobId,
-    sealed: &[u8],
-) -> Result<Vec<u8>, FormatError> {
+pub fn open_blob(keys: &Keys, kind: BlobKind, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
     let payload = keys.open(&blob_aad(kind, id), sealed, "blob")?;
     let plaintext = unpack_payload(&payload)?;
     if keys.blob_id(&plaintext) != *id {

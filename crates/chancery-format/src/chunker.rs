@@ -24,11 +24,7 @@ impl Default for ChunkerParams {
     /// 256 KiB / 1 MiB / 4 MiB: large enough that per-chunk costs vanish, small enough for
     /// good deduplication between releases of the same software.
     fn default() -> Self {
-        Self {
-            min: 256 * 1024,
-            avg: 1024 * 1024,
-            max: 4 * 1024 * 1024,
-        }
+        Self { min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 }
     }
 }
 
@@ -54,12 +50,7 @@ impl Chunker {
             *slot = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
         }
         let bits = params.avg.trailing_zeros();
-        Self {
-            gear,
-            params,
-            mask_small: top_bits(bits + 2),
-            mask_large: top_bits(bits - 2),
-        }
+        Self { gear, params, mask_small: top_bits(bits + 2), mask_large: top_bits(bits - 2) }
     }
 
     /// The size bounds.
@@ -72,9 +63,7 @@ impl Chunker {
     pub fn next_cut(&self, data: &[u8], eof: bool) -> Option<usize> {
         let p = self.params;
         if data.len() <= p.min {
-            return (eof || data.len() == p.max)
-                .then_some(data.len())
-                .filter(|n| *n > 0);
+            return (eof || data.len() == p.max).then_some(data.len()).filter(|n| *n > 0);
         }
         let end = data.len().min(p.max);
         let normal = p.avg.min(end);
@@ -116,11 +105,7 @@ mod tests {
     use proptest::prelude::*;
     use rand::{RngCore, SeedableRng};
 
-    const SMALL: ChunkerParams = ChunkerParams {
-        min: 64,
-        avg: 256,
-        max: 1024,
-    };
+    const SMALL: ChunkerParams = ChunkerParams { min: 64, avg: 256, max: 1024 };
 
     fn random(len: usize, seed: u64) -> Vec<u8> {
         let mut data = vec![0u8; len];
@@ -175,10 +160,7 @@ mod tests {
         };
         let a = ends(chunker.cut_all(&data), 0);
         let b = ends(chunker.cut_all(&edited), 14);
-        assert!(
-            a.intersection(&b).count() * 10 > a.len() * 9,
-            "most boundaries survive an edit"
-        );
+        assert!(a.intersection(&b).count() * 10 > a.len() * 9, "most boundaries survive an edit");
     }
 
     #[test]

@@ -9,8 +9,10 @@ pub const COMPRESSION_NONE: u8 = 0;
 pub const COMPRESSION_ZSTD: u8 = 1;
 /// zstd level used for blobs.
 pub const ZSTD_LEVEL: i32 = 3;
-/// Largest blob plaintext accepted when decompressing (well above the chunker's maximum).
-pub const MAX_BLOB_LEN: usize = 64 * 1024 * 1024;
+/// Largest blob plaintext accepted when decompressing. Data chunks are at most 4 MiB, but a
+/// tree blob lists a whole directory (about 100 bytes an entry), so this leaves room for
+/// directories of millions of entries. Only an authenticated blob is ever decompressed.
+pub const MAX_BLOB_LEN: usize = 1024 * 1024 * 1024;
 
 const PROBE_LEN: usize = 64 * 1024;
 
@@ -28,10 +30,7 @@ pub fn pack_payload(data: &[u8]) -> Vec<u8> {
 
 /// Reverses [`pack_payload`].
 pub fn unpack_payload(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
-    let bad = |why| FormatError::Malformed {
-        what: "blob payload",
-        why,
-    };
+    let bad = |why| FormatError::Malformed { what: "blob payload", why };
     match bytes.split_first() {
         Some((&COMPRESSION_NONE, rest)) => Ok(rest.to_vec()),
         Some((&COMPRESSION_ZSTD, rest)) => {
@@ -71,9 +70,7 @@ mod tests {
         let packed = pack_payload(&text);
         assert_eq!(packed[0], COMPRESSION_ZSTD);
         assert_eq!(unpack_payload(&packed).unwrap(), text);
-        let noise: Vec<u8> = (0..1_000_000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
+        let noise: Vec<u8> = (0..1_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         assert_eq!(unpack_payload(&pack_payload(&noise)).unwrap(), noise);
         assert_eq!(unpack_payload(&pack_payload(b"")).unwrap(), b"");
         assert!(unpack_payload(&[9, 1]).is_err());

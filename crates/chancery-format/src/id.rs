@@ -49,14 +49,8 @@ macro_rules! id_type {
     };
 }
 
-id_type!(
-    BlobId,
-    "Keyed BLAKE3 of a blob's plaintext (data chunk or tree)."
-);
-id_type!(
-    ObjectId,
-    "Unkeyed BLAKE3 of an object's stored bytes; the object's name at a site."
-);
+id_type!(BlobId, "Keyed BLAKE3 of a blob's plaintext (data chunk or tree).");
+id_type!(ObjectId, "Unkeyed BLAKE3 of an object's stored bytes; the object's name at a site.");
 
 impl ObjectId {
     /// The id of stored bytes: what a site checks on every write and scrub.

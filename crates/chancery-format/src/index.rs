@@ -3,10 +3,11 @@
 //! same information also sits in each pack's own header, from which a lost or missing index
 //! is rebuilt (that is how an interrupted backup resumes without re-sending its packs).
 
+use crate::codec::{check_version, decode_padded};
 use crate::error::FormatError;
 use crate::id::ObjectId;
 use crate::keys::Keys;
-use crate::object::{open_object, seal_object, ObjectType};
+use crate::object::{open_object_plain, seal_object, ObjectType};
 use crate::pack::PackEntry;
 use serde::{Deserialize, Serialize};
 
@@ -34,10 +35,7 @@ pub struct IndexFile {
 impl IndexFile {
     /// A new index record.
     pub fn new(packs: Vec<IndexPack>) -> Self {
-        Self {
-            version: INDEX_VERSION,
-            packs,
-        }
+        Self { version: INDEX_VERSION, packs }
     }
 
     /// The stored bytes.
@@ -47,13 +45,8 @@ impl IndexFile {
 
     /// Opens stored bytes.
     pub fn open(keys: &Keys, bytes: &[u8]) -> Result<Self, FormatError> {
-        let index: IndexFile = open_object(keys, ObjectType::Index, bytes)?;
-        if index.version != INDEX_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: "index",
-                version: index.version,
-            });
-        }
-        Ok(index)
+        let plain = open_object_plain(keys, ObjectType::Index, bytes)?;
+        check_version(&plain, "index", INDEX_VERSION)?;
+        decode_padded(&plain, "index")
     }
 }

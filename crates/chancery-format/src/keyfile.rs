@@ -39,11 +39,7 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// 64 MiB, 3 passes, 1 lane: about a quarter of a second here, and costly to guess at scale.
     fn default() -> Self {
-        Self {
-            m_kib: 64 * 1024,
-            t: 3,
-            p: 1,
-        }
+        Self { m_kib: 64 * 1024, t: 3, p: 1 }
     }
 }
 
@@ -76,30 +72,16 @@ pub struct OpenedKey {
 }
 
 /// Wraps `master` with `password` into a new key file.
-pub fn seal_key_file(
-    master: &MasterKey,
-    info: KeyInfo,
-    password: &[u8],
-    params: KdfParams,
-) -> Vec<u8> {
+pub fn seal_key_file(master: &MasterKey, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let mut out = header(params, &salt);
     let kek = derive_kek(password, &salt, params).expect("default Argon2 parameters are valid");
-    let payload = Zeroizing::new(encode(&Payload1 {
-        info,
-        master: *master.expose(),
-    }));
+    let payload = Zeroizing::new(encode(&Payload1 { info, master: *master.expose() }));
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher(&kek)
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: &payload,
-                aad: &out,
-            },
-        )
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &payload, aad: &out })
         .expect("in-memory encryption does not fail");
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
@@ -119,45 +101,26 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<OpenedKey, FormatE
             .map_err(|_| FormatError::WrongPassword)?,
     );
     let payload: Payload1 = decode_exact(&plain, "key file payload")?;
-    Ok(OpenedKey {
-        master: MasterKey::from_bytes(payload.master),
-        info: payload.info,
-    })
+    Ok(OpenedKey { master: MasterKey::from_bytes(payload.master), info: payload.info })
 }
 
 /// Reads the KDF parameters, checking magic, version and bounds before any costly work.
 pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     const WHAT: &str = "key file";
     if bytes.len() < KEYFILE_HEADER_LEN + SEAL_OVERHEAD || bytes[..4] != KEYFILE_MAGIC {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "not a Chancery key file",
-        });
+        return Err(FormatError::Malformed { what: WHAT, why: "not a Chancery key file" });
     }
     if bytes[4] != KEYFILE_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what: WHAT,
-            version: bytes[4],
-        });
+        return Err(FormatError::UnsupportedVersion { what: WHAT, version: bytes[4] });
     }
-    if bytes[5] != KDF_ARGON2ID {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "unknown key derivation function",
-        });
+    if bytes[5] != KDF_ARGON2ID || bytes[6..8] != [0, 0] {
+        return Err(FormatError::Malformed { what: WHAT, why: "unknown key derivation function" });
     }
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    let params = KdfParams {
-        m_kib: word(8),
-        t: word(12),
-        p: word(16),
-    };
+    let params = KdfParams { m_kib: word(8), t: word(12), p: word(16) };
     // Refuse parameters that would let a planted key file exhaust memory or time.
     if params.m_kib > 4 * 1024 * 1024 || params.t > 64 || params.p == 0 || params.p > 64 {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "key derivation cost out of bounds",
-        });
+        return Err(FormatError::Malformed { what: WHAT, why: "key derivation cost out of bounds" });
     }
     Ok(params)
 }
@@ -173,21 +136,12 @@ fn header(params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-fn derive_kek(
-    password: &[u8],
-    salt: &[u8; 32],
-    p: KdfParams,
-) -> Result<Zeroizing<[u8; 32]>, FormatError> {
-    let bad = FormatError::Malformed {
-        what: "key file",
-        why: "invalid Argon2 parameters",
-    };
+fn derive_kek(password: &[u8], salt: &[u8; 32], p: KdfParams) -> Result<Zeroizing<[u8; 32]>, FormatError> {
+    let bad = FormatError::Malformed { what: "key file", why: "invalid Argon2 parameters" };
     let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32)).map_err(|_| bad.clone())?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut kek = Zeroizing::new([0u8; 32]);
-    argon
-        .hash_password_into(password, salt, kek.as_mut())
-        .map_err(|_| bad)?;
+    argon.hash_password_into(password, salt, kek.as_mut()).map_err(|_| bad)?;
     Ok(kek)
 }
 
@@ -199,19 +153,10 @@ fn cipher(kek: &[u8; 32]) -> XChaCha20Poly1305 {
 mod tests {
     use super::*;
 
-    const CHEAP: KdfParams = KdfParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
+    const CHEAP: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
 
     fn info() -> KeyInfo {
-        KeyInfo {
-            repo_id: [7; 32],
-            created_sec: 1,
-            hostname: "h".into(),
-            label: "l".into(),
-        }
+        KeyInfo { repo_id: [7; 32], created_sec: 1, hostname: "h".into(), label: "l".into() }
     }
 
     #[test]
@@ -221,10 +166,7 @@ mod tests {
         let opened = open_key_file(&file, b"pw").unwrap();
         assert_eq!(opened.master.expose(), master.expose());
         assert_eq!(opened.info, info());
-        assert_eq!(
-            open_key_file(&file, b"px").unwrap_err(),
-            FormatError::WrongPassword
-        );
+        assert_eq!(open_key_file(&file, b"px").unwrap_err(), FormatError::WrongPassword);
     }
 
     #[test]
@@ -235,10 +177,7 @@ mod tests {
         assert!(open_key_file(&bad, b"pw").is_err());
         let mut huge = file;
         huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(
-            parse_header(&huge),
-            Err(FormatError::Malformed { .. })
-        ));
+        assert!(matches!(parse_header(&huge), Err(FormatError::Malformed { .. })));
         assert!(parse_header(b"CHKY").is_err());
     }
 }

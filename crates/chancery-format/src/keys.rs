@@ -97,13 +97,7 @@ impl Keys {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .aead
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(&nonce);
@@ -112,17 +106,9 @@ impl Keys {
     }
 
     /// Verifies and decrypts what [`Keys::seal`] produced with the same `aad`.
-    pub fn open(
-        &self,
-        aad: &[u8],
-        sealed: &[u8],
-        what: &'static str,
-    ) -> Result<Vec<u8>, FormatError> {
+    pub fn open(&self, aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>, FormatError> {
         if sealed.len() < SEAL_OVERHEAD {
-            return Err(FormatError::Malformed {
-                what,
-                why: "shorter than nonce and tag",
-            });
+            return Err(FormatError::Malformed { what, why: "shorter than nonce and tag" });
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         self.aead
@@ -146,8 +132,7 @@ pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 
     let Ok(key) = VerifyingKey::from_bytes(public_key) else {
         return false;
     };
-    key.verify(message, &ed25519_dalek::Signature::from_bytes(signature))
-        .is_ok()
+    key.verify(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
 }
 
 #[cfg(test)]
@@ -162,10 +147,7 @@ mod tests {
         assert!(keys.open(b"other", &sealed, "t").is_err());
         let mut bad = sealed.clone();
         bad[30] ^= 1;
-        assert_eq!(
-            keys.open(b"aad", &bad, "t"),
-            Err(FormatError::Authentication { what: "t" })
-        );
+        assert_eq!(keys.open(b"aad", &bad, "t"), Err(FormatError::Authentication { what: "t" }));
         let other = MasterKey::generate().derive();
         assert!(other.open(b"aad", &sealed, "t").is_err());
     }

@@ -50,48 +50,30 @@ pub fn seal_object<T: Serialize>(keys: &Keys, ty: ObjectType, record: &T) -> Vec
     out
 }
 
-/// Checks and decrypts an object envelope of type `ty`.
-pub fn open_object<T: DeserializeOwned>(
-    keys: &Keys,
-    ty: ObjectType,
-    bytes: &[u8],
-) -> Result<T, FormatError> {
+/// Checks and decrypts an object envelope of type `ty` and decodes its record.
+pub fn open_object<T: DeserializeOwned>(keys: &Keys, ty: ObjectType, bytes: &[u8]) -> Result<T, FormatError> {
+    decode_padded(&open_object_plain(keys, ty, bytes)?, ty.name())
+}
+
+/// Checks and decrypts an object envelope of type `ty`, returning the padded plaintext.
+pub fn open_object_plain(keys: &Keys, ty: ObjectType, bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
     let what = ty.name();
     if bytes.len() < OBJECT_PREFIX_LEN || bytes[..4] != OBJECT_MAGIC {
-        return Err(FormatError::Malformed {
-            what,
-            why: "not a Chancery object",
-        });
+        return Err(FormatError::Malformed { what, why: "not a Chancery object" });
     }
     if bytes[4] != OBJECT_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what,
-            version: bytes[4],
-        });
+        return Err(FormatError::UnsupportedVersion { what, version: bytes[4] });
     }
     if bytes[5] != ty as u8 || bytes[6] != SUITE_XCHACHA20POLY1305 || bytes[7] != 0 {
-        return Err(FormatError::Malformed {
-            what,
-            why: "wrong object type or cipher suite",
-        });
+        return Err(FormatError::Malformed { what, why: "wrong object type or cipher suite" });
     }
     let (prefix, sealed) = bytes.split_at(OBJECT_PREFIX_LEN);
-    let plain = keys.open(prefix, sealed, what)?;
-    decode_padded(&plain, what)
+    keys.open(prefix, sealed, what)
 }
 
 fn prefix(ty: ObjectType) -> [u8; OBJECT_PREFIX_LEN] {
     let [a, b, c, d] = OBJECT_MAGIC;
-    [
-        a,
-        b,
-        c,
-        d,
-        OBJECT_VERSION,
-        ty as u8,
-        SUITE_XCHACHA20POLY1305,
-        0,
-    ]
+    [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, 0]
 }
 
 #[cfg(test)]
@@ -106,13 +88,9 @@ mod tests {
         let bytes = seal_object(&keys, ObjectType::Index, &record);
         let back: (u32, String, Vec<u8>) = open_object(&keys, ObjectType::Index, &bytes).unwrap();
         assert_eq!(back, record);
-        assert!(
-            open_object::<(u32, String, Vec<u8>)>(&keys, ObjectType::Snapshot, &bytes).is_err()
-        );
+        assert!(open_object::<(u32, String, Vec<u8>)>(&keys, ObjectType::Snapshot, &bytes).is_err());
         let mut forged = bytes.clone();
         forged[5] = ObjectType::Snapshot as u8;
-        assert!(
-            open_object::<(u32, String, Vec<u8>)>(&keys, ObjectType::Snapshot, &forged).is_err()
-        );
+        assert!(open_object::<(u32, String, Vec<u8>)>(&keys, ObjectType::Snapshot, &forged).is_err());
     }
 }

@@ -102,11 +102,7 @@ pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
     let mut padding = vec![0u8; total - offset];
     rand::rngs::OsRng.fill_bytes(&mut padding);
     bytes.extend_from_slice(&padding);
-    Pack {
-        id: ObjectId::of(&bytes),
-        bytes,
-        entries,
-    }
+    Pack { id: ObjectId::of(&bytes), bytes, entries }
 }
 
 fn header_plain_len(blobs: &[SealedBlob]) -> usize {
@@ -128,29 +124,17 @@ fn prefix(header_len: u32) -> [u8; PACK_PREFIX_LEN] {
 pub fn header_len(prefix: &[u8]) -> Result<u32, FormatError> {
     const WHAT: &str = "pack";
     if prefix.len() < PACK_PREFIX_LEN || prefix[..4] != PACK_MAGIC {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "not a Chancery pack",
-        });
+        return Err(FormatError::Malformed { what: WHAT, why: "not a Chancery pack" });
     }
     if prefix[4] != PACK_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what: WHAT,
-            version: prefix[4],
-        });
+        return Err(FormatError::UnsupportedVersion { what: WHAT, version: prefix[4] });
     }
-    if prefix[5] != SUITE_XCHACHA20POLY1305 {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "unknown cipher suite",
-        });
+    if prefix[5] != SUITE_XCHACHA20POLY1305 || prefix[6..8] != [0, 0] {
+        return Err(FormatError::Malformed { what: WHAT, why: "unknown cipher suite" });
     }
     let len = u32::from_le_bytes(prefix[8..12].try_into().expect("4 bytes"));
     if (len as usize) < SEAL_OVERHEAD || len > MAX_HEADER_LEN {
-        return Err(FormatError::Malformed {
-            what: WHAT,
-            why: "header length out of bounds",
-        });
+        return Err(FormatError::Malformed { what: WHAT, why: "header length out of bounds" });
     }
     Ok(len)
 }
@@ -158,21 +142,14 @@ pub fn header_len(prefix: &[u8]) -> Result<u32, FormatError> {
 /// Decrypts a pack header: `bytes` holds at least the prefix and the sealed header.
 pub fn read_header(keys: &Keys, bytes: &[u8]) -> Result<Vec<PackEntry>, FormatError> {
     let len = header_len(bytes)? as usize;
-    let sealed =
-        bytes
-            .get(PACK_PREFIX_LEN..PACK_PREFIX_LEN + len)
-            .ok_or(FormatError::Malformed {
-                what: "pack",
-                why: "truncated header",
-            })?;
+    let sealed = bytes
+        .get(PACK_PREFIX_LEN..PACK_PREFIX_LEN + len)
+        .ok_or(FormatError::Malformed { what: "pack", why: "truncated header" })?;
     let plain = keys.open(&bytes[..PACK_PREFIX_LEN], sealed, "pack header")?;
     let entries: Vec<PackEntry> = decode_padded(&plain, "pack header")?;
     let body_start = (PACK_PREFIX_LEN + len) as u64;
     if entries.iter().any(|e| (e.offset as u64) < body_start) {
-        return Err(FormatError::Malformed {
-            what: "pack header",
-            why: "entry overlaps header",
-        });
+        return Err(FormatError::Malformed { what: "pack header", why: "entry overlaps header" });
     }
     Ok(entries)
 }
@@ -186,20 +163,13 @@ mod tests {
     fn sealed(keys: &Keys, data: &[u8]) -> SealedBlob {
         let id = keys.blob_id(data);
         let sealed = seal_blob(keys, BlobKind::Data, &id, data);
-        SealedBlob {
-            kind: BlobKind::Data,
-            id,
-            raw_length: data.len() as u32,
-            sealed,
-        }
+        SealedBlob { kind: BlobKind::Data, id, raw_length: data.len() as u32, sealed }
     }
 
     #[test]
     fn pack_round_trip() {
         let keys = MasterKey::generate().derive();
-        let datas: Vec<Vec<u8>> = (0..50u32)
-            .map(|i| i.to_le_bytes().repeat(100 + i as usize))
-            .collect();
+        let datas: Vec<Vec<u8>> = (0..50u32).map(|i| i.to_le_bytes().repeat(100 + i as usize)).collect();
         let pack = build_pack(&keys, datas.iter().map(|d| sealed(&keys, d)).collect());
         assert_eq!(pack.id, ObjectId::of(&pack.bytes));
         assert_eq!(pack.bytes.len() as u64, padme(pack.bytes.len() as u64));
@@ -218,10 +188,7 @@ mod tests {
         let pack = build_pack(&keys, vec![sealed(&keys, b"x")]);
         let mut bad = pack.bytes.clone();
         bad[PACK_PREFIX_LEN + 30] ^= 1;
-        assert!(matches!(
-            read_header(&keys, &bad),
-            Err(FormatError::Authentication { .. })
-        ));
+        assert!(matches!(read_header(&keys, &bad), Err(FormatError::Authentication { .. })));
         assert!(read_header(&keys, &pack.bytes[..20]).is_err());
         assert!(header_len(b"CHPK\x02\x01\0\0\0\0\0\0").is_err());
     }

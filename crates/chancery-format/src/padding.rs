@@ -27,10 +27,7 @@ mod tests {
         assert_eq!(padme(1_000_000), 1_015_808);
         for len in (2..5_000_000u64).step_by(997) {
             let p = padme(len);
-            assert!(
-                p >= len && (p - len) * 100 <= len * 12 + 100,
-                "{len} -> {p}"
-            );
+            assert!(p >= len && (p - len) * 100 <= len * 12 + 100, "{len} -> {p}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! The owner signs `"chancery snapshot v1\0" || record bytes` with Ed25519; the signature and
 //! the record travel together inside the object envelope (type 2), so a site sees neither.
 
-use crate::codec::{decode_exact, encode};
+use crate::codec::{check_version, decode_exact, encode};
 use crate::error::FormatError;
 use crate::id::{BlobId, ObjectId};
 use crate::keys::{verify_signature, Keys};
@@ -79,9 +79,7 @@ mod sig_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let bytes: &[u8] = Deserialize::deserialize(d)?;
-        bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"64 bytes"))
+        bytes.try_into().map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"64 bytes"))
     }
 }
 
@@ -90,11 +88,7 @@ impl Snapshot {
     pub fn seal(&self, keys: &Keys) -> Vec<u8> {
         let record = encode(self);
         let signature = keys.sign(&signed_message(&record));
-        let signed = SignedSnapshot {
-            record,
-            signer: keys.owner_public_key(),
-            signature,
-        };
+        let signed = SignedSnapshot { record, signer: keys.owner_public_key(), signature };
         seal_object(keys, ObjectType::Snapshot, &signed)
     }
 
@@ -105,21 +99,12 @@ impl Snapshot {
         if signed.signer != owner
             || !verify_signature(&owner, &signed_message(&signed.record), &signed.signature)
         {
-            return Err(FormatError::Authentication {
-                what: "snapshot signature",
-            });
+            return Err(FormatError::Authentication { what: "snapshot signature" });
         }
+        check_version(&signed.record, "snapshot", SNAPSHOT_VERSION)?;
         let snap: Snapshot = decode_exact(&signed.record, "snapshot")?;
-        if snap.version != SNAPSHOT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: "snapshot",
-                version: snap.version,
-            });
-        }
         if &snap.repo_id != repo_id {
-            return Err(FormatError::Authentication {
-                what: "snapshot archive id",
-            });
+            return Err(FormatError::Authentication { what: "snapshot archive id" });
         }
         Ok(snap)
     }

@@ -4,7 +4,7 @@
 //! survive. Everything needed to reproduce the entry is kept; `ctime`, `inode` and `dev` are
 //! kept only to detect unchanged files on the next backup and to rebuild hard links.
 
-use crate::codec::{decode_exact, encode};
+use crate::codec::{check_version, decode_exact, encode};
 use crate::error::FormatError;
 use crate::id::BlobId;
 use serde::{Deserialize, Serialize};
@@ -101,10 +101,7 @@ impl Tree {
     /// A tree of these nodes, sorted by name.
     pub fn new(mut nodes: Vec<Node>) -> Self {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        Self {
-            version: TREE_VERSION,
-            nodes,
-        }
+        Self { version: TREE_VERSION, nodes }
     }
 
     /// The blob plaintext of this tree.
@@ -114,13 +111,8 @@ impl Tree {
 
     /// Parses a tree blob plaintext, rejecting unknown versions, unsorted or unsafe names.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        check_version(bytes, "tree", TREE_VERSION)?;
         let tree: Tree = decode_exact(bytes, "tree")?;
-        if tree.version != TREE_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: "tree",
-                version: tree.version,
-            });
-        }
         tree.validate()?;
         Ok(tree)
     }
@@ -129,26 +121,23 @@ impl Tree {
         for node in &self.nodes {
             let n = &node.name;
             if n.is_empty() || n == b"." || n == b".." || n.contains(&b'/') || n.contains(&0) {
+                return Err(FormatError::Malformed { what: "tree", why: "unsafe entry name" });
+            }
+            if node.xattrs.windows(2).any(|w| w[0].name >= w[1].name) {
                 return Err(FormatError::Malformed {
                     what: "tree",
-                    why: "unsafe entry name",
+                    why: "extended attributes not sorted and unique",
                 });
             }
         }
         if self.nodes.windows(2).any(|w| w[0].name >= w[1].name) {
-            return Err(FormatError::Malformed {
-                what: "tree",
-                why: "entries not sorted and unique",
-            });
+            return Err(FormatError::Malformed { what: "tree", why: "entries not sorted and unique" });
         }
         Ok(())
     }
 
     /// The entry with this name, if any.
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes
-            .binary_search_by(|n| n.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| &self.nodes[i])
+        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
     }
 }

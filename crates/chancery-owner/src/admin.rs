@@ -45,27 +45,15 @@ pub fn init(
         policy: PolicyConfig::default(),
         sites: Vec::new(),
     };
-    let key = seal_key_file(
-        &master,
-        key_info(repo_id, "initial"),
-        password,
-        KdfParams::default(),
-    );
+    let key = seal_key_file(&master, key_info(repo_id, "initial"), password, KdfParams::default());
     write_local_key(&keys_dir(&config, config_path), &key)?;
     config.save(config_path)?;
     Ok(config)
 }
 
 fn key_info(repo_id: [u8; 32], label: &str) -> KeyInfo {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    KeyInfo {
-        repo_id,
-        created_sec: now.as_secs() as i64,
-        hostname: hostname(),
-        label: label.to_string(),
-    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    KeyInfo { repo_id, created_sec: now.as_secs() as i64, hostname: hostname(), label: label.to_string() }
 }
 
 fn write_local_key(dir: &Path, bytes: &[u8]) -> Result<ObjectId> {
@@ -82,10 +70,7 @@ pub fn add_site(config_path: &Path, site: SiteConfig) -> Result<Config> {
         bail!("a site named {} exists already", site.name);
     }
     if !is_plain_name(&site.name) {
-        bail!(
-            "site name {:?}: use letters, digits, '-' and '_' only",
-            site.name
-        );
+        bail!("site name {:?}: use letters, digits, '-' and '_' only", site.name);
     }
     let opened = Site::create(&site, &config.repo_id()?)?;
     for (id, bytes) in read_key_files(&keys_dir(&config, config_path))? {
@@ -100,9 +85,7 @@ pub fn add_site(config_path: &Path, site: SiteConfig) -> Result<Config> {
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A key file, as listed.
@@ -128,12 +111,7 @@ pub fn add_key(archive: &Archive, new_password: &[u8], label: &str) -> Result<Ob
         bail!("the new password must not be empty");
     }
     let opened = MasterKey::from_bytes(*archive.master.expose());
-    let bytes = seal_key_file(
-        &opened,
-        key_info(archive.repo_id, label),
-        new_password,
-        KdfParams::default(),
-    );
+    let bytes = seal_key_file(&opened, key_info(archive.repo_id, label), new_password, KdfParams::default());
     let id = write_local_key(&archive.keys_dir(), &bytes)?;
     for site in &archive.sites {
         site.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
@@ -149,13 +127,7 @@ pub fn list_keys(archive: &Archive) -> Result<Vec<KeyView>> {
         let sites = archive
             .sites
             .iter()
-            .filter(|s| {
-                s.backend
-                    .stat(ObjectKind::Key, &id.to_hex())
-                    .ok()
-                    .flatten()
-                    .is_some()
-            })
+            .filter(|s| s.backend.stat(ObjectKind::Key, &id.to_hex()).ok().flatten().is_some())
             .map(|s| s.name().to_string())
             .collect();
         let current = id == archive.key_id;
@@ -176,24 +148,15 @@ pub fn list_keys(archive: &Archive) -> Result<Vec<KeyView>> {
 /// cannot be removed: that would lock the user out with the password just typed.
 pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
     let keys = read_key_files(&archive.keys_dir())?;
-    let matches: Vec<ObjectId> = keys
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| id.to_hex().starts_with(prefix))
-        .collect();
+    let matches: Vec<ObjectId> =
+        keys.iter().map(|(id, _)| *id).filter(|id| id.to_hex().starts_with(prefix)).collect();
     let id = match matches.as_slice() {
         [one] => *one,
         [] => bail!("no key file with id {prefix}… (see `chancery key list`)"),
-        _ => bail!(
-            "{prefix} matches {} key files; give more digits",
-            matches.len()
-        ),
+        _ => bail!("{prefix} matches {} key files; give more digits", matches.len()),
     };
     if id == archive.key_id {
-        bail!(
-            "key {} is the one the current password opened; remove it using another password",
-            id.short()
-        );
+        bail!("key {} is the one the current password opened; remove it using another password", id.short());
     }
     for site in &archive.sites {
         site.backend.delete(ObjectKind::Key, &id.to_hex())?;

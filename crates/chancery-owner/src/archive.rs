@@ -42,7 +42,8 @@ pub struct Archive {
 impl Archive {
     /// Loads the config, unlocks the keys with `password`, and opens every site.
     pub fn open(config_path: &Path, password: &[u8]) -> Result<Archive> {
-        let config = Config::load(config_path)?;
+        let mut config = Config::load(config_path)?;
+        config.resolve_site_dirs(config_path);
         let repo_id = config.repo_id()?;
         let keys_dir = keys_dir(&config, config_path);
         let (key_id, opened) = unlock(&keys_dir, password)?;
@@ -56,10 +57,7 @@ impl Archive {
         let keys = opened.master.derive();
         let master = opened.master;
         if hex::encode(keys.owner_public_key()) != config.owner.public_key {
-            bail!(
-                "config {} names another owner key than the key files hold",
-                config_path.display()
-            );
+            bail!("config {} names another owner key than the key files hold", config_path.display());
         }
         let (sites, unreachable) = open_sites(&config, &repo_id);
         Ok(Archive {
@@ -83,9 +81,7 @@ impl Archive {
         if let Some(u) = self.unreachable.iter().find(|u| u.config.name == name) {
             bail!("site {name} is unreachable: {}", u.reason);
         }
-        self.config
-            .site(name)
-            .map(|_| unreachable!("every configured site is reachable or not"))
+        self.config.site(name).map(|_| unreachable!("every configured site is reachable or not"))
     }
 
     /// The local folder holding the key files.
@@ -105,10 +101,7 @@ fn open_sites(config: &Config, repo_id: &[u8; 32]) -> (Vec<Site>, Vec<Unreachabl
     for sc in &config.sites {
         match Site::open(sc, repo_id) {
             Ok(site) => sites.push(site),
-            Err(e) => unreachable.push(Unreachable {
-                config: sc.clone(),
-                reason: format!("{e:#}"),
-            }),
+            Err(e) => unreachable.push(Unreachable { config: sc.clone(), reason: format!("{e:#}") }),
         }
     }
     (sites, unreachable)
@@ -118,10 +111,7 @@ fn open_sites(config: &Config, repo_id: &[u8; 32]) -> (Vec<Site>, Vec<Unreachabl
 fn unlock(dir: &Path, password: &[u8]) -> Result<(ObjectId, chancery_format::keyfile::OpenedKey)> {
     let files = read_key_files(dir)?;
     if files.is_empty() {
-        bail!(
-            "no key files in {}; run `chancery init`, or `chancery recover` on a new machine",
-            dir.display()
-        );
+        bail!("no key files in {}; run `chancery init` first, or pass --config", dir.display());
     }
     for (id, bytes) in &files {
         match open_key_file(bytes, password) {
@@ -131,7 +121,10 @@ fn unlock(dir: &Path, password: &[u8]) -> Result<(ObjectId, chancery_format::key
         }
     }
     // Exit 1, not 12: a wrong password is the user's typo, not a refused credential at a site.
-    bail!("wrong password: it opens none of the key files in {} (check CHANCERY_PASSWORD or --password-file)", dir.display())
+    bail!(
+        "wrong password: it opens none of the key files in {} (check CHANCERY_PASSWORD or --password-file)",
+        dir.display()
+    )
 }
 
 /// Every key file in a folder, named by the hash of its bytes.
@@ -147,8 +140,8 @@ pub fn read_key_files(dir: &Path) -> Result<Vec<(ObjectId, Vec<u8>)>> {
         let Some(id) = entry.file_name().to_str().and_then(ObjectId::from_hex) else {
             continue;
         };
-        let bytes = std::fs::read(entry.path())
-            .with_context(|| format!("reading {}", entry.path().display()))?;
+        let bytes =
+            std::fs::read(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
         if ObjectId::of(&bytes) == id {
             out.push((id, bytes));
         }

@@ -67,10 +67,7 @@ pub fn check(archive: &Archive, site: Option<&str>, read_data: ReadData) -> Resu
         Some(name) => vec![archive.site(name)?],
         None => archive.sites.iter().collect(),
     };
-    sites
-        .into_iter()
-        .map(|s| check_site(archive, s, read_data))
-        .collect()
+    sites.into_iter().map(|s| check_site(archive, s, read_data)).collect()
 }
 
 struct SiteRun<'a> {
@@ -84,10 +81,7 @@ fn check_site(archive: &Archive, site: &Site, read_data: ReadData) -> Result<Sit
     let mut run = SiteRun {
         archive,
         site,
-        out: SiteCheck {
-            site: site.name().into(),
-            ..Default::default()
-        },
+        out: SiteCheck { site: site.name().into(), ..Default::default() },
         uses: Vec::new(),
     };
     let listed: HashSet<ObjectId> = list_ids(site, ObjectKind::Pack)?.into_iter().collect();
@@ -109,13 +103,7 @@ fn check_site(archive: &Archive, site: &Site, read_data: ReadData) -> Result<Sit
 impl SiteRun<'_> {
     fn problem(&mut self, pack: Option<ObjectId>, object: String, detail: impl ToString) {
         let (site, detail) = (self.site.name().to_string(), detail.to_string());
-        self.out.problems.push(Problem {
-            site,
-            object,
-            detail,
-            snapshots: Vec::new(),
-            pack,
-        });
+        self.out.problems.push(Problem { site, object, detail, snapshots: Vec::new(), pack });
     }
 
     fn load_index(&mut self) -> Result<Index> {
@@ -161,10 +149,7 @@ impl SiteRun<'_> {
             return self.problem(
                 None,
                 what,
-                format!(
-                    "not in any index file (needed by snapshot {})",
-                    snap.short()
-                ),
+                format!("not in any index file (needed by snapshot {})", snap.short()),
             );
         };
         packs.insert(loc.pack);
@@ -181,9 +166,7 @@ impl SiteRun<'_> {
         for node in &tree.nodes {
             match &node.kind {
                 NodeKind::Dir { subtree } => self.walk_tree(reader, subtree, packs, seen, snap),
-                NodeKind::File { content } => {
-                    self.note_content(reader.index(), content, packs, snap)
-                }
+                NodeKind::File { content } => self.note_content(reader.index(), content, packs, snap),
                 _ => {}
             }
         }
@@ -204,10 +187,7 @@ impl SiteRun<'_> {
                 None => self.problem(
                     None,
                     format!("blob {}", id.to_hex()),
-                    format!(
-                        "not in any index file (needed by snapshot {})",
-                        snap.short()
-                    ),
+                    format!("not in any index file (needed by snapshot {})", snap.short()),
                 ),
             }
         }
@@ -233,18 +213,13 @@ impl SiteRun<'_> {
     }
 
     fn read_pack(&mut self, index: &Index, pack: &ObjectId) -> Result<(), String> {
-        let bytes = self
-            .site
-            .backend
-            .get(ObjectKind::Pack, &pack.to_hex())
-            .map_err(|e| e.to_string())?;
+        let bytes = self.site.backend.get(ObjectKind::Pack, &pack.to_hex()).map_err(|e| e.to_string())?;
         self.out.packs_read += 1;
         self.out.bytes_read += bytes.len() as u64;
         if ObjectId::of(&bytes) != *pack {
             return Err("content does not match its name (corrupted, truncated or altered)".into());
         }
-        let entries =
-            read_header(&self.archive.keys, &bytes).map_err(|e| format!("header: {e}"))?;
+        let entries = read_header(&self.archive.keys, &bytes).map_err(|e| format!("header: {e}"))?;
         for e in entries {
             let sealed = bytes
                 .get(e.offset as usize..(e.offset as usize + e.length as usize))
@@ -255,10 +230,7 @@ impl SiteRun<'_> {
                 .get(&e.id)
                 .is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length))
             {
-                return Err(format!(
-                    "blob {} lies elsewhere than its index file says",
-                    e.id.short()
-                ));
+                return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
             }
         }
         Ok(())
@@ -267,14 +239,12 @@ impl SiteRun<'_> {
     /// Names, for each problem with a pack, the snapshots that need that pack.
     fn attribute(&mut self) {
         let uses: BTreeMap<ObjectId, Vec<String>> =
-            self.uses
-                .iter()
-                .fold(BTreeMap::new(), |mut acc, (snap, packs)| {
-                    for p in packs {
-                        acc.entry(*p).or_default().push(snap.short());
-                    }
-                    acc
-                });
+            self.uses.iter().fold(BTreeMap::new(), |mut acc, (snap, packs)| {
+                for p in packs {
+                    acc.entry(*p).or_default().push(snap.short());
+                }
+                acc
+            });
         for problem in &mut self.out.problems {
             if let Some(snaps) = problem.pack.and_then(|p| uses.get(&p)) {
                 problem.snapshots = snaps.clone();

@@ -23,19 +23,11 @@ impl FromStr for Location {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (lat, lon) = s
-            .split_once(',')
-            .ok_or("expected LAT,LON, e.g. 59.437,24.754")?;
-        let parse = |v: &str| {
-            v.trim()
-                .parse::<f64>()
-                .map_err(|_| format!("not a number: {v:?}"))
-        };
+        let (lat, lon) = s.split_once(',').ok_or("expected LAT,LON, e.g. 59.437,24.754")?;
+        let parse = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("not a number: {v:?}"));
         let (lat, lon) = (parse(lat)?, parse(lon)?);
         if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            return Err(format!(
-                "{lat},{lon} is not on Earth (latitude -90..90, longitude -180..180)"
-            ));
+            return Err(format!("{lat},{lon} is not on Earth (latitude -90..90, longitude -180..180)"));
         }
         Ok(Location { lat, lon })
     }
@@ -53,9 +45,7 @@ pub fn parse_jurisdiction(s: &str) -> Result<String, String> {
     if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(code)
     } else {
-        Err(format!(
-            "{s:?} is not a two-letter country code (ISO 3166-1 alpha-2, e.g. EE, LU)"
-        ))
+        Err(format!("{s:?} is not a two-letter country code (ISO 3166-1 alpha-2, e.g. EE, LU)"))
     }
 }
 
@@ -92,12 +82,7 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self {
-            min_distance_km: 120.0,
-            min_sites: 2,
-            require_foreign_site: true,
-            min_tier: 0,
-        }
+        Self { min_distance_km: 120.0, min_sites: 2, require_foreign_site: true, min_tier: 0 }
     }
 }
 
@@ -136,13 +121,10 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read config {}; run `chancery init` first or pass --config",
-                path.display()
-            )
+            format!("cannot read config {}; run `chancery init` first or pass --config", path.display())
         })?;
-        let config: Config = toml::from_str(&text)
-            .with_context(|| format!("config {} is not valid", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))?;
         if config.version != CONFIG_VERSION {
             bail!(
                 "config {} has version {}; this release reads version {CONFIG_VERSION}",
@@ -166,22 +148,28 @@ impl Config {
         base.join(&self.owner.state_dir)
     }
 
+    /// Makes relative site folders relative to the config file's folder, not the working one.
+    pub fn resolve_site_dirs(&mut self, config_path: &Path) {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        for site in &mut self.sites {
+            if site.dir.is_relative() {
+                site.dir = base.join(&site.dir);
+            }
+        }
+    }
+
     /// The site with this name.
     pub fn site(&self, name: &str) -> Result<&SiteConfig> {
         self.sites.iter().find(|s| s.name == name).with_context(|| {
             let known: Vec<_> = self.sites.iter().map(|s| s.name.as_str()).collect();
-            format!(
-                "no site named {name:?}; configured sites: {}",
-                known.join(", ")
-            )
+            format!("no site named {name:?}; configured sites: {}", known.join(", "))
         })
     }
 
     /// The archive id as bytes.
     pub fn repo_id(&self) -> Result<[u8; 32]> {
         let mut id = [0u8; 32];
-        hex::decode_to_slice(&self.owner.repo_id, &mut id)
-            .context("config: repo_id is not 64 hex digits")?;
+        hex::decode_to_slice(&self.owner.repo_id, &mut id).context("config: repo_id is not 64 hex digits")?;
         Ok(id)
     }
 }
@@ -192,13 +180,7 @@ mod tests {
 
     #[test]
     fn locations_parse_and_reject() {
-        assert_eq!(
-            "59.437, 24.754".parse::<Location>().unwrap(),
-            Location {
-                lat: 59.437,
-                lon: 24.754
-            }
-        );
+        assert_eq!("59.437, 24.754".parse::<Location>().unwrap(), Location { lat: 59.437, lon: 24.754 });
         assert!("91,0".parse::<Location>().is_err());
         assert!("abc".parse::<Location>().is_err());
         assert_eq!(parse_jurisdiction("lu").unwrap(), "LU");

@@ -37,11 +37,7 @@ pub struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "placement policy violated: {}",
-            self.violations.join("; ")
-        )
+        write!(f, "placement policy violated: {}", self.violations.join("; "))
     }
 }
 

@@ -62,9 +62,7 @@ impl Index {
         }
         let (mut index, mut warnings) = (Index::default(), Vec::new());
         for (id, holders) in holders {
-            let file = first_good(&holders, &mut warnings, |site| {
-                read_index_file(site, keys, &id)
-            })?;
+            let file = first_good(&holders, &mut warnings, |site| read_index_file(site, keys, &id))?;
             index.add_file(id, &file);
         }
         Ok((index, warnings))

@@ -3,19 +3,15 @@
 use crate::error::IntegrityError;
 use crate::site::Site;
 use anyhow::{Context, Result};
-use chancery_format::ObjectId;
+use chancery_format::{FormatError, ObjectId};
 use chancery_store::ObjectKind;
 
 /// Gets an object and checks that its bytes hash to its name (keyless: what a site can check too).
 pub fn get_verified(site: &Site, kind: ObjectKind, id: &ObjectId) -> Result<Vec<u8>> {
-    let bytes = site.backend.get(kind, &id.to_hex()).with_context(|| {
-        format!(
-            "reading {} {} at site {}",
-            kind.dir_name(),
-            id.short(),
-            site.name()
-        )
-    })?;
+    let bytes = site
+        .backend
+        .get(kind, &id.to_hex())
+        .with_context(|| format!("reading {} {} at site {}", kind.dir_name(), id.short(), site.name()))?;
     if ObjectId::of(&bytes) != *id {
         return Err(IntegrityError {
             site: site.name().to_string(),
@@ -27,13 +23,12 @@ pub fn get_verified(site: &Site, kind: ObjectKind, id: &ObjectId) -> Result<Vec<
     Ok(bytes)
 }
 
-/// An integrity error for an object whose content failed to decrypt or parse.
-pub fn tampered(
-    site: &Site,
-    what: &str,
-    id: &ObjectId,
-    err: impl std::fmt::Display,
-) -> anyhow::Error {
+/// The error for an object whose content failed to decrypt or parse: an integrity error,
+/// except for a version this release cannot read, which is no sign of tampering.
+pub fn tampered(site: &Site, what: &str, id: &ObjectId, err: FormatError) -> anyhow::Error {
+    if let FormatError::UnsupportedVersion { .. } = err {
+        return anyhow::anyhow!("site {}: {what} {}: {err}", site.name(), id.to_hex());
+    }
     IntegrityError {
         site: site.name().to_string(),
         object: format!("{what} {}", id.to_hex()),
@@ -48,8 +43,5 @@ pub fn list_ids(site: &Site, kind: ObjectKind) -> Result<Vec<ObjectId>> {
         .backend
         .list(kind)
         .with_context(|| format!("listing {} at site {}", kind.dir_name(), site.name()))?;
-    Ok(listed
-        .iter()
-        .filter_map(|i| ObjectId::from_hex(&i.name))
-        .collect())
+    Ok(listed.iter().filter_map(|i| ObjectId::from_hex(&i.name)).collect())
 }

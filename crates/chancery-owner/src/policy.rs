@@ -68,15 +68,9 @@ pub fn check(config: &Config) -> PolicyReport {
         ));
     }
     if policy.require_foreign_site
-        && !config
-            .sites
-            .iter()
-            .any(|s| s.jurisdiction != config.owner.jurisdiction)
+        && !config.sites.iter().any(|s| s.jurisdiction != config.owner.jurisdiction)
     {
-        violations.push(format!(
-            "no site outside the home jurisdiction {}",
-            config.owner.jurisdiction
-        ));
+        violations.push(format!("no site outside the home jurisdiction {}", config.owner.jurisdiction));
     }
     for site in config.sites.iter().filter(|s| s.tier < policy.min_tier) {
         violations.push(format!(
@@ -92,12 +86,7 @@ fn all_pairs(places: &[(String, Location)], min_km: f64) -> Vec<PairDistance> {
     for (i, (a, la)) in places.iter().enumerate() {
         for (b, lb) in &places[i + 1..] {
             let km = distance_km(*la, *lb);
-            pairs.push(PairDistance {
-                a: a.clone(),
-                b: b.clone(),
-                km,
-                ok: km >= min_km,
-            });
+            pairs.push(PairDistance { a: a.clone(), b: b.clone(), km, ok: km >= min_km });
         }
     }
     pairs
@@ -108,18 +97,9 @@ mod tests {
     use super::*;
     use crate::config::{OwnerConfig, PolicyConfig, SiteConfig};
 
-    const TALLINN: Location = Location {
-        lat: 59.437,
-        lon: 24.7536,
-    };
-    const LUXEMBOURG: Location = Location {
-        lat: 49.6116,
-        lon: 6.1319,
-    };
-    const TARTU: Location = Location {
-        lat: 58.378,
-        lon: 26.729,
-    };
+    const TALLINN: Location = Location { lat: 59.437, lon: 24.7536 };
+    const LUXEMBOURG: Location = Location { lat: 49.6116, lon: 6.1319 };
+    const TARTU: Location = Location { lat: 58.378, lon: 26.729 };
 
     fn site(name: &str, location: Location, jurisdiction: &str) -> SiteConfig {
         SiteConfig {
@@ -150,41 +130,22 @@ mod tests {
     #[test]
     fn haversine_matches_known_distance() {
         let km = distance_km(TALLINN, LUXEMBOURG);
-        assert!((km - 1_844.0).abs() < 15.0, "Tallinn-Luxembourg {km}");
+        assert!((km - 1_614.0).abs() < 5.0, "Tallinn-Luxembourg {km}");
+        let paris = Location { lat: 48.8566, lon: 2.3522 };
+        let london = Location { lat: 51.5074, lon: -0.1278 };
+        assert!((distance_km(paris, london) - 343.5).abs() < 2.0, "the usual textbook figure");
         assert_eq!(distance_km(TALLINN, TALLINN), 0.0);
     }
 
     #[test]
     fn close_pair_and_missing_foreign_site_are_named() {
-        let report = check(&config(vec![
-            site("tartu", TARTU, "EE"),
-            site("lux", LUXEMBOURG, "LU"),
-        ]));
-        assert!(
-            report.ok(),
-            "Tartu is ~165 km from Tallinn: {:?}",
-            report.violations
-        );
-        let near = Location {
-            lat: 59.40,
-            lon: 24.70,
-        };
-        let report = check(&config(vec![
-            site("near", near, "EE"),
-            site("tartu", TARTU, "EE"),
-        ]));
-        assert!(report
-            .violations
-            .iter()
-            .any(|v| v.starts_with("home and near are")));
-        assert!(report
-            .violations
-            .iter()
-            .any(|v| v.contains("outside the home jurisdiction")));
+        let report = check(&config(vec![site("tartu", TARTU, "EE"), site("lux", LUXEMBOURG, "LU")]));
+        assert!(report.ok(), "Tartu is ~165 km from Tallinn: {:?}", report.violations);
+        let near = Location { lat: 59.40, lon: 24.70 };
+        let report = check(&config(vec![site("near", near, "EE"), site("tartu", TARTU, "EE")]));
+        assert!(report.violations.iter().any(|v| v.starts_with("home and near are")));
+        assert!(report.violations.iter().any(|v| v.contains("outside the home jurisdiction")));
         let report = check(&config(vec![site("lux", LUXEMBOURG, "LU")]));
-        assert!(report
-            .violations
-            .iter()
-            .any(|v| v.contains("needs at least 2")));
+        assert!(report.violations.iter().any(|v| v.contains("needs at least 2")));
     }
 }

@@ -53,11 +53,7 @@ struct FileJob {
 }
 
 /// Restores a snapshot, verifying every blob, falling back to the next site on a bad copy.
-pub fn restore(
-    archive: &Archive,
-    request: &RestoreRequest,
-    progress: &Progress,
-) -> Result<RestoreReport> {
+pub fn restore(archive: &Archive, request: &RestoreRequest, progress: &Progress) -> Result<RestoreReport> {
     let sites = read_order(archive, request.site.as_deref())?;
     let mut warnings = Vec::new();
     let list = list_snapshots(archive, &mut warnings)?;
@@ -69,10 +65,7 @@ pub fn restore(
     let (nodes, base) = select(&reader, &root, request.include.as_deref())?;
     let target = request.target.join(&base);
     std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
-    let mut report = RestoreReport {
-        snapshot: entry.id.to_hex(),
-        ..Default::default()
-    };
+    let mut report = RestoreReport { snapshot: entry.id.to_hex(), ..Default::default() };
     run(&reader, &target, &nodes, progress, &mut report)?;
     report.bad_copies = reader.problems().iter().map(describe_problem).collect();
     report.warnings.extend(warnings);
@@ -80,10 +73,7 @@ pub fn restore(
 }
 
 fn describe_problem(p: &SiteProblem) -> String {
-    format!(
-        "site {}: pack {}: {} (served from another site)",
-        p.site, p.pack, p.detail
-    )
+    format!("site {}: pack {}: {} (served from another site)", p.site, p.pack, p.detail)
 }
 
 /// Sites to read from: the requested one first, then the others in configuration order.
@@ -101,11 +91,7 @@ pub fn read_order<'a>(archive: &'a Archive, first: Option<&str>) -> Result<Vec<&
 }
 
 /// The nodes to restore and the folder (relative to the target) to put them in.
-fn select(
-    reader: &BlobReader,
-    root: &Tree,
-    include: Option<&Path>,
-) -> Result<(Vec<Node>, PathBuf)> {
+fn select(reader: &BlobReader, root: &Tree, include: Option<&Path>) -> Result<(Vec<Node>, PathBuf)> {
     let Some(include) = include else {
         return Ok((root.nodes.clone(), PathBuf::new()));
     };
@@ -122,18 +108,15 @@ fn select(
     let mut tree = Arc::new(root.clone());
     let mut base = PathBuf::new();
     for part in dirs {
-        let node = tree
-            .find(part)
-            .with_context(|| format!("{} is not in the snapshot", include.display()))?;
+        let node =
+            tree.find(part).with_context(|| format!("{} is not in the snapshot", include.display()))?;
         let NodeKind::Dir { subtree } = &node.kind else {
-            bail!("{} is not a folder in the snapshot", base.display())
+            bail!("{} is not a folder in the snapshot", join_name(&base, part).display())
         };
         base = join_name(&base, part);
         tree = reader.read_tree(subtree)?;
     }
-    let node = tree
-        .find(last)
-        .with_context(|| format!("{} is not in the snapshot", include.display()))?;
+    let node = tree.find(last).with_context(|| format!("{} is not in the snapshot", include.display()))?;
     Ok((vec![node.clone()], base))
 }
 
@@ -155,13 +138,7 @@ fn run(
             let (errors, meta_warnings) = (&errors, &meta_warnings);
             scope.spawn(move || write_files(reader, rx, progress, errors, meta_warnings));
         }
-        let mut walk = Walk {
-            reader,
-            restorer: &mut restorer,
-            jobs: tx,
-            dirs: Vec::new(),
-            report,
-        };
+        let mut walk = Walk { reader, restorer: &mut restorer, jobs: tx, dirs: Vec::new(), report };
         for node in nodes {
             walk.node(&join_name(target, &node.name), node)?;
         }
@@ -179,9 +156,7 @@ fn run(
                 .with_context(|| format!("setting metadata of {}", path.display()))?,
         );
     }
-    report
-        .warnings
-        .extend(meta_warnings.into_inner().expect("warnings"));
+    report.warnings.extend(meta_warnings.into_inner().expect("warnings"));
     Ok(())
 }
 
@@ -207,18 +182,12 @@ impl Walk<'_, '_> {
             }
             NodeKind::File { .. } => {
                 self.report.files += 1;
-                self.report.bytes += node.size;
                 match self.restorer.begin_file(path, node).with_context(context)? {
                     FileStart::Linked => {}
                     FileStart::Write(writer) => {
-                        let job = FileJob {
-                            path: path.to_path_buf(),
-                            node: node.clone(),
-                            writer,
-                        };
-                        self.jobs
-                            .send(job)
-                            .map_err(|_| anyhow::anyhow!("restore workers stopped"))?;
+                        self.report.bytes += node.size;
+                        let job = FileJob { path: path.to_path_buf(), node: node.clone(), writer };
+                        self.jobs.send(job).map_err(|_| anyhow::anyhow!("restore workers stopped"))?;
                     }
                 }
             }
@@ -226,16 +195,11 @@ impl Walk<'_, '_> {
                 match self.restorer.create_special(path, node) {
                     Ok(()) => {}
                     Err(e) => {
-                        self.report
-                            .warnings
-                            .push(format!("{}: {e}", path.display()));
+                        self.report.warnings.push(format!("{}: {e}", path.display()));
                         return Ok(());
                     }
                 }
-                let warnings = self
-                    .restorer
-                    .apply_metadata(path, node)
-                    .with_context(context)?;
+                let warnings = self.restorer.apply_metadata(path, node).with_context(context)?;
                 self.report.warnings.extend(warnings);
             }
         }
@@ -255,10 +219,7 @@ fn write_files(
         let path = job.path.clone();
         match write_file(reader, &restorer, job, progress) {
             Ok(w) => warnings.lock().expect("warnings").extend(w),
-            Err(e) => errors
-                .lock()
-                .expect("errors")
-                .push(e.context(format!("restoring {}", path.display()))),
+            Err(e) => errors.lock().expect("errors").push(e.context(format!("restoring {}", path.display()))),
         }
     }
 }
@@ -269,11 +230,7 @@ fn write_file(
     job: FileJob,
     progress: &Progress,
 ) -> Result<Vec<String>> {
-    let FileJob {
-        path,
-        node,
-        mut writer,
-    } = job;
+    let FileJob { path, node, mut writer } = job;
     if let NodeKind::File { content } = &node.kind {
         for id in content {
             let data = reader.read(BlobKind::Data, id)?;

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 /// Name of the marker object, in the `meta` namespace.
 pub const MARKER_NAME: &str = "chancery-site";
-const MARKER_PREFIX: &str = "chancery-site 1\narchive ";
+/// Version of the site layout, the first line of the marker.
+pub const SITE_LAYOUT_VERSION: &str = "1";
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One reachable site.
 #[derive(Clone, Debug)]
@@ -31,13 +33,14 @@ impl Site {
 
     /// Opens a configured site and checks that it belongs to this archive.
     pub fn open(config: &SiteConfig, repo_id: &[u8; 32]) -> Result<Site> {
-        let backend = FsBackend::open(&config.dir)
-            .with_context(|| format!("site {} is unreachable", config.name))?;
-        let site = Site {
-            config: config.clone(),
-            backend: Arc::new(backend),
-        };
+        let backend =
+            FsBackend::open(&config.dir).with_context(|| format!("site {} is unreachable", config.name))?;
+        let backend = Arc::new(backend);
+        let site = Site { config: config.clone(), backend: backend.clone() };
         site.check_marker(repo_id)?;
+        // Temp files of a writer killed an hour ago or more will never be linked into place;
+        // younger ones may belong to a backup still running. A read-only site keeps them.
+        let _ = backend.remove_stale_temp(STALE_TEMP_AGE);
         Ok(site)
     }
 
@@ -53,14 +56,11 @@ impl Site {
                 )
             });
         }
-        let backend = FsBackend::create(dir)
-            .with_context(|| format!("creating site folder {}", dir.display()))?;
+        let backend =
+            FsBackend::create(dir).with_context(|| format!("creating site folder {}", dir.display()))?;
         backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
         backend.sync()?;
-        Ok(Site {
-            config: config.clone(),
-            backend: Arc::new(backend),
-        })
+        Ok(Site { config: config.clone(), backend: Arc::new(backend) })
     }
 
     fn check_marker(&self, repo_id: &[u8; 32]) -> Result<()> {
@@ -71,11 +71,17 @@ impl Site {
                 self.backend.location(),
                 self.name()
             ),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("reading the marker of site {}", self.name()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("reading the marker of site {}", self.name())),
         };
+        let text = String::from_utf8_lossy(&bytes);
+        let version = text.lines().next().and_then(|l| l.strip_prefix("chancery-site ")).unwrap_or("?");
+        if version != SITE_LAYOUT_VERSION {
+            bail!(
+                "{} is a Chancery site of layout version {version}; this release reads version \
+                 {SITE_LAYOUT_VERSION} (a newer Chancery may be needed)",
+                self.backend.location()
+            );
+        }
         if bytes != marker(repo_id).as_bytes() {
             bail!(
                 "{} is a Chancery site of another archive, not this one (site {})",
@@ -88,11 +94,11 @@ impl Site {
 }
 
 fn marker(repo_id: &[u8; 32]) -> String {
-    format!("{MARKER_PREFIX}{}\n", hex::encode(repo_id))
+    format!("chancery-site {SITE_LAYOUT_VERSION}\narchive {}\n", hex::encode(repo_id))
 }
 
 fn is_empty_dir(dir: &Path) -> Result<bool> {
-    let mut entries = std::fs::read_dir(dir)
-        .with_context(|| format!("{} is not a readable folder", dir.display()))?;
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("{} is not a readable folder", dir.display()))?;
     Ok(entries.next().is_none())
 }

@@ -51,14 +51,8 @@ pub fn status(archive: &Archive) -> Result<Status> {
     let newest = list.last().map(|e| e.snapshot.time_sec);
     let mut sites = Vec::new();
     for config in &archive.config.sites {
-        let unreachable = archive
-            .unreachable
-            .iter()
-            .find(|u| u.config.name == config.name);
-        let held: Vec<&SnapshotEntry> = list
-            .iter()
-            .filter(|e| e.sites.contains(&config.name))
-            .collect();
+        let unreachable = archive.unreachable.iter().find(|u| u.config.name == config.name);
+        let held: Vec<&SnapshotEntry> = list.iter().filter(|e| e.sites.contains(&config.name)).collect();
         let latest = held.last();
         sites.push(SiteStatus {
             name: config.name.clone(),
@@ -75,10 +69,8 @@ pub fn status(archive: &Archive) -> Result<Status> {
     }
     let min_sites = archive.config.policy.min_sites;
     let point = list.iter().rev().find(|e| e.sites.len() >= min_sites);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()
+        as i64;
     Ok(Status {
         sites,
         min_sites,

@@ -1,7 +1,9 @@
 //! Bringing a lagging site up to date by copying, verified, what other sites hold and it
 //! lacks. Kinds are copied in dependency order, with a durability barrier after each, so that
 //! a site never holds a snapshot whose packs or index files it does not durably hold:
-//! key files, then packs, then index files, then snapshots.
+//! packs, then index files, then snapshots. Key files are not copied between sites: the
+//! owner's local key folder is the authority (a removed key must not come back from a site
+//! that was away), and it is pushed to every site.
 
 use crate::objects::{get_verified, list_ids};
 use crate::site::Site;
@@ -11,12 +13,7 @@ use chancery_store::ObjectKind;
 use std::collections::{BTreeSet, HashSet};
 
 /// The order in which kinds are copied.
-pub const SYNC_ORDER: [ObjectKind; 4] = [
-    ObjectKind::Key,
-    ObjectKind::Pack,
-    ObjectKind::Index,
-    ObjectKind::Snapshot,
-];
+pub const SYNC_ORDER: [ObjectKind; 3] = [ObjectKind::Pack, ObjectKind::Index, ObjectKind::Snapshot];
 
 /// What one sync of one site did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -54,10 +51,7 @@ pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind]) -> Resul
         for id in wanted {
             copy_one(target, &holders, *kind, &id, &mut stats)?;
         }
-        target
-            .backend
-            .sync()
-            .with_context(|| format!("making site {} durable", target.name()))?;
+        target.backend.sync().with_context(|| format!("making site {} durable", target.name()))?;
     }
     Ok(stats)
 }
@@ -72,17 +66,9 @@ fn copy_one(
     for (source, _) in holders.iter().filter(|(_, ids)| ids.contains(id)) {
         match get_verified(source, kind, id) {
             Ok(bytes) => {
-                target
-                    .backend
-                    .put(kind, &id.to_hex(), &bytes)
-                    .with_context(|| {
-                        format!(
-                            "writing {} {} to site {}",
-                            kind.dir_name(),
-                            id.short(),
-                            target.name()
-                        )
-                    })?;
+                target.backend.put(kind, &id.to_hex(), &bytes).with_context(|| {
+                    format!("writing {} {} to site {}", kind.dir_name(), id.short(), target.name())
+                })?;
                 stats.objects += 1;
                 stats.bytes += bytes.len() as u64;
                 return Ok(());
@@ -91,20 +77,13 @@ fn copy_one(
         }
     }
     stats.missing += 1;
-    stats.warnings.push(format!(
-        "{} {} has no intact copy at any source site",
-        kind.dir_name(),
-        id.to_hex()
-    ));
+    stats.warnings.push(format!("{} {} has no intact copy at any source site", kind.dir_name(), id.to_hex()));
     Ok(())
 }
 
 /// `sync`: brings one site (or every reachable site) up to date from all the others, key
 /// files included.
-pub fn sync_sites(
-    archive: &crate::archive::Archive,
-    only: Option<&str>,
-) -> Result<Vec<(String, SyncStats)>> {
+pub fn sync_sites(archive: &crate::archive::Archive, only: Option<&str>) -> Result<Vec<(String, SyncStats)>> {
     let targets: Vec<&Site> = match only {
         Some(name) => vec![archive.site(name)?],
         None => archive.sites.iter().collect(),
@@ -113,10 +92,7 @@ pub fn sync_sites(
     let mut out = Vec::new();
     for target in targets {
         crate::backup::prepare::push_keys(archive, target)?;
-        out.push((
-            target.name().to_string(),
-            catch_up(target, &sources, &SYNC_ORDER)?,
-        ));
+        out.push((target.name().to_string(), catch_up(target, &sources, &SYNC_ORDER)?));
     }
     Ok(out)
 }

@@ -14,7 +14,13 @@ use std::sync::Arc;
 const PW: &[u8] = b"pw";
 
 fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
-    SiteConfig { name: name.into(), dir: root.join(name), location: location.parse().unwrap(), jurisdiction: cc.into(), tier: 0 }
+    SiteConfig {
+        name: name.into(),
+        dir: root.join(name),
+        location: location.parse().unwrap(),
+        jurisdiction: cc.into(),
+        tier: 0,
+    }
 }
 
 fn noise(len: usize, mut s: u64) -> Vec<u8> {
@@ -50,7 +56,8 @@ fn a_full_site_lags_the_others_keep_going_and_sync_repairs_it() {
     assert!(!report.quorum_met);
 
     let archive = Archive::open(&config, PW).unwrap();
-    let snapshots_at_lux = std::fs::read_dir(root.path().join("lux/snapshots")).map(|d| d.count()).unwrap_or(0);
+    let snapshots_at_lux =
+        std::fs::read_dir(root.path().join("lux/snapshots")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(snapshots_at_lux, 0, "no snapshot at a site that lacks its packs");
     for result in check(&archive, None, ReadData::All).unwrap() {
         assert!(result.problems.is_empty(), "{:?}", result.problems);

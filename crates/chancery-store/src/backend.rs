@@ -23,13 +23,8 @@ pub enum ObjectKind {
 
 impl ObjectKind {
     /// Every kind, in a fixed order (the order of the enum, also its `Ord`).
-    pub const ALL: [ObjectKind; 5] = [
-        ObjectKind::Pack,
-        ObjectKind::Index,
-        ObjectKind::Snapshot,
-        ObjectKind::Key,
-        ObjectKind::Meta,
-    ];
+    pub const ALL: [ObjectKind; 5] =
+        [ObjectKind::Pack, ObjectKind::Index, ObjectKind::Snapshot, ObjectKind::Key, ObjectKind::Meta];
 
     /// The folder (or key prefix) this kind lives under: `packs`, `index`, `snapshots`,
     /// `keys` or `meta`. Part of the on-disk format: never change these.
@@ -118,13 +113,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Reads bytes `[offset, offset + len)` of an object. A range reaching past the end returns
     /// the part that exists, possibly empty; it is not an error. [`StoreError::NotFound`] if the
     /// object does not exist.
-    fn get_range(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StoreError>;
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError>;
 
     /// The object's size if it exists, `None` if it does not.
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError>;

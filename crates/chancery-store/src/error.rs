@@ -100,28 +100,13 @@ impl StoreError {
     /// location, used for "full" (a disk is full as a whole, not one file). `ErrorKind::NotFound`
     /// is *not* handled here: only the caller knows whether a missing path means a missing
     /// object, a missing folder or a vanished store.
-    pub fn from_io(
-        err: io::Error,
-        location: &str,
-        store_location: &str,
-        context: &str,
-    ) -> StoreError {
+    pub fn from_io(err: io::Error, location: &str, store_location: &str, context: &str) -> StoreError {
         if is_storage_full(&err) {
-            StoreError::StorageFull {
-                location: store_location.to_string(),
-                source: err,
-            }
+            StoreError::StorageFull { location: store_location.to_string(), source: err }
         } else if is_permission_denied(&err) {
-            StoreError::PermissionDenied {
-                location: location.to_string(),
-                source: err,
-            }
+            StoreError::PermissionDenied { location: location.to_string(), source: err }
         } else {
-            StoreError::Io {
-                location: location.to_string(),
-                context: context.to_string(),
-                source: err,
-            }
+            StoreError::Io { location: location.to_string(), context: context.to_string(), source: err }
         }
     }
 }
@@ -135,10 +120,8 @@ fn is_storage_full(err: &io::Error) -> bool {
 /// EACCES and EPERM (ownership, modes) and EROFS (read-only mount): all are cured by
 /// changing who may write where.
 fn is_permission_denied(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
-    ) || err.kind() == io::ErrorKind::PermissionDenied
+    matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS))
+        || err.kind() == io::ErrorKind::PermissionDenied
         || err.kind() == io::ErrorKind::ReadOnlyFilesystem
 }
 
@@ -147,36 +130,16 @@ mod tests {
     use super::*;
 
     fn classify(errno: i32) -> StoreError {
-        StoreError::from_io(
-            io::Error::from_raw_os_error(errno),
-            "/x/packs/ab",
-            "/x",
-            "writing",
-        )
+        StoreError::from_io(io::Error::from_raw_os_error(errno), "/x/packs/ab", "/x", "writing")
     }
 
     #[test]
     fn errno_classes() {
-        assert!(matches!(
-            classify(libc::ENOSPC),
-            StoreError::StorageFull { .. }
-        ));
-        assert!(matches!(
-            classify(libc::EDQUOT),
-            StoreError::StorageFull { .. }
-        ));
-        assert!(matches!(
-            classify(libc::EACCES),
-            StoreError::PermissionDenied { .. }
-        ));
-        assert!(matches!(
-            classify(libc::EPERM),
-            StoreError::PermissionDenied { .. }
-        ));
-        assert!(matches!(
-            classify(libc::EROFS),
-            StoreError::PermissionDenied { .. }
-        ));
+        assert!(matches!(classify(libc::ENOSPC), StoreError::StorageFull { .. }));
+        assert!(matches!(classify(libc::EDQUOT), StoreError::StorageFull { .. }));
+        assert!(matches!(classify(libc::EACCES), StoreError::PermissionDenied { .. }));
+        assert!(matches!(classify(libc::EPERM), StoreError::PermissionDenied { .. }));
+        assert!(matches!(classify(libc::EROFS), StoreError::PermissionDenied { .. }));
         assert!(matches!(classify(libc::EIO), StoreError::Io { .. }));
     }
 
@@ -186,10 +149,7 @@ mod tests {
         assert!(full.starts_with("site folder /x is full ("), "{full}");
         assert!(full.contains("free space"), "{full}");
         let denied = classify(libc::EROFS).to_string();
-        assert!(
-            denied.contains("/x/packs/ab") && denied.contains("read-only"),
-            "{denied}"
-        );
+        assert!(denied.contains("/x/packs/ab") && denied.contains("read-only"), "{denied}");
         let io = classify(libc::EIO).to_string();
         assert!(io.contains("while writing"), "{io}");
     }

@@ -74,9 +74,7 @@ impl FaultPlan {
 
     fn state(&self) -> MutexGuard<'_, PlanState> {
         // Plain flags and counters: always consistent, so poisoning can be ignored.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Decides whether a put of `bytes` new bytes may proceed, and if so reserves its share
@@ -84,9 +82,7 @@ impl FaultPlan {
     fn admit_put(&self, what: &str, bytes: u64, location: &str) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.puts_left == Some(0) {
-            return Err(StoreError::Injected {
-                what: format!("put of {what} refused (fail_puts_after)"),
-            });
+            return Err(StoreError::Injected { what: format!("put of {what} refused (fail_puts_after)") });
         }
         if let Some(left) = state.bytes_left {
             if bytes > left {
@@ -117,9 +113,7 @@ impl FaultPlan {
     fn admit_get(&self, what: &str) -> Result<bool, StoreError> {
         let state = self.state();
         if state.fail_gets {
-            return Err(StoreError::Injected {
-                what: format!("get of {what} refused (fail_gets)"),
-            });
+            return Err(StoreError::Injected { what: format!("get of {what} refused (fail_gets)") });
         }
         Ok(state.corrupt_reads)
     }
@@ -143,11 +137,7 @@ impl<B: Backend> FaultyBackend<B> {
 
     /// Wraps `inner`, following `plan` (which the caller may keep a clone of).
     pub fn with_plan(inner: B, plan: FaultPlan) -> Self {
-        FaultyBackend {
-            inner,
-            plan,
-            unsynced: Mutex::new(BTreeSet::new()),
-        }
+        FaultyBackend { inner, plan, unsynced: Mutex::new(BTreeSet::new()) }
     }
 
     /// The plan, to change faults at run time; clone it to keep a handle.
@@ -211,9 +201,7 @@ impl<B: Backend> FaultyBackend<B> {
     }
 
     fn unsynced(&self) -> MutexGuard<'_, BTreeSet<(ObjectKind, String)>> {
-        self.unsynced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs a read through the plan: refuses it, or corrupts its result.
@@ -253,8 +241,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         // Harmless: the unsynced set is keyed by name, and the byte budget errs on the full side.
         let is_new = self.inner.stat(kind, name)?.is_none();
         let charged = if is_new { bytes.len() as u64 } else { 0 };
-        self.plan
-            .admit_put(&format!("{kind} {name}"), charged, &self.location())?;
+        self.plan.admit_put(&format!("{kind} {name}"), charged, &self.location())?;
         if let Err(e) = self.inner.put(kind, name, bytes) {
             self.plan.refund_put(charged);
             return Err(e);
@@ -269,13 +256,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.read(kind, name, || self.inner.get(kind, name))
     }
 
-    fn get_range(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StoreError> {
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         self.read(kind, name, || self.inner.get_range(kind, name, offset, len))
     }
 

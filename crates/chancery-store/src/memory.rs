@@ -82,9 +82,7 @@ impl MemoryBackend {
 
     fn objects(&self) -> MutexGuard<'_, Objects> {
         // Every operation leaves the map consistent, so a panic elsewhere does not matter.
-        self.objects
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A shared handle on an object's bytes, without copying them.
@@ -95,11 +93,7 @@ impl MemoryBackend {
     }
 
     fn not_found(&self, kind: ObjectKind, name: &str) -> StoreError {
-        StoreError::NotFound {
-            location: self.location(),
-            kind,
-            name: name.to_string(),
-        }
+        StoreError::NotFound { location: self.location(), kind, name: name.to_string() }
     }
 }
 
@@ -112,9 +106,7 @@ impl Backend for MemoryBackend {
         validate_name(name)?;
         // Copy outside the lock so that large puts from several threads do not serialise.
         let bytes = Arc::new(bytes.to_vec());
-        self.objects()
-            .entry((kind, name.to_string()))
-            .or_insert(bytes);
+        self.objects().entry((kind, name.to_string())).or_insert(bytes);
         Ok(())
     }
 
@@ -122,29 +114,16 @@ impl Backend for MemoryBackend {
         Ok(self.shared(kind, name)?.as_ref().clone())
     }
 
-    fn get_range(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StoreError> {
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         let bytes = self.shared(kind, name)?;
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        let end = start
-            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-            .min(bytes.len());
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(bytes.len());
         Ok(bytes[start..end].to_vec())
     }
 
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
         validate_name(name)?;
-        Ok(self
-            .objects()
-            .get(&(kind, name.to_string()))
-            .map(|b| b.len() as u64))
+        Ok(self.objects().get(&(kind, name.to_string())).map(|b| b.len() as u64))
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
@@ -152,10 +131,7 @@ impl Backend for MemoryBackend {
         let objects = self.objects();
         let of_kind = objects.iter().filter(|((k, _), _)| *k == kind);
         Ok(of_kind
-            .map(|((_, name), bytes)| ObjectInfo {
-                name: name.clone(),
-                size: bytes.len() as u64,
-            })
+            .map(|((_, name), bytes)| ObjectInfo { name: name.clone(), size: bytes.len() as u64 })
             .collect())
     }
 
@@ -179,15 +155,10 @@ mod tests {
         let store = MemoryBackend::new();
         store.put(ObjectKind::Pack, "ab", b"hello").unwrap();
         let before = store.get(ObjectKind::Pack, "ab").unwrap();
-        store
-            .corrupt(ObjectKind::Pack, "ab", |b| b[0] ^= 0xff)
-            .unwrap();
+        store.corrupt(ObjectKind::Pack, "ab", |b| b[0] ^= 0xff).unwrap();
         assert_eq!(before, b"hello");
         assert_ne!(store.get(ObjectKind::Pack, "ab").unwrap(), b"hello");
-        assert!(store
-            .corrupt(ObjectKind::Pack, "zz", |_| {})
-            .unwrap_err()
-            .is_not_found());
+        assert!(store.corrupt(ObjectKind::Pack, "zz", |_| {}).unwrap_err().is_not_found());
     }
 
     #[test]

@@ -29,9 +29,7 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     if well_formed {
         Ok(())
     } else {
-        Err(StoreError::InvalidName {
-            name: name.to_string(),
-        })
+        Err(StoreError::InvalidName { name: name.to_string() })
     }
 }
 
@@ -50,14 +48,7 @@ mod tests {
 
     #[test]
     fn accepts_the_allowed_alphabet() {
-        for ok in [
-            "a",
-            "A-b_c.d",
-            "-x",
-            "x.",
-            "0123",
-            &"f".repeat(MAX_NAME_LEN),
-        ] {
+        for ok in ["a", "A-b_c.d", "-x", "x.", "0123", &"f".repeat(MAX_NAME_LEN)] {
             assert!(validate_name(ok).is_ok(), "{ok:?} should be valid");
         }
     }
@@ -65,9 +56,7 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         let too_long = "f".repeat(MAX_NAME_LEN + 1);
-        for bad in [
-            "", ".", "..", ".hidden", "../x", "a/b", "a\\b", "a b", "é", "a\0b", "a\n", &too_long,
-        ] {
+        for bad in ["", ".", "..", ".hidden", "../x", "a/b", "a\\b", "a b", "é", "a\0b", "a\n", &too_long] {
             assert!(
                 matches!(validate_name(bad), Err(StoreError::InvalidName { .. })),
                 "{bad:?} should be invalid"

@@ -28,9 +28,7 @@ fn memory_backend_conforms() {
 
 #[test]
 fn faulty_memory_backend_without_faults_conforms() {
-    conformance::run_all(&|| {
-        Box::new(FaultyBackend::new(MemoryBackend::new())) as Box<dyn Backend>
-    });
+    conformance::run_all(&|| Box::new(FaultyBackend::new(MemoryBackend::new())) as Box<dyn Backend>);
 }
 
 #[test]

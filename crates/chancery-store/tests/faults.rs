@@ -17,10 +17,7 @@ fn puts_fail_after_the_planned_number_and_leave_nothing() {
     assert!(matches!(err, StoreError::Injected { .. }), "{err:?}");
     assert!(err.to_string().contains("p3"), "{err}");
     assert_eq!(store.stat(PACK, "p3").unwrap(), None);
-    assert!(
-        store.put(PACK, "p1", b"one").is_err(),
-        "a failing device fails every put"
-    );
+    assert!(store.put(PACK, "p1", b"one").is_err(), "a failing device fails every put");
     store.plan().clear();
     store.put(PACK, "p3", b"three").unwrap();
     assert_eq!(store.list(PACK).unwrap().len(), 3);
@@ -30,10 +27,7 @@ fn puts_fail_after_the_planned_number_and_leave_nothing() {
 fn invalid_names_are_reported_as_such_even_when_puts_fail() {
     let store = FaultyBackend::new(MemoryBackend::new());
     store.fail_puts_after(0);
-    assert!(matches!(
-        store.put(PACK, "../x", b""),
-        Err(StoreError::InvalidName { .. })
-    ));
+    assert!(matches!(store.put(PACK, "../x", b""), Err(StoreError::InvalidName { .. })));
 }
 
 fn check_disk_full(store: &FaultyBackend<impl Backend>) {
@@ -42,18 +36,9 @@ fn check_disk_full(store: &FaultyBackend<impl Backend>) {
     let err = store.put(PACK, "aa02", &[2; 50]).unwrap_err();
     assert!(matches!(err, StoreError::StorageFull { .. }), "{err:?}");
     assert!(err.to_string().contains("is full"), "{err}");
-    assert_eq!(
-        store.stat(PACK, "aa02").unwrap(),
-        None,
-        "a failed put left an object"
-    );
+    assert_eq!(store.stat(PACK, "aa02").unwrap(), None, "a failed put left an object");
     assert!(store.get(PACK, "aa02").unwrap_err().is_not_found());
-    let listed: Vec<String> = store
-        .list(PACK)
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name)
-        .collect();
+    let listed: Vec<String> = store.list(PACK).unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(listed, ["aa01"]);
     store.put(PACK, "aa01", &[1; 60]).unwrap(); // already there: writes nothing, so fits
     store.put(PACK, "aa03", &[3; 40]).unwrap(); // exactly the 40 bytes left
@@ -71,10 +56,7 @@ fn disk_full_over_files_gives_storage_full_and_no_object() {
     let dir = tempfile::tempdir().unwrap();
     let store = FaultyBackend::new(FsBackend::create(dir.path()).unwrap());
     check_disk_full(&store);
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 }
 
 #[test]
@@ -82,14 +64,8 @@ fn failing_gets_fail_reads_only() {
     let store = FaultyBackend::new(MemoryBackend::new());
     store.put(PACK, "p", b"bytes").unwrap();
     store.fail_gets(true);
-    assert!(matches!(
-        store.get(PACK, "p"),
-        Err(StoreError::Injected { .. })
-    ));
-    assert!(matches!(
-        store.get_range(PACK, "p", 0, 2),
-        Err(StoreError::Injected { .. })
-    ));
+    assert!(matches!(store.get(PACK, "p"), Err(StoreError::Injected { .. })));
+    assert!(matches!(store.get_range(PACK, "p", 0, 2), Err(StoreError::Injected { .. })));
     assert_eq!(store.stat(PACK, "p").unwrap(), Some(5));
     assert_eq!(store.list(PACK).unwrap().len(), 1);
     store.fail_gets(false);
@@ -103,18 +79,10 @@ fn corrupt_reads_flip_one_byte_of_what_is_read_not_of_what_is_stored() {
     store.put(PACK, "p", b"0123456789").unwrap();
     plan.corrupt_reads(true); // through a kept handle, at run time
     let read = store.get(PACK, "p").unwrap();
-    let differing = read
-        .iter()
-        .zip(b"0123456789")
-        .filter(|(a, b)| a != b)
-        .count();
+    let differing = read.iter().zip(b"0123456789").filter(|(a, b)| a != b).count();
     assert_eq!((read.len(), differing), (10, 1));
     assert_ne!(store.get_range(PACK, "p", 2, 4).unwrap(), b"2345");
-    assert_eq!(
-        store.get_range(PACK, "p", 20, 4).unwrap(),
-        b"",
-        "nothing to flip"
-    );
+    assert_eq!(store.get_range(PACK, "p", 20, 4).unwrap(), b"", "nothing to flip");
     assert_eq!(store.inner().get(PACK, "p").unwrap(), b"0123456789");
     plan.corrupt_reads(false);
     assert_eq!(store.get(PACK, "p").unwrap(), b"0123456789");
@@ -129,27 +97,15 @@ fn crash_loses_exactly_the_unsynced_puts() {
     store.put(PACK, "synced", b"a").unwrap(); // a re-put of a synced object stays synced
     assert_eq!(store.unsynced_objects(), [(PACK, "unsynced".to_string())]);
     assert_eq!(store.crash().unwrap(), 1);
-    let listed: Vec<String> = store
-        .list(PACK)
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name)
-        .collect();
+    let listed: Vec<String> = store.list(PACK).unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(listed, ["synced"]);
     assert_eq!(store.crash().unwrap(), 0);
 }
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put {
-        kind: ObjectKind,
-        name: &'static str,
-        len: usize,
-    },
-    Delete {
-        kind: ObjectKind,
-        name: &'static str,
-    },
+    Put { kind: ObjectKind, name: &'static str, len: usize },
+    Delete { kind: ObjectKind, name: &'static str },
     Sync,
     Crash,
 }

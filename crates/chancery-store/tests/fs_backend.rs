@@ -16,13 +16,7 @@ fn new_store() -> (tempfile::TempDir, FsBackend) {
 fn all_names(store: &FsBackend) -> Vec<(ObjectKind, String)> {
     let mut all = Vec::new();
     for kind in ObjectKind::ALL {
-        all.extend(
-            store
-                .list(kind)
-                .unwrap()
-                .into_iter()
-                .map(|o| (kind, o.name)),
-        );
+        all.extend(store.list(kind).unwrap().into_iter().map(|o| (kind, o.name)));
     }
     all
 }
@@ -38,17 +32,9 @@ fn layout_fans_out_packs_and_leaves_no_temporary_files() {
     assert_eq!(fs::read(root.join("packs/ab/abcdef")).unwrap(), b"pack");
     assert_eq!(fs::read(root.join("packs/x/x")).unwrap(), b"short");
     assert_eq!(fs::read(root.join("snapshots/abcdef")).unwrap(), b"snap");
-    assert_eq!(
-        fs::read_dir(root.join("tmp")).unwrap().count(),
-        0,
-        "temporary files left"
-    );
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0, "temporary files left");
     for kind in ObjectKind::ALL {
-        assert!(
-            root.join(kind.dir_name()).is_dir(),
-            "create made {}",
-            kind.dir_name()
-        );
+        assert!(root.join(kind.dir_name()).is_dir(), "create made {}", kind.dir_name());
     }
 }
 
@@ -90,11 +76,7 @@ fn interrupted_put_is_invisible_and_swept_by_remove_stale_temp() {
         assert_eq!(store.stat(kind, "0123456789abcdef.tmp").unwrap(), None);
     }
 
-    assert_eq!(
-        store.remove_stale_temp(Duration::from_secs(3600)).unwrap(),
-        0,
-        "too young"
-    );
+    assert_eq!(store.remove_stale_temp(Duration::from_secs(3600)).unwrap(), 0, "too young");
     assert!(leftover.exists());
     assert_eq!(store.remove_stale_temp(Duration::ZERO).unwrap(), 1);
     assert!(!leftover.exists());
@@ -127,19 +109,9 @@ fn foreign_files_do_not_break_listing() {
     fs::write(root.join("index").join(".hidden"), b"junk").unwrap();
     fs::write(root.join("index").join("ümlaut"), b"junk").unwrap();
 
-    let packs: Vec<String> = store
-        .list(ObjectKind::Pack)
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name)
-        .collect();
+    let packs: Vec<String> = store.list(ObjectKind::Pack).unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(packs, ["ab12"]);
-    let index: Vec<String> = store
-        .list(ObjectKind::Index)
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name)
-        .collect();
+    let index: Vec<String> = store.list(ObjectKind::Index).unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(index, ["i1"]);
 }
 
@@ -147,19 +119,13 @@ fn foreign_files_do_not_break_listing() {
 fn open_on_a_missing_folder_or_a_file_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let missing = FsBackend::open(dir.path().join("nope")).unwrap_err();
-    assert!(
-        matches!(missing, StoreError::Unavailable { .. }),
-        "{missing:?}"
-    );
+    assert!(matches!(missing, StoreError::Unavailable { .. }), "{missing:?}");
     assert!(missing.to_string().contains("does not exist"), "{missing}");
 
     let file = dir.path().join("a-file");
     fs::write(&file, b"").unwrap();
     let not_dir = FsBackend::open(&file).unwrap_err();
-    assert!(
-        matches!(not_dir, StoreError::Unavailable { .. }),
-        "{not_dir:?}"
-    );
+    assert!(matches!(not_dir, StoreError::Unavailable { .. }), "{not_dir:?}");
     assert!(not_dir.to_string().contains("not a folder"), "{not_dir}");
 }
 
@@ -170,17 +136,12 @@ fn a_vanished_root_is_unavailable_not_empty_and_is_not_recreated() {
     fs::remove_dir_all(store.root()).unwrap();
     let unavailable = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Unavailable { .. }));
     assert!(unavailable(store.get(ObjectKind::Pack, "ab12").map(drop)));
-    assert!(unavailable(
-        store.get_range(ObjectKind::Pack, "ab12", 0, 1).map(drop)
-    ));
+    assert!(unavailable(store.get_range(ObjectKind::Pack, "ab12", 0, 1).map(drop)));
     assert!(unavailable(store.stat(ObjectKind::Pack, "ab12").map(drop)));
     assert!(unavailable(store.list(ObjectKind::Pack).map(drop)));
     assert!(unavailable(store.delete(ObjectKind::Pack, "ab12")));
     assert!(unavailable(store.put(ObjectKind::Pack, "cd34", b"y")));
-    assert!(
-        !store.root().exists(),
-        "put recreated a vanished root (an unmounted drive?)"
-    );
+    assert!(!store.root().exists(), "put recreated a vanished root (an unmounted drive?)");
 }
 
 /// Whether this process is subject to file permissions (root, or CAP_DAC_OVERRIDE, is not).
@@ -219,10 +180,7 @@ fn a_read_only_store_gives_permission_denied_and_stays_readable() {
     assert_eq!(read.unwrap(), b"kept");
     if enforced {
         let err = result.unwrap_err();
-        assert!(
-            matches!(err, StoreError::PermissionDenied { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, StoreError::PermissionDenied { .. }), "{err:?}");
         assert!(err.to_string().contains("permission denied"), "{err}");
         assert_eq!(listed.unwrap(), 1);
     } else {

@@ -9,12 +9,7 @@ use std::path::PathBuf;
 #[command(name = "chancery", version, about, propagate_version = true)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "CHANCERY_CONFIG",
-        default_value = "chancery.toml"
-    )]
+    #[arg(long, global = true, env = "CHANCERY_CONFIG", default_value = "chancery.toml")]
     pub config: PathBuf,
     /// Read the password from this file (first line) instead of CHANCERY_PASSWORD or a prompt.
     #[arg(long, global = true, env = "CHANCERY_PASSWORD_FILE")]
@@ -214,10 +209,7 @@ fn parse_location(s: &str) -> Result<Location, String> {
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    let v: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("{s:?} is not a percentage"))?;
     if v > 0.0 && v <= 100.0 {
         Ok(v)
     } else {

@@ -42,9 +42,8 @@ fn prompt(label: &str, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     }
     let first = Zeroizing::new(rpassword::prompt_password(label).context("reading the password")?);
     if confirm {
-        let again = Zeroizing::new(
-            rpassword::prompt_password("Repeat it: ").context("reading the password")?,
-        );
+        let again =
+            Zeroizing::new(rpassword::prompt_password("Repeat it: ").context("reading the password")?);
         if *first != *again {
             bail!("the two passwords differ");
         }

@@ -13,9 +13,7 @@ pub fn with_progress<T>(verb: &'static str, progress: &Progress, work: impl FnOn
         return work();
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
-    );
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|scope| {
         let (bar2, done2) = (bar.clone(), done.clone());

@@ -18,22 +18,10 @@ fn restore_reproduces_every_kind_of_entry_from_each_site() {
     assert_eq!(snaps[0]["sites"], serde_json::json!(["lux", "sto"]));
     for site in ["lux", "sto"] {
         let out = env.path(&format!("out-{site}"));
-        env.cmd(&[
-            "restore",
-            "latest",
-            "--target",
-            out.to_str().unwrap(),
-            "--site",
-            site,
-        ])
-        .assert()
-        .success();
+        env.cmd(&["restore", "latest", "--target", out.to_str().unwrap(), "--site", site]).assert().success();
         let restored = out.join("src");
         assert_same(&src, &restored);
-        assert!(
-            allocated(&restored.join("sparse.img")) < 1024 * 1024,
-            "holes stay holes"
-        );
+        assert!(allocated(&restored.join("sparse.img")) < 1024 * 1024, "holes stay holes");
         let (a, b) = (
             std::fs::metadata(restored.join("hard-a")).unwrap(),
             std::fs::metadata(restored.join("docs/hard-b")).unwrap(),
@@ -49,16 +37,9 @@ fn include_restores_only_a_sub_path() {
     make_tree(&src);
     env.backup_json(&[&src], 0);
     let out = env.path("out");
-    env.cmd(&[
-        "restore",
-        "latest",
-        "--target",
-        out.to_str().unwrap(),
-        "--include",
-        "src/docs/sub",
-    ])
-    .assert()
-    .success();
+    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap(), "--include", "src/docs/sub"])
+        .assert()
+        .success();
     assert_same(&src.join("docs/sub"), &out.join("src/docs/sub"));
     assert!(!out.join("src/big.bin").exists());
     assert!(!out.join("src/docs/readme.txt").exists());
@@ -72,18 +53,13 @@ fn unchanged_tree_is_not_read_again_and_changes_are() {
     let first = env.backup_json(&[&src], 0);
     assert!(first["summary"]["bytes_read"].as_u64().unwrap() > 6_000_000);
     let second = env.backup_json(&[&src], 0);
-    assert_eq!(
-        second["summary"]["bytes_read"], 0,
-        "no file content read: {second}"
-    );
+    assert_eq!(second["summary"]["bytes_read"], 0, "no file content read: {second}");
     assert_eq!(second["summary"]["new_blobs"], 0);
     std::fs::write(src.join("docs/sub/deep/leaf.txt"), b"changed leaf").unwrap();
     let third = env.backup_json(&[&src], 0);
     assert_eq!(third["summary"]["bytes_read"], 12);
     let out = env.path("out");
-    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()])
-        .assert()
-        .success();
+    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
     assert_same(&src, &out.join("src"));
 }
 
@@ -98,23 +74,15 @@ fn a_related_tree_stores_only_its_new_chunks() {
     let v2 = env.path("release-2");
     std::fs::create_dir_all(&v2).unwrap();
     let mut engine = noise(12 * 1024 * 1024, 1);
-    engine.splice(
-        5_000_000..5_000_000,
-        b"a patch in the middle".iter().copied(),
-    );
+    engine.splice(5_000_000..5_000_000, b"a patch in the middle".iter().copied());
     std::fs::write(v2.join("engine.bin"), engine).unwrap();
     std::fs::write(v2.join("data.bin"), noise(4 * 1024 * 1024, 2)).unwrap();
     std::fs::write(v2.join("new.txt"), b"new in release 2").unwrap();
     let report = env.backup_json(&[&v2], 0);
-    let (read, new) = (
-        report["summary"]["bytes_read"].as_u64().unwrap(),
-        report["summary"]["new_bytes"].as_u64().unwrap(),
-    );
+    let (read, new) =
+        (report["summary"]["bytes_read"].as_u64().unwrap(), report["summary"]["new_bytes"].as_u64().unwrap());
     assert!(read > 16_000_000);
-    assert!(
-        new < read / 3,
-        "only chunks around the patch are new: {new} of {read}"
-    );
+    assert!(new < read / 3, "only chunks around the patch are new: {new} of {read}");
 }
 
 #[test]
@@ -122,21 +90,13 @@ fn stdin_is_backed_up_as_one_file() {
     let env = Env::with_two_sites();
     let data = noise(3 * 1024 * 1024 + 5, 3);
     let out = env
-        .cmd(&[
-            "--json",
-            "backup",
-            "--stdin",
-            "--stdin-name",
-            "registry.dump",
-        ])
+        .cmd(&["--json", "backup", "--stdin", "--stdin-name", "registry.dump"])
         .write_stdin(data.clone())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", common::stderr_of(&out));
     let target = env.path("out");
-    env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
-        .assert()
-        .success();
+    env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]).assert().success();
     assert!(std::fs::read(target.join("registry.dump")).unwrap() == data);
 }
 
@@ -147,18 +107,10 @@ fn ls_lists_the_snapshot() {
     make_tree(&src);
     env.backup_json(&[&src], 0);
     let list = env.json(&["ls", "latest"], 0);
-    let paths: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert!(paths.contains(&"/src/docs/sub/deep/leaf.txt"));
     assert!(paths.contains(&"/src/empty-dir"));
-    let snap = env.json(&["snapshots"], 0)[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let snap = env.json(&["snapshots"], 0)[0]["id"].as_str().unwrap().to_string();
     env.cmd(&["ls", &snap[..8]]).assert().success();
     env.cmd(&["ls", "abc"]).assert().code(1);
 }

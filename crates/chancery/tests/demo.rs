@@ -2,16 +2,8 @@
 
 #[test]
 fn demo_runs_end_to_end() {
-    let out = assert_cmd::Command::cargo_bin("chancery")
-        .unwrap()
-        .arg("demo")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = assert_cmd::Command::cargo_bin("chancery").unwrap().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("content does not match its name"), "{text}");
     assert!(text.contains("identical, byte for byte"), "{text}");

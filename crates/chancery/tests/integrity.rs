@@ -24,24 +24,12 @@ fn corrupted_pack_is_named_and_restore_uses_the_other_site() {
     let out = env.cmd(&["check", "--read-data"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10), "{}", stderr_of(&out));
     let err = stderr_of(&out);
-    assert!(
-        err.contains("site lux") && err.contains(&name) && err.contains("needed by snapshots"),
-        "{err}"
-    );
+    assert!(err.contains("site lux") && err.contains(&name) && err.contains("needed by snapshots"), "{err}");
     assert!(!err.contains("site sto"), "{err}");
-    env.cmd(&["check", "--read-data", "--site", "sto"])
-        .assert()
-        .success();
+    env.cmd(&["check", "--read-data", "--site", "sto"]).assert().success();
     let target = env.path("out");
     let out = env
-        .cmd(&[
-            "restore",
-            "latest",
-            "--site",
-            "lux",
-            "--target",
-            target.to_str().unwrap(),
-        ])
+        .cmd(&["restore", "latest", "--site", "lux", "--target", target.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
@@ -57,11 +45,7 @@ fn truncated_and_missing_packs_are_found() {
     let truncated = &lux[0];
     let bytes = std::fs::read(truncated).unwrap();
     std::fs::write(truncated, &bytes[..bytes.len() / 3]).unwrap();
-    let missing = sto
-        .iter()
-        .find(|p| p.file_name() != truncated.file_name())
-        .unwrap()
-        .clone();
+    let missing = sto.iter().find(|p| p.file_name() != truncated.file_name()).unwrap().clone();
     std::fs::remove_file(&missing).unwrap();
     let out = env.cmd(&["check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10));
@@ -72,17 +56,11 @@ fn truncated_and_missing_packs_are_found() {
             && err.contains(missing.file_name().unwrap().to_str().unwrap()),
         "{err}"
     );
-    let out = env
-        .cmd(&["check", "--read-data", "--site", "lux"])
-        .output()
-        .unwrap();
+    let out = env.cmd(&["check", "--read-data", "--site", "lux"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10));
     assert!(stderr_of(&out).contains(truncated.file_name().unwrap().to_str().unwrap()));
     let target = env.path("out");
-    let out = env
-        .cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
     assert_same(&src, &target.join("src"));
 }
@@ -99,22 +77,14 @@ fn read_data_subset_samples_packs() {
 #[test]
 fn tampered_snapshot_and_index_are_detected() {
     let (env, _) = backed_up();
-    let snap = std::fs::read_dir(env.site_dir("lux").join("snapshots"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let snap =
+        std::fs::read_dir(env.site_dir("lux").join("snapshots")).unwrap().next().unwrap().unwrap().path();
     flip_byte(&snap, 40);
     let out = env.cmd(&["check", "--site", "lux"]).output().unwrap();
     assert_eq!(out.status.code(), Some(10));
     assert!(stderr_of(&out).contains("snapshot"));
     let out = env.json(&["snapshots"], 3);
-    assert_eq!(
-        out[0]["sites"],
-        serde_json::json!(["sto"]),
-        "the bad copy no longer counts"
-    );
+    assert_eq!(out[0]["sites"], serde_json::json!(["sto"]), "the bad copy no longer counts");
 }
 
 #[test]
@@ -134,12 +104,7 @@ fn a_site_sees_neither_names_nor_contents() {
                 haystack.extend(std::fs::read(&entry).unwrap());
             }
         }
-        for needle in [
-            name.as_bytes(),
-            b"Agent 007",
-            b"state-secrets",
-            b"Kesk street",
-        ] {
+        for needle in [name.as_bytes(), b"Agent 007", b"state-secrets", b"Kesk street"] {
             assert!(
                 !haystack.windows(needle.len()).any(|w| w == needle),
                 "{site} reveals {:?}",

@@ -10,7 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn stored(env: &Env) -> u64 {
-    ["lux", "sto"].iter().flat_map(|s| packs(&env.site_dir(s))).map(|p| std::fs::metadata(p).unwrap().len()).sum()
+    ["lux", "sto"]
+        .iter()
+        .flat_map(|s| packs(&env.site_dir(s)))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
 }
 
 #[test]
@@ -40,7 +44,11 @@ fn a_killed_backup_resumes_without_resending() {
     assert!(before >= 2 * 40 * 1024 * 1024, "packs of the killed run: {before}");
     assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 0, "no snapshot from a killed run");
 
-    let out = env.cmd(&["--json", "backup", "--stdin", "--stdin-name", "dump.sql"]).write_stdin(data.clone()).output().unwrap();
+    let out = env
+        .cmd(&["--json", "backup", "--stdin", "--stdin-name", "dump.sql"])
+        .write_stdin(data.clone())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", common::stderr_of(&out));
     let after = stored(&env);
     let one_copy = data.len() as u64;

@@ -15,16 +15,11 @@ fn policy_names_the_close_pair_and_backup_refuses_to_move_data() {
     let out = env.cmd(&["policy", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(11));
     let err = stderr_of(&out);
-    assert!(
-        err.contains("home and hel are") && err.contains("km apart"),
-        "{err}"
-    );
+    assert!(err.contains("home and hel are") && err.contains("km apart"), "{err}");
     let src = env.path("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), b"x").unwrap();
-    env.cmd(&["backup", src.to_str().unwrap()])
-        .assert()
-        .code(11);
+    env.cmd(&["backup", src.to_str().unwrap()]).assert().code(11);
     assert!(packs(&env.site_dir("lux")).is_empty(), "no data moved");
     let report = env.json(&["policy", "check"], 11);
     assert_eq!(report["pairs"].as_array().unwrap().len(), 3);
@@ -37,10 +32,7 @@ fn policy_requires_enough_sites_and_a_foreign_one() {
     let out = env.cmd(&["policy", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(11));
     let err = stderr_of(&out);
-    assert!(
-        err.contains("at least 2") && err.contains("outside the home jurisdiction"),
-        "{err}"
-    );
+    assert!(err.contains("at least 2") && err.contains("outside the home jurisdiction"), "{err}");
     env.add_site("sto", STOCKHOLM, "SE");
     env.cmd(&["policy", "check"]).assert().success();
     let list = env.json(&["site", "list"], 0);
@@ -72,9 +64,7 @@ fn a_missing_site_lags_and_sync_catches_it_up() {
     std::fs::rename(env.site_dir("lux"), env.path("lux-away")).unwrap();
     std::fs::rename(env.site_dir("par"), env.path("par-away")).unwrap();
     let target = env.path("out");
-    env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
-        .assert()
-        .success();
+    env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]).assert().success();
     assert_same(&src, &target.join("src"));
 }
 
@@ -110,16 +100,8 @@ fn folders_that_are_not_sites_are_refused() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("not a Chancery site"),
-        "{}",
-        stderr_of(&out)
-    );
-    assert_eq!(
-        std::fs::read_dir(&junk).unwrap().count(),
-        1,
-        "nothing written into it"
-    );
+    assert!(stderr_of(&out).contains("not a Chancery site"), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_dir(&junk).unwrap().count(), 1, "nothing written into it");
     let other = Env::with_two_sites();
     let theirs = other.site_dir("lux");
     let out = env
@@ -137,11 +119,7 @@ fn folders_that_are_not_sites_are_refused() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("another archive"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("another archive"), "{}", stderr_of(&out));
 }
 
 #[test]
@@ -150,27 +128,17 @@ fn wrong_password_and_missing_paths_write_nothing() {
     let src = env.path("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), b"x").unwrap();
-    let out = env
-        .cmd(&["backup", src.to_str().unwrap()])
-        .env("CHANCERY_PASSWORD", "wrong")
-        .output()
-        .unwrap();
+    let out = env.cmd(&["backup", src.to_str().unwrap()]).env("CHANCERY_PASSWORD", "wrong").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("wrong password"));
-    let out = env
-        .cmd(&["backup", env.path("does-not-exist").to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.cmd(&["backup", env.path("does-not-exist").to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("does-not-exist"));
     for site in ["lux", "sto"] {
         assert!(packs(&env.site_dir(site)).is_empty());
         assert!(
             !env.site_dir(site).join("snapshots").exists()
-                || std::fs::read_dir(env.site_dir(site).join("snapshots"))
-                    .unwrap()
-                    .count()
-                    == 0
+                || std::fs::read_dir(env.site_dir(site).join("snapshots")).unwrap().count() == 0
         );
     }
     env.cmd(&["frobnicate"]).assert().code(2);
@@ -181,58 +149,25 @@ fn passwords_can_be_added_listed_and_removed() {
     let env = Env::with_two_sites();
     let pw_file = env.path("new-pw");
     std::fs::write(&pw_file, "second password\n").unwrap();
-    env.cmd(&[
-        "key",
-        "add",
-        "--new-password-file",
-        pw_file.to_str().unwrap(),
-        "--label",
-        "deputy",
-    ])
-    .assert()
-    .success();
+    env.cmd(&["key", "add", "--new-password-file", pw_file.to_str().unwrap(), "--label", "deputy"])
+        .assert()
+        .success();
     let keys = env.json(&["key", "list"], 0);
     assert_eq!(keys.as_array().unwrap().len(), 2);
     assert_eq!(
-        keys.as_array()
-            .unwrap()
-            .iter()
-            .filter(|k| k["sites"].as_array().unwrap().len() == 2)
-            .count(),
+        keys.as_array().unwrap().iter().filter(|k| k["sites"].as_array().unwrap().len() == 2).count(),
         2
     );
-    let first = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["current"] == true)
-        .unwrap()["id"]
+    let first = keys.as_array().unwrap().iter().find(|k| k["current"] == true).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"])
-        .assert()
-        .success();
+    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"]).assert().success();
     env.cmd(&["key", "remove", &first[..8]]).assert().code(1);
-    env.cmd(&[
-        "--password-file",
-        pw_file.to_str().unwrap(),
-        "key",
-        "remove",
-        &first[..8],
-    ])
-    .assert()
-    .success();
+    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "key", "remove", &first[..8]]).assert().success();
     env.cmd(&["snapshots"]).assert().code(1);
-    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"])
-        .assert()
-        .success();
-    assert_eq!(
-        std::fs::read_dir(env.site_dir("lux").join("keys"))
-            .unwrap()
-            .count(),
-        1
-    );
+    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"]).assert().success();
+    assert_eq!(std::fs::read_dir(env.site_dir("lux").join("keys")).unwrap().count(), 1);
 }
 
 #[test]
@@ -242,42 +177,23 @@ fn an_unreadable_file_is_named_and_the_rest_is_stored() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("readable"), b"fine").unwrap();
     std::fs::write(src.join("locked"), b"secret").unwrap();
-    std::fs::set_permissions(
-        src.join("locked"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o000),
-    )
-    .unwrap();
+    std::fs::set_permissions(src.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000))
+        .unwrap();
     let mut cmd = env.cmd(&["--json", "backup", src.to_str().unwrap()]);
     if is_root() {
         // Root reads anything: run this one backup as an unprivileged user instead.
         make_world_writable(env.dir.path());
         let exe = assert_cmd::cargo::cargo_bin("chancery");
         cmd = assert_cmd::Command::new("setpriv");
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            exe.to_str().unwrap(),
-        ])
-        .env("CHANCERY_PASSWORD", common::PASSWORD)
-        .args([
-            "--config",
-            env.config.to_str().unwrap(),
-            "--json",
-            "backup",
-            src.to_str().unwrap(),
-        ]);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe.to_str().unwrap()])
+            .env("CHANCERY_PASSWORD", common::PASSWORD)
+            .args(["--config", env.config.to_str().unwrap(), "--json", "backup", src.to_str().unwrap()]);
     }
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("locked"), "{}", stderr_of(&out));
     let list = env.json(&["ls", "latest"], 0);
-    let paths: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert!(paths.contains(&"/src/readable") && !paths.contains(&"/src/locked"));
 }
 

@@ -77,24 +77,14 @@ pub struct SummaryView {
 }
 
 /// Runs a backup of `request` to every reachable site.
-pub fn backup(
-    archive: &Archive,
-    request: &BackupRequest,
-    progress: &Progress,
-) -> Result<BackupReport> {
+pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -> Result<BackupReport> {
     let policy = crate::policy::check(&archive.config);
     if !policy.ok() {
-        return Err(PolicyError {
-            violations: policy.violations,
-        }
-        .into());
+        return Err(PolicyError { violations: policy.violations }.into());
     }
     let root_names = check_sources(request)?;
-    let mut lagging: BTreeMap<String, String> = archive
-        .unreachable
-        .iter()
-        .map(|u| (u.config.name.clone(), u.reason.clone()))
-        .collect();
+    let mut lagging: BTreeMap<String, String> =
+        archive.unreachable.iter().map(|u| (u.config.name.clone(), u.reason.clone())).collect();
     if archive.sites.is_empty() {
         bail!("no site is reachable: {}", describe(&lagging));
     }
@@ -105,35 +95,20 @@ pub fn backup(
     warnings.extend(index_warnings);
     let parent = find_parent(archive, request, &mut warnings)?;
     let started = std::time::SystemTime::now();
-    let (tree, summary, walk_warnings, result) = run_pipeline(
-        archive,
-        &sites,
-        &index,
-        &parent,
-        request,
-        &root_names,
-        progress,
-    )?;
+    let (tree, summary, walk_warnings, result) =
+        run_pipeline(archive, &sites, &index, &parent, request, &root_names, progress)?;
     warnings.extend(walk_warnings);
     lagging.extend(result.failed_sites.clone());
-    let snapshot = new_snapshot(
-        archive,
-        request,
-        started,
-        tree,
-        parent.as_ref().map(|p| p.id),
-        summary.clone(),
-    );
+    let snapshot =
+        new_snapshot(archive, request, started, tree, parent.as_ref().map(|p| p.id), summary.clone());
     let snapshot_bytes = snapshot.seal(&archive.keys);
     let snapshot_id = ObjectId::of(&snapshot_bytes);
-    let index_bytes = IndexFile::new(result.packs).seal(&archive.keys);
+    // A backup that found everything already stored writes no index file.
+    let index_bytes = (!result.packs.is_empty()).then(|| IndexFile::new(result.packs).seal(&archive.keys));
     let mut stored_at = Vec::new();
-    let healthy: Vec<&Site> = sites
-        .iter()
-        .filter(|s| !lagging.contains_key(s.name()))
-        .collect();
+    let healthy: Vec<&Site> = sites.iter().filter(|s| !lagging.contains_key(s.name())).collect();
     for site in healthy {
-        match commit(site, &index_bytes, &snapshot_bytes) {
+        match commit(site, index_bytes.as_deref(), &snapshot_bytes) {
             Ok(()) => stored_at.push(site.name().to_string()),
             Err(e) => {
                 lagging.insert(site.name().to_string(), format!("{e:#}"));
@@ -153,11 +128,7 @@ pub fn backup(
 }
 
 fn describe(lagging: &BTreeMap<String, String>) -> String {
-    lagging
-        .iter()
-        .map(|(n, why)| format!("{n}: {why}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+    lagging.iter().map(|(n, why)| format!("{n}: {why}")).collect::<Vec<_>>().join("; ")
 }
 
 /// Every source must exist before anything moves; root names must be unique.
@@ -174,8 +145,7 @@ fn check_sources(request: &BackupRequest) -> Result<Vec<Vec<u8>>> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for path in &request.paths {
-        std::fs::symlink_metadata(path)
-            .with_context(|| format!("cannot back up {}", path.display()))?;
+        std::fs::symlink_metadata(path).with_context(|| format!("cannot back up {}", path.display()))?;
         let name = root_name(path)?;
         if !names.insert(name.clone()) {
             bail!(
@@ -189,8 +159,7 @@ fn check_sources(request: &BackupRequest) -> Result<Vec<Vec<u8>>> {
 }
 
 fn root_name(path: &Path) -> Result<Vec<u8>> {
-    let absolute =
-        std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+    let absolute = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
     let normal: PathBuf = absolute.components().collect();
     match normal.file_name() {
         Some(name) => Ok(name.as_bytes().to_vec()),
@@ -210,10 +179,7 @@ fn find_parent(
     let paths = source_paths(request);
     let host = hostname();
     let list = list_snapshots(archive, warnings)?;
-    Ok(list
-        .into_iter()
-        .rev()
-        .find(|e| e.snapshot.hostname == host && e.snapshot.paths == paths))
+    Ok(list.into_iter().rev().find(|e| e.snapshot.hostname == host && e.snapshot.paths == paths))
 }
 
 fn source_paths(request: &BackupRequest) -> Vec<Vec<u8>> {
@@ -223,13 +189,7 @@ fn source_paths(request: &BackupRequest) -> Vec<Vec<u8>> {
     request
         .paths
         .iter()
-        .map(|p| {
-            std::path::absolute(p)
-                .unwrap_or_else(|_| p.clone())
-                .as_os_str()
-                .as_bytes()
-                .to_vec()
-        })
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()).as_os_str().as_bytes().to_vec())
         .collect()
 }
 
@@ -246,8 +206,13 @@ fn run_pipeline(
 ) -> Result<Walked> {
     let site_refs: Vec<&Site> = sites.iter().collect();
     let reader = BlobReader::new(site_refs, &archive.keys, index);
-    let parent_root = match parent {
-        Some(p) => reader.read_tree(&p.snapshot.tree).ok(),
+    let mut warnings = Vec::new();
+    let parent_root = match parent.as_ref().map(|p| reader.read_tree(&p.snapshot.tree)) {
+        Some(Ok(tree)) => Some(tree),
+        Some(Err(e)) => {
+            warnings.push(format!("parent snapshot unreadable, reading every file again: {e:#}"));
+            None
+        }
         None => None,
     };
     std::thread::scope(|scope| {
@@ -259,14 +224,12 @@ fn run_pipeline(
             progress,
             buf: Vec::new(),
             summary: Summary::default(),
-            warnings: Vec::new(),
+            warnings,
             hardlinks: HashMap::new(),
         };
         let walked = walk_roots(&mut walker, request, root_names, parent_root.as_deref());
-        let (summary, walk_warnings) = (
-            std::mem::take(&mut walker.summary),
-            std::mem::take(&mut walker.warnings),
-        );
+        let (summary, walk_warnings) =
+            (std::mem::take(&mut walker.summary), std::mem::take(&mut walker.warnings));
         let new_blobs = pipeline.new_blobs();
         let result = pipeline.finish()?;
         let tree = walked?;
@@ -298,17 +261,10 @@ fn walk_roots(
 }
 
 fn stdin_node(walker: &mut Walker, name: &str) -> Result<Node> {
-    let (content, size) = walker
-        .chunks(std::io::stdin().lock())?
-        .context("reading stdin")?;
+    let (content, size) = walker.chunks(std::io::stdin().lock())?.context("reading stdin")?;
     walker.summary.files += 1;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let (uid, gid) = (
-        nix::unistd::getuid().as_raw(),
-        nix::unistd::getgid().as_raw(),
-    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
     Ok(Node {
         name: name.as_bytes().to_vec(),
         kind: NodeKind::File { content },
@@ -335,9 +291,7 @@ fn new_snapshot(
     parent: Option<ObjectId>,
     summary: Summary,
 ) -> Snapshot {
-    let since = started
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = started.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Snapshot {
         version: SNAPSHOT_VERSION,
         repo_id: archive.repo_id,
@@ -355,20 +309,14 @@ fn new_snapshot(
 
 /// Per site: the index file, a barrier, the snapshot, a barrier. The snapshot object is the
 /// commit point: it is never at a site before everything it needs is durable there.
-fn commit(site: &Site, index_bytes: &[u8], snapshot_bytes: &[u8]) -> Result<()> {
+fn commit(site: &Site, index_bytes: Option<&[u8]>, snapshot_bytes: &[u8]) -> Result<()> {
     let backend = &site.backend;
     backend.sync()?;
-    backend.put(
-        ObjectKind::Index,
-        &ObjectId::of(index_bytes).to_hex(),
-        index_bytes,
-    )?;
-    backend.sync()?;
-    backend.put(
-        ObjectKind::Snapshot,
-        &ObjectId::of(snapshot_bytes).to_hex(),
-        snapshot_bytes,
-    )?;
+    if let Some(index_bytes) = index_bytes {
+        backend.put(ObjectKind::Index, &ObjectId::of(index_bytes).to_hex(), index_bytes)?;
+        backend.sync()?;
+    }
+    backend.put(ObjectKind::Snapshot, &ObjectId::of(snapshot_bytes).to_hex(), snapshot_bytes)?;
     backend.sync()?;
     Ok(())
 }

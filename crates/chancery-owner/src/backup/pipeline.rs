@@ -81,10 +81,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             let (tx, rx) = bounded::<Arc<chancery_format::pack::Pack>>(UPLOAD_QUEUE);
             senders.push(tx);
             let live = live_sites.clone();
-            uploaders.push((
-                site.name().to_string(),
-                scope.spawn(move || upload(site, rx, progress, &live)),
-            ));
+            uploaders.push((site.name().to_string(), scope.spawn(move || upload(site, rx, progress, &live))));
         }
         let packer = scope.spawn(move || pack_blobs(keys, sealed_rx, senders));
         Pipeline {
@@ -111,18 +108,8 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         }
         self.pending.insert(id);
         Progress::add(&self.progress.new_bytes, plaintext.len() as u64);
-        let job = Job {
-            kind,
-            id,
-            plaintext: plaintext.to_vec(),
-        };
-        if self
-            .jobs
-            .as_ref()
-            .expect("pipeline open")
-            .send(job)
-            .is_err()
-        {
+        let job = Job { kind, id, plaintext: plaintext.to_vec() };
+        if self.jobs.as_ref().expect("pipeline open").send(job).is_err() {
             bail!("the backup pipeline stopped unexpectedly");
         }
         Ok(id)
@@ -142,15 +129,10 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     pub fn finish(mut self) -> Result<PipelineResult> {
         drop(self.jobs.take());
         for w in self.workers.drain(..) {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("a compression worker panicked"))?;
+            w.join().map_err(|_| anyhow::anyhow!("a compression worker panicked"))?;
         }
-        let packs = self
-            .packer
-            .take()
-            .expect("packer")
-            .join()
-            .map_err(|_| anyhow::anyhow!("the packer panicked"))?;
+        let packs =
+            self.packer.take().expect("packer").join().map_err(|_| anyhow::anyhow!("the packer panicked"))?;
         let mut failed_sites = BTreeMap::new();
         for (name, handle) in self.uploaders.drain(..) {
             match handle.join() {
@@ -163,22 +145,14 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 }
             }
         }
-        Ok(PipelineResult {
-            packs,
-            failed_sites,
-        })
+        Ok(PipelineResult { packs, failed_sites })
     }
 }
 
 fn seal_worker(keys: &Keys, jobs: Receiver<Job>, out: Sender<SealedBlob>) {
     for job in jobs {
         let sealed = seal_blob(keys, job.kind, &job.id, &job.plaintext);
-        let blob = SealedBlob {
-            kind: job.kind,
-            id: job.id,
-            raw_length: job.plaintext.len() as u32,
-            sealed,
-        };
+        let blob = SealedBlob { kind: job.kind, id: job.id, raw_length: job.plaintext.len() as u32, sealed };
         if out.send(blob).is_err() {
             return;
         }
@@ -227,10 +201,7 @@ fn dispatch(
         // A failed site's uploader has hung up; the others go on.
         let _ = site.send(pack.clone());
     }
-    IndexPack {
-        pack: pack.id,
-        entries: pack.entries.clone(),
-    }
+    IndexPack { pack: pack.id, entries: pack.entries.clone() }
 }
 
 fn upload(
@@ -240,10 +211,7 @@ fn upload(
     live: &AtomicUsize,
 ) -> Result<(), String> {
     for pack in packs {
-        if let Err(e) = site
-            .backend
-            .put(ObjectKind::Pack, &pack.id.to_hex(), &pack.bytes)
-        {
+        if let Err(e) = site.backend.put(ObjectKind::Pack, &pack.id.to_hex(), &pack.bytes) {
             live.fetch_sub(1, Ordering::Relaxed);
             return Err(e.to_string());
         }

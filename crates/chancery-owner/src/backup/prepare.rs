@@ -32,30 +32,20 @@ pub fn bring_up_to_date(
     }
     let sources: Vec<Site> = ready.clone();
     let source_refs: Vec<&Site> = sources.iter().collect();
-    ready.retain(|site| {
-        match catch_up(
-            site,
-            &source_refs,
-            &[ObjectKind::Key, ObjectKind::Pack, ObjectKind::Index],
-        ) {
-            Ok(stats) => {
-                warnings.extend(stats.warnings);
-                true
-            }
-            Err(e) => {
-                lagging.insert(site.name().to_string(), format!("{e:#}"));
-                false
-            }
+    ready.retain(|site| match catch_up(site, &source_refs, &[ObjectKind::Pack, ObjectKind::Index]) {
+        Ok(stats) => {
+            warnings.extend(stats.warnings);
+            true
+        }
+        Err(e) => {
+            lagging.insert(site.name().to_string(), format!("{e:#}"));
+            false
         }
     });
     if ready.is_empty() {
         anyhow::bail!(
             "no site can be written to: {}",
-            lagging
-                .iter()
-                .map(|(n, w)| format!("{n}: {w}"))
-                .collect::<Vec<_>>()
-                .join("; ")
+            lagging.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
         );
     }
     Ok(ready)
@@ -77,10 +67,7 @@ fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> 
     let (index, index_warnings) = Index::load_union(&[site], &archive.keys)?;
     warnings.extend(index_warnings);
     let mut found = Vec::new();
-    for pack in list_ids(site, ObjectKind::Pack)?
-        .into_iter()
-        .filter(|p| !index.has_pack(p))
-    {
+    for pack in list_ids(site, ObjectKind::Pack)?.into_iter().filter(|p| !index.has_pack(p)) {
         match read_pack_header(archive, site, &pack) {
             Ok(entries) => found.push(IndexPack { pack, entries }),
             Err(e) => warnings.push(format!(
@@ -94,8 +81,7 @@ fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> 
         return Ok(());
     }
     let bytes = IndexFile::new(found).seal(&archive.keys);
-    site.backend
-        .put(ObjectKind::Index, &ObjectId::of(&bytes).to_hex(), &bytes)?;
+    site.backend.put(ObjectKind::Index, &ObjectId::of(&bytes).to_hex(), &bytes)?;
     site.backend.sync()?;
     Ok(())
 }
@@ -107,15 +93,8 @@ pub fn read_pack_header(
     pack: &ObjectId,
 ) -> Result<Vec<chancery_format::pack::PackEntry>> {
     let name = pack.to_hex();
-    let prefix = site
-        .backend
-        .get_range(ObjectKind::Pack, &name, 0, PACK_PREFIX_LEN as u64)?;
+    let prefix = site.backend.get_range(ObjectKind::Pack, &name, 0, PACK_PREFIX_LEN as u64)?;
     let len = header_len(&prefix)?;
-    let head = site.backend.get_range(
-        ObjectKind::Pack,
-        &name,
-        0,
-        PACK_PREFIX_LEN as u64 + len as u64,
-    )?;
+    let head = site.backend.get_range(ObjectKind::Pack, &name, 0, PACK_PREFIX_LEN as u64 + len as u64)?;
     Ok(read_header(&archive.keys, &head)?)
 }

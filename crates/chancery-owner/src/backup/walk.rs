@@ -34,12 +34,7 @@ pub struct Walker<'p, 'scope, 'env> {
 
 impl Walker<'_, '_, '_> {
     /// Backs up one entry; `None` when it could not be read (a warning says why).
-    pub fn entry(
-        &mut self,
-        path: &Path,
-        name: &[u8],
-        parent: Option<&Node>,
-    ) -> Result<Option<Node>> {
+    pub fn entry(&mut self, path: &Path, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(meta) => meta,
             Err(e) => return Ok(self.skip(path, e)),
@@ -73,9 +68,7 @@ impl Walker<'_, '_, '_> {
                 children.push(child);
             }
         }
-        node.kind = NodeKind::Dir {
-            subtree: self.store_tree(Tree::new(children))?,
-        };
+        node.kind = NodeKind::Dir { subtree: self.store_tree(Tree::new(children))? };
         self.summary.dirs += 1;
         Ok(Some(node))
     }
@@ -86,16 +79,13 @@ impl Walker<'_, '_, '_> {
     }
 
     fn parent_tree(&mut self, parent: Option<&Node>) -> Option<Arc<Tree>> {
-        let (reader, Some(NodeKind::Dir { subtree })) = (self.parent?, parent.map(|n| &n.kind))
-        else {
+        let (reader, Some(NodeKind::Dir { subtree })) = (self.parent?, parent.map(|n| &n.kind)) else {
             return None;
         };
         match reader.read_tree(subtree) {
             Ok(tree) => Some(tree),
             Err(e) => {
-                self.warnings.push(format!(
-                    "parent snapshot tree unreadable, reading files again: {e:#}"
-                ));
+                self.warnings.push(format!("parent snapshot tree unreadable, reading files again: {e:#}"));
                 None
             }
         }
@@ -108,9 +98,9 @@ impl Walker<'_, '_, '_> {
         meta: &Metadata,
         parent: Option<&Node>,
     ) -> Result<Option<Node>> {
-        self.summary.files += 1;
         if let Some(content) = self.reusable_content(&node, parent) {
             Progress::add(&self.progress.bytes_skipped, node.size);
+            self.summary.files += 1;
             self.summary.bytes += node.size;
             node.kind = NodeKind::File { content };
             return Ok(Some(node));
@@ -122,11 +112,11 @@ impl Walker<'_, '_, '_> {
         match content {
             Ok(Ok((content, size))) => {
                 if meta.nlink() > 1 {
-                    self.hardlinks
-                        .insert((node.dev, node.inode), content.clone());
+                    self.hardlinks.insert((node.dev, node.inode), content.clone());
                 }
                 node.size = size;
                 node.kind = NodeKind::File { content };
+                self.summary.files += 1;
                 Ok(Some(node))
             }
             Ok(Err(e)) => Ok(self.skip(path, e)),
@@ -144,10 +134,7 @@ impl Walker<'_, '_, '_> {
         let NodeKind::File { content } = &parent.kind else {
             return None;
         };
-        content
-            .iter()
-            .all(|id| self.pipeline.has(id))
-            .then(|| content.clone())
+        content.iter().all(|id| self.pipeline.has(id)).then(|| content.clone())
     }
 
     /// Reads, chunks and stores a stream. The outer error is fatal (pipeline), the inner one a
@@ -169,10 +156,7 @@ impl Walker<'_, '_, '_> {
                 }
             }
             while let Some(cut) = self.chunker.next_cut(&self.buf[start..end], eof) {
-                content.push(
-                    self.pipeline
-                        .store(BlobKind::Data, &self.buf[start..start + cut])?,
-                );
+                content.push(self.pipeline.store(BlobKind::Data, &self.buf[start..start + cut])?);
                 (start, size) = (start + cut, size + cut as u64);
                 Progress::add(&self.progress.bytes_read, cut as u64);
                 if !eof && end - start < max {
@@ -192,10 +176,7 @@ impl Walker<'_, '_, '_> {
 
     fn skip(&mut self, path: &Path, err: std::io::Error) -> Option<Node> {
         self.summary.errors += 1;
-        self.warnings.push(format!(
-            "{}: {err} (left out of the snapshot)",
-            path.display()
-        ));
+        self.warnings.push(format!("{}: {err} (left out of the snapshot)", path.display()));
         None
     }
 }

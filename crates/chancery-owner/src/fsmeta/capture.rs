@@ -21,11 +21,7 @@ use std::path::Path;
 /// nothing. A filesystem without extended attribute support yields no xattrs, not an error.
 pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
     let kind = kind_of(path, meta)?;
-    let size = if matches!(kind, NodeKind::Dir { .. }) {
-        0
-    } else {
-        meta.size()
-    };
+    let size = if matches!(kind, NodeKind::Dir { .. }) { 0 } else { meta.size() };
     Ok(Node {
         name: name.to_vec(),
         kind,
@@ -50,8 +46,7 @@ pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
 /// compared because some filesystems (btrfs subvolumes, NFS) report a different one across
 /// mounts, which would force a needless re-read of everything.
 pub fn same_file_unchanged(old: &Node, new: &Node) -> bool {
-    let both_files =
-        matches!(old.kind, NodeKind::File { .. }) && matches!(new.kind, NodeKind::File { .. });
+    let both_files = matches!(old.kind, NodeKind::File { .. }) && matches!(new.kind, NodeKind::File { .. });
     both_files
         && old.size == new.size
         && old.mtime_sec == new.mtime_sec
@@ -65,17 +60,11 @@ pub fn same_file_unchanged(old: &Node, new: &Node) -> bool {
 fn kind_of(path: &Path, meta: &Metadata) -> io::Result<NodeKind> {
     let ft = meta.file_type();
     let kind = if ft.is_file() {
-        NodeKind::File {
-            content: Vec::new(),
-        }
+        NodeKind::File { content: Vec::new() }
     } else if ft.is_dir() {
-        NodeKind::Dir {
-            subtree: BlobId([0u8; 32]),
-        }
+        NodeKind::Dir { subtree: BlobId([0u8; 32]) }
     } else if ft.is_symlink() {
-        NodeKind::Symlink {
-            target: fs::read_link(path)?.into_os_string().into_vec(),
-        }
+        NodeKind::Symlink { target: fs::read_link(path)?.into_os_string().into_vec() }
     } else if ft.is_fifo() {
         NodeKind::Fifo
     } else if ft.is_char_device() {
@@ -110,10 +99,7 @@ fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
     for name in names {
         // `None`: removed between list and get; nothing to record.
         if let Some(value) = xattr::get(path, &name)? {
-            out.push(Xattr {
-                name: name.as_bytes().to_vec(),
-                value,
-            });
+            out.push(Xattr { name: name.as_bytes().to_vec(), value });
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -43,10 +43,7 @@ impl Restorer {
     /// A restorer for this run. `is_root_user` enables what only root may do: setting
     /// ownership and creating device nodes. See [`running_as_root`](Self::running_as_root).
     pub fn new(is_root_user: bool) -> Self {
-        Self {
-            is_root: is_root_user,
-            links: HashMap::new(),
-        }
+        Self { is_root: is_root_user, links: HashMap::new() }
     }
 
     /// Whether this process runs with effective uid 0.
@@ -76,11 +73,7 @@ impl Restorer {
             }
         }
         remove_existing(path)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(WORKING_FILE_MODE)
-            .open(path)?;
+        let file = OpenOptions::new().write(true).create_new(true).mode(WORKING_FILE_MODE).open(path)?;
         if node.nlink > 1 {
             self.links.entry(key).or_insert_with(|| path.to_path_buf());
         }
@@ -116,10 +109,7 @@ impl Restorer {
             NodeKind::Socket => Ok(()),
             NodeKind::File { .. } | NodeKind::Dir { .. } => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "{}: not a special file (use begin_file or create_dir)",
-                    path.display()
-                ),
+                format!("{}: not a special file (use begin_file or create_dir)", path.display()),
             )),
         }
     }

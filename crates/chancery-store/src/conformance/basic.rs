@@ -12,25 +12,14 @@ pub fn check_round_trip(backend: &dyn Backend) {
         for kind in ObjectKind::ALL {
             let bytes = pattern(i as u64 * 10 + kind as u64, 100 + i);
             ok(backend.put(kind, name, &bytes), "put");
-            assert_eq!(
-                ok(backend.get(kind, name), "get"),
-                bytes,
-                "get {kind} {name}"
-            );
-            assert_eq!(
-                ok(backend.stat(kind, name), "stat"),
-                Some(bytes.len() as u64)
-            );
+            assert_eq!(ok(backend.get(kind, name), "get"), bytes, "get {kind} {name}");
+            assert_eq!(ok(backend.stat(kind, name), "stat"), Some(bytes.len() as u64));
         }
     }
     for kind in ObjectKind::ALL {
         let mut expected: Vec<String> = cases.iter().map(|s| s.to_string()).collect();
         expected.sort();
-        assert_eq!(
-            names(backend, kind),
-            expected,
-            "list {kind} after round trips"
-        );
+        assert_eq!(names(backend, kind), expected, "list {kind} after round trips");
     }
 }
 
@@ -38,29 +27,11 @@ pub fn check_round_trip(backend: &dyn Backend) {
 pub fn check_empty_object(backend: &dyn Backend) {
     ok(backend.put(ObjectKind::Pack, "empty", b""), "put empty");
     assert_eq!(ok(backend.get(ObjectKind::Pack, "empty"), "get"), b"");
-    assert_eq!(
-        ok(
-            backend.get_range(ObjectKind::Pack, "empty", 0, 10),
-            "get_range"
-        ),
-        b""
-    );
-    assert_eq!(
-        ok(
-            backend.get_range(ObjectKind::Pack, "empty", 5, 10),
-            "get_range"
-        ),
-        b""
-    );
+    assert_eq!(ok(backend.get_range(ObjectKind::Pack, "empty", 0, 10), "get_range"), b"");
+    assert_eq!(ok(backend.get_range(ObjectKind::Pack, "empty", 5, 10), "get_range"), b"");
     assert_eq!(ok(backend.stat(ObjectKind::Pack, "empty"), "stat"), Some(0));
     let listed = ok(backend.list(ObjectKind::Pack), "list");
-    assert_eq!(
-        listed,
-        vec![ObjectInfo {
-            name: "empty".into(),
-            size: 0
-        }]
-    );
+    assert_eq!(listed, vec![ObjectInfo { name: "empty".into(), size: 0 }]);
 }
 
 /// `get_range` returns exactly the asked bytes, cut at the end of the object, and never
@@ -81,10 +52,7 @@ pub fn check_ranges(backend: &dyn Backend) {
         (u64::MAX, u64::MAX, b""),
     ];
     for (offset, len, expected) in cases {
-        let got = ok(
-            backend.get_range(ObjectKind::Pack, "ranged", offset, len),
-            "get_range",
-        );
+        let got = ok(backend.get_range(ObjectKind::Pack, "ranged", offset, len), "get_range");
         assert_eq!(got, expected, "get_range(offset {offset}, len {len})");
     }
 }
@@ -93,66 +61,33 @@ pub fn check_ranges(backend: &dyn Backend) {
 pub fn check_no_overwrite(backend: &dyn Backend) {
     let first = pattern(1, 300);
     ok(backend.put(ObjectKind::Snapshot, "s1", &first), "first put");
-    ok(
-        backend.put(ObjectKind::Snapshot, "s1", &pattern(2, 50)),
-        "second put of the same name",
-    );
-    ok(
-        backend.put(ObjectKind::Snapshot, "s1", b""),
-        "third put of the same name",
-    );
-    assert_eq!(
-        ok(backend.get(ObjectKind::Snapshot, "s1"), "get"),
-        first,
-        "put overwrote"
-    );
-    assert_eq!(
-        ok(backend.stat(ObjectKind::Snapshot, "s1"), "stat"),
-        Some(300)
-    );
+    ok(backend.put(ObjectKind::Snapshot, "s1", &pattern(2, 50)), "second put of the same name");
+    ok(backend.put(ObjectKind::Snapshot, "s1", b""), "third put of the same name");
+    assert_eq!(ok(backend.get(ObjectKind::Snapshot, "s1"), "get"), first, "put overwrote");
+    assert_eq!(ok(backend.stat(ObjectKind::Snapshot, "s1"), "stat"), Some(300));
     assert_eq!(names(backend, ObjectKind::Snapshot), ["s1"]);
 }
 
 /// `stat` gives the size of what exists and `None` for what does not.
 pub fn check_stat(backend: &dyn Backend) {
-    assert_eq!(
-        ok(backend.stat(ObjectKind::Index, "nothing"), "stat missing"),
-        None
-    );
-    ok(
-        backend.put(ObjectKind::Index, "i1", &pattern(3, 4097)),
-        "put",
-    );
-    assert_eq!(
-        ok(backend.stat(ObjectKind::Index, "i1"), "stat"),
-        Some(4097)
-    );
-    assert_eq!(
-        ok(backend.stat(ObjectKind::Pack, "i1"), "stat other kind"),
-        None
-    );
+    assert_eq!(ok(backend.stat(ObjectKind::Index, "nothing"), "stat missing"), None);
+    ok(backend.put(ObjectKind::Index, "i1", &pattern(3, 4097)), "put");
+    assert_eq!(ok(backend.stat(ObjectKind::Index, "i1"), "stat"), Some(4097));
+    assert_eq!(ok(backend.stat(ObjectKind::Pack, "i1"), "stat other kind"), None);
 }
 
 /// `delete` removes the object everywhere (get, stat, list), is `Ok` when repeated or when
 /// nothing was there, and frees the name for a later put.
 pub fn check_delete_is_idempotent(backend: &dyn Backend) {
-    ok(
-        backend.delete(ObjectKind::Pack, "never-stored"),
-        "delete of a missing object",
-    );
+    ok(backend.delete(ObjectKind::Pack, "never-stored"), "delete of a missing object");
     ok(backend.put(ObjectKind::Pack, "doomed", b"bytes"), "put");
     ok(backend.put(ObjectKind::Pack, "kept", b"other"), "put");
     ok(backend.delete(ObjectKind::Pack, "doomed"), "delete");
     assert!(ok(backend.stat(ObjectKind::Pack, "doomed"), "stat").is_none());
-    assert!(backend
-        .get(ObjectKind::Pack, "doomed")
-        .is_err_and(|e| e.is_not_found()));
+    assert!(backend.get(ObjectKind::Pack, "doomed").is_err_and(|e| e.is_not_found()));
     assert_eq!(names(backend, ObjectKind::Pack), ["kept"]);
     ok(backend.delete(ObjectKind::Pack, "doomed"), "second delete");
-    ok(
-        backend.put(ObjectKind::Pack, "doomed", b"again"),
-        "put after delete",
-    );
+    ok(backend.put(ObjectKind::Pack, "doomed", b"again"), "put after delete");
     assert_eq!(ok(backend.get(ObjectKind::Pack, "doomed"), "get"), b"again");
     ok(backend.sync(), "sync after deletes");
 }
@@ -160,9 +95,7 @@ pub fn check_delete_is_idempotent(backend: &dyn Backend) {
 /// Every method rejects names that could escape the store or hide, before touching it.
 pub fn check_invalid_names_rejected(backend: &dyn Backend) {
     let too_long = "f".repeat(MAX_NAME_LEN + 1);
-    let bad = [
-        "", ".", "..", ".hidden", "../x", "a/b", "/abs", "a\\b", "a b", "é", "a\0b",
-    ];
+    let bad = ["", ".", "..", ".hidden", "../x", "a/b", "/abs", "a\\b", "a b", "é", "a\0b"];
     for name in bad.iter().copied().chain([too_long.as_str()]) {
         let kind = ObjectKind::Pack;
         let results = [
@@ -180,51 +113,30 @@ pub fn check_invalid_names_rejected(backend: &dyn Backend) {
         }
     }
     for kind in ObjectKind::ALL {
-        assert!(
-            names(backend, kind).is_empty(),
-            "an invalid put left something in {kind}"
-        );
+        assert!(names(backend, kind).is_empty(), "an invalid put left something in {kind}");
     }
 }
 
 /// One name under every kind gives five unrelated objects.
 pub fn check_kinds_are_independent(backend: &dyn Backend) {
     for kind in ObjectKind::ALL {
-        ok(
-            backend.put(kind, "same", &pattern(kind as u64, 64 + kind as usize)),
-            "put",
-        );
+        ok(backend.put(kind, "same", &pattern(kind as u64, 64 + kind as usize)), "put");
     }
     for kind in ObjectKind::ALL {
         let expected = pattern(kind as u64, 64 + kind as usize);
-        assert_eq!(
-            ok(backend.get(kind, "same"), "get"),
-            expected,
-            "{kind} got another kind's bytes"
-        );
+        assert_eq!(ok(backend.get(kind, "same"), "get"), expected, "{kind} got another kind's bytes");
     }
     ok(backend.delete(ObjectKind::Index, "same"), "delete");
     for kind in ObjectKind::ALL {
-        let want: &[&str] = if kind == ObjectKind::Index {
-            &[]
-        } else {
-            &["same"]
-        };
-        assert_eq!(
-            names(backend, kind),
-            want,
-            "delete of index leaked into {kind}"
-        );
+        let want: &[&str] = if kind == ObjectKind::Index { &[] } else { &["same"] };
+        assert_eq!(names(backend, kind), want, "delete of index leaked into {kind}");
     }
 }
 
 /// Missing objects come back as `NotFound` carrying the kind and name, not as some I/O error.
 pub fn check_not_found_is_typed(backend: &dyn Backend) {
     for kind in ObjectKind::ALL {
-        for err in [
-            backend.get(kind, "missing").err(),
-            backend.get_range(kind, "missing", 0, 10).err(),
-        ] {
+        for err in [backend.get(kind, "missing").err(), backend.get_range(kind, "missing", 0, 10).err()] {
             match err {
                 Some(StoreError::NotFound { kind: k, name, .. }) => {
                     assert_eq!((k, name.as_str()), (kind, "missing"));

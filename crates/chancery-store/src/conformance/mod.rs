@@ -48,10 +48,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("large_object", check_large_object),
     ("concurrent_same_name", check_concurrent_same_name),
     ("concurrent_distinct_puts", check_concurrent_distinct_puts),
-    (
-        "list_never_shows_partial_objects",
-        check_list_never_shows_partial_objects,
-    ),
+    ("list_never_shows_partial_objects", check_list_never_shows_partial_objects),
 ];
 
 /// Runs every check in [`CHECKS`], each on a fresh backend from `make`.
@@ -91,8 +88,5 @@ pub(crate) fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
 
 /// The names listed under `kind`, in the backend's order.
 pub(crate) fn names(backend: &dyn Backend, kind: ObjectKind) -> Vec<String> {
-    ok(backend.list(kind), "list")
-        .into_iter()
-        .map(|info| info.name)
-        .collect()
+    ok(backend.list(kind), "list").into_iter().map(|info| info.name).collect()
 }

@@ -11,42 +11,25 @@ const THREADS: usize = 8;
 
 /// `list` is sorted by name (byte order), whatever the order of the puts, and reports sizes.
 pub fn check_list_sorted(backend: &dyn Backend) {
-    let shuffled = [
-        "m", "Z", "a0", "a", "9", "_x", "-y", "b.2", "b.10", "B", "zz", "a-",
-    ];
+    let shuffled = ["m", "Z", "a0", "a", "9", "_x", "-y", "b.2", "b.10", "B", "zz", "a-"];
     for (i, name) in shuffled.iter().enumerate() {
-        ok(
-            backend.put(ObjectKind::Key, name, &pattern(i as u64, i)),
-            "put",
-        );
+        ok(backend.put(ObjectKind::Key, name, &pattern(i as u64, i)), "put");
     }
     let listed = ok(backend.list(ObjectKind::Key), "list");
-    let mut expected: Vec<(String, u64)> = shuffled
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.to_string(), i as u64))
-        .collect();
+    let mut expected: Vec<(String, u64)> =
+        shuffled.iter().enumerate().map(|(i, n)| (n.to_string(), i as u64)).collect();
     expected.sort();
     let got: Vec<(String, u64)> = listed.into_iter().map(|o| (o.name, o.size)).collect();
-    assert_eq!(
-        got, expected,
-        "list must be sorted by name and give each size"
-    );
-    for kind in [
-        ObjectKind::Pack,
-        ObjectKind::Index,
-        ObjectKind::Snapshot,
-        ObjectKind::Meta,
-    ] {
+    assert_eq!(got, expected, "list must be sorted by name and give each size");
+    for kind in [ObjectKind::Pack, ObjectKind::Index, ObjectKind::Snapshot, ObjectKind::Meta] {
         assert!(names(backend, kind).is_empty(), "keys leaked into {kind}");
     }
 }
 
 /// A thousand packs spread over many name prefixes all come back in one sorted listing.
 pub fn check_many_objects(backend: &dyn Backend) {
-    let mut expected: Vec<String> = (0..1000u32)
-        .map(|i| format!("{:08x}", i.wrapping_mul(2_654_435_761)))
-        .collect();
+    let mut expected: Vec<String> =
+        (0..1000u32).map(|i| format!("{:08x}", i.wrapping_mul(2_654_435_761))).collect();
     for name in &expected {
         ok(backend.put(ObjectKind::Pack, name, name.as_bytes()), "put");
     }
@@ -62,57 +45,27 @@ pub fn check_many_objects(backend: &dyn Backend) {
 /// A 20 MiB object survives whole, and ranges deep inside it are exact.
 pub fn check_large_object(backend: &dyn Backend) {
     let bytes = pattern(20, 20 << 20);
-    ok(
-        backend.put(ObjectKind::Pack, "big", &bytes),
-        "put of 20 MiB",
-    );
-    assert_eq!(
-        ok(backend.stat(ObjectKind::Pack, "big"), "stat"),
-        Some(bytes.len() as u64)
-    );
-    assert!(
-        ok(backend.get(ObjectKind::Pack, "big"), "get") == bytes,
-        "20 MiB object changed"
-    );
+    ok(backend.put(ObjectKind::Pack, "big", &bytes), "put of 20 MiB");
+    assert_eq!(ok(backend.stat(ObjectKind::Pack, "big"), "stat"), Some(bytes.len() as u64));
+    assert!(ok(backend.get(ObjectKind::Pack, "big"), "get") == bytes, "20 MiB object changed");
     let (offset, len) = (13 << 20, 3 << 20);
-    let range = ok(
-        backend.get_range(ObjectKind::Pack, "big", offset as u64, len as u64),
-        "range",
-    );
-    assert!(
-        range == bytes[offset..offset + len],
-        "range inside a large object is wrong"
-    );
+    let range = ok(backend.get_range(ObjectKind::Pack, "big", offset as u64, len as u64), "range");
+    assert!(range == bytes[offset..offset + len], "range inside a large object is wrong");
 }
 
 /// Threads putting one name at once, each with different bytes, all succeed and leave exactly
 /// one of their objects, whole. (Real callers put equal bytes under one name; distinct bytes
 /// make any interleaving visible.)
 pub fn check_concurrent_same_name(backend: &dyn Backend) {
-    let contents: Vec<Vec<u8>> = (0..THREADS)
-        .map(|i| pattern(100 + i as u64, 256 << 10))
-        .collect();
+    let contents: Vec<Vec<u8>> = (0..THREADS).map(|i| pattern(100 + i as u64, 256 << 10)).collect();
     thread::scope(|scope| {
         for bytes in &contents {
-            scope.spawn(move || {
-                ok(
-                    backend.put(ObjectKind::Pack, "contested", bytes),
-                    "racing put",
-                )
-            });
+            scope.spawn(move || ok(backend.put(ObjectKind::Pack, "contested", bytes), "racing put"));
         }
     });
     let stored = ok(backend.get(ObjectKind::Pack, "contested"), "get");
-    assert!(
-        contents.contains(&stored),
-        "racing puts left a mix or a fragment ({} bytes)",
-        stored.len()
-    );
-    assert_eq!(
-        names(backend, ObjectKind::Pack),
-        ["contested"],
-        "racing puts left extra objects"
-    );
+    assert!(contents.contains(&stored), "racing puts left a mix or a fragment ({} bytes)", stored.len());
+    assert_eq!(names(backend, ObjectKind::Pack), ["contested"], "racing puts left extra objects");
 }
 
 /// Threads putting different names at once lose none of them.
@@ -123,35 +76,18 @@ pub fn check_concurrent_distinct_puts(backend: &dyn Backend) {
             scope.spawn(move || {
                 for i in 0..PER_THREAD {
                     let name = format!("{t:02x}{i:04}");
-                    ok(
-                        backend.put(
-                            ObjectKind::Pack,
-                            &name,
-                            &pattern((t * 1000 + i) as u64, 1000),
-                        ),
-                        "put",
-                    );
+                    ok(backend.put(ObjectKind::Pack, &name, &pattern((t * 1000 + i) as u64, 1000)), "put");
                 }
             });
         }
     });
     ok(backend.sync(), "sync");
     let listed = names(backend, ObjectKind::Pack);
-    assert_eq!(
-        listed.len(),
-        THREADS * PER_THREAD,
-        "concurrent puts lost objects"
-    );
+    assert_eq!(listed.len(), THREADS * PER_THREAD, "concurrent puts lost objects");
     for t in 0..THREADS {
         for i in 0..PER_THREAD {
-            let got = ok(
-                backend.get(ObjectKind::Pack, &format!("{t:02x}{i:04}")),
-                "get",
-            );
-            assert!(
-                got == pattern((t * 1000 + i) as u64, 1000),
-                "object {t}/{i} damaged"
-            );
+            let got = ok(backend.get(ObjectKind::Pack, &format!("{t:02x}{i:04}")), "get");
+            assert!(got == pattern((t * 1000 + i) as u64, 1000), "object {t}/{i} damaged");
         }
     }
 }
@@ -165,10 +101,7 @@ pub fn check_list_never_shows_partial_objects(backend: &dyn Backend) {
     thread::scope(|scope| {
         scope.spawn(|| {
             for i in 0..OBJECTS {
-                ok(
-                    backend.put(ObjectKind::Index, &format!("obj{i:03}"), &expected(i)),
-                    "put",
-                );
+                ok(backend.put(ObjectKind::Index, &format!("obj{i:03}"), &expected(i)), "put");
             }
             writing.store(false, Ordering::SeqCst);
         });
@@ -180,21 +113,9 @@ pub fn check_list_never_shows_partial_objects(backend: &dyn Backend) {
                     .strip_prefix("obj")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| panic!("list showed a foreign object {:?}", info.name));
-                assert_eq!(
-                    info.size,
-                    64 << 10,
-                    "list showed {} with a partial size",
-                    info.name
-                );
-                let got = ok(
-                    backend.get(ObjectKind::Index, &info.name),
-                    "get of a listed object",
-                );
-                assert!(
-                    got == expected(i),
-                    "listed object {} read back incomplete",
-                    info.name
-                );
+                assert_eq!(info.size, 64 << 10, "list showed {} with a partial size", info.name);
+                let got = ok(backend.get(ObjectKind::Index, &info.name), "get of a listed object");
+                assert!(got == expected(i), "listed object {} read back incomplete", info.name);
             }
             if done {
                 break;

@@ -64,10 +64,7 @@ impl FsBackend {
     /// fresh, empty store in its place would hide that. Kind folders missing inside it are
     /// created when first needed.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let backend = FsBackend {
-            root: root.into(),
-            dirty_dirs: Mutex::new(BTreeSet::new()),
-        };
+        let backend = FsBackend { root: root.into(), dirty_dirs: Mutex::new(BTreeSet::new()) };
         backend.check_root()?;
         Ok(backend)
     }
@@ -141,10 +138,7 @@ impl FsBackend {
             _ => return Ok(false),
         };
         // A clock that went backwards makes a file look new: keep it, the safe side.
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok());
+        let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok());
         if age.unwrap_or(Duration::ZERO) < older_than {
             return Ok(false);
         }
@@ -174,10 +168,8 @@ impl FsBackend {
 
     /// `Ok` if the root is an existing folder, else why not, phrased for the user.
     fn check_root(&self) -> Result<(), StoreError> {
-        let unavailable = |reason: &str| StoreError::Unavailable {
-            location: self.location(),
-            reason: reason.to_string(),
-        };
+        let unavailable =
+            |reason: &str| StoreError::Unavailable { location: self.location(), reason: reason.to_string() };
         match fs::metadata(&self.root) {
             Ok(meta) if meta.is_dir() => Ok(()),
             Ok(_) => Err(unavailable("it exists but is not a folder; check the path")),
@@ -185,12 +177,7 @@ impl FsBackend {
                 "the folder does not exist (is the drive plugged in and mounted, and the path \
                  spelled right?); create a new store there only if that is what you meant",
             )),
-            Err(e) => Err(StoreError::from_io(
-                e,
-                &self.location(),
-                &self.location(),
-                "checking the folder",
-            )),
+            Err(e) => Err(StoreError::from_io(e, &self.location(), &self.location(), "checking the folder")),
         }
     }
 
@@ -211,11 +198,7 @@ impl FsBackend {
     fn missing(&self, kind: ObjectKind, name: &str) -> StoreError {
         match self.check_root() {
             Err(unavailable) => unavailable,
-            Ok(()) => StoreError::NotFound {
-                location: self.location(),
-                kind,
-                name: name.to_string(),
-            },
+            Ok(()) => StoreError::NotFound { location: self.location(), kind, name: name.to_string() },
         }
     }
 
@@ -242,9 +225,7 @@ impl FsBackend {
 
     fn dirty(&self) -> MutexGuard<'_, BTreeSet<PathBuf>> {
         // The set is valid whatever a panicking holder was doing: ignore poisoning.
-        self.dirty_dirs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.dirty_dirs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn mark_dirty(&self, dir: &Path) {
@@ -283,13 +264,7 @@ impl Backend for FsBackend {
         }
     }
 
-    fn get_range(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StoreError> {
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         validate_name(name)?;
         self.read_range(kind, name, offset, len)
     }
@@ -354,21 +329,12 @@ mod tests {
         assert!(store.dirty().is_empty(), "create syncs what it made");
         store.put(ObjectKind::Pack, "abcd", b"x").unwrap();
         store.put(ObjectKind::Index, "i1", b"y").unwrap();
-        let expected: BTreeSet<PathBuf> = ["packs", "packs/ab", "index"]
-            .iter()
-            .map(|d| dir.path().join(d))
-            .collect();
-        assert_eq!(
-            *store.dirty(),
-            expected,
-            "new fan-out folder and both parents of new names"
-        );
+        let expected: BTreeSet<PathBuf> =
+            ["packs", "packs/ab", "index"].iter().map(|d| dir.path().join(d)).collect();
+        assert_eq!(*store.dirty(), expected, "new fan-out folder and both parents of new names");
         store.sync().unwrap();
         assert!(store.dirty().is_empty());
         store.put(ObjectKind::Pack, "abcd", b"x").unwrap();
-        assert!(
-            store.dirty().contains(&dir.path().join("packs/ab")),
-            "re-put covers its name"
-        );
+        assert!(store.dirty().contains(&dir.path().join("packs/ab")), "re-put covers its name");
     }
 }

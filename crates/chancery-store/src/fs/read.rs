@@ -24,16 +24,12 @@ impl FsBackend {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.missing(kind, name)),
             Err(e) => return Err(self.fail(e, &path, "opening")),
         };
-        let size = file
-            .metadata()
-            .map_err(|e| self.fail(e, &path, "looking up"))?
-            .len();
+        let size = file.metadata().map_err(|e| self.fail(e, &path, "looking up"))?.len();
         // Size the buffer by what exists, not by what was asked: callers may ask for
         // "everything from here" with a huge `len`.
         let available = len.min(size.saturating_sub(offset));
         let mut buf = vec![0; usize::try_from(available).unwrap_or(usize::MAX)];
-        let filled =
-            read_fully_at(&file, &mut buf, offset).map_err(|e| self.fail(e, &path, "reading"))?;
+        let filled = read_fully_at(&file, &mut buf, offset).map_err(|e| self.fail(e, &path, "reading"))?;
         buf.truncate(filled);
         Ok(buf)
     }
@@ -72,10 +68,7 @@ impl FsBackend {
                 continue;
             }
             match entry.metadata() {
-                Ok(meta) if meta.is_file() => objects.push(ObjectInfo {
-                    name,
-                    size: meta.len(),
-                }),
+                Ok(meta) if meta.is_file() => objects.push(ObjectInfo { name, size: meta.len() }),
                 Ok(_) => {}
                 // Deleted between readdir and stat: it is simply no longer there.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

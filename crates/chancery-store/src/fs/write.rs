@@ -9,12 +9,7 @@ use crate::{ObjectKind, StoreError};
 
 impl FsBackend {
     /// Stores an object; `name` is already validated. See the module docs for why each step.
-    pub(super) fn put_object(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
+    pub(super) fn put_object(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let dest = self.object_path(kind, name);
         if fs::symlink_metadata(&dest).is_ok() {
             // Already stored (names are content hashes): skip writing the bytes again. Its
@@ -30,9 +25,7 @@ impl FsBackend {
 
     /// Writes `bytes` to a new, fsynced file under `tmp/`.
     fn write_temp(&self, bytes: &[u8]) -> Result<TempFile, StoreError> {
-        let path = self
-            .tmp_dir()
-            .join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
+        let path = self.tmp_dir().join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
         let mut file = match create_new(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.ensure_dir(&self.tmp_dir())?;
@@ -42,12 +35,10 @@ impl FsBackend {
         }
         .map_err(|e| self.fail(e, &path, "creating a temporary file"))?;
         let temp = TempFile(path);
-        file.write_all(bytes)
-            .map_err(|e| self.fail(e, &temp.0, "writing"))?;
+        file.write_all(bytes).map_err(|e| self.fail(e, &temp.0, "writing"))?;
         // Durable bytes before a durable name: otherwise a crash could leave a name that
         // points at an empty or partial file.
-        file.sync_all()
-            .map_err(|e| self.fail(e, &temp.0, "flushing to disk"))?;
+        file.sync_all().map_err(|e| self.fail(e, &temp.0, "flushing to disk"))?;
         Ok(temp)
     }
 
@@ -74,10 +65,7 @@ impl FsBackend {
 }
 
 fn create_new(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+    fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 /// Publishes `temp` as `dest` atomically, failing with `AlreadyExists` rather than replacing.
@@ -91,9 +79,8 @@ fn link_create_only(temp: &Path, dest: &Path) -> io::Result<()> {
 /// `link(2)` reports a file system without hard links as EPERM (Linux) or ENOTSUP/EOPNOTSUPP
 /// (equal on Linux, distinct elsewhere, hence comparisons rather than patterns).
 fn links_unsupported(err: &io::Error) -> bool {
-    err.raw_os_error().is_some_and(|code| {
-        code == libc::EPERM || code == libc::ENOTSUP || code == libc::EOPNOTSUPP
-    })
+    err.raw_os_error()
+        .is_some_and(|code| code == libc::EPERM || code == libc::ENOTSUP || code == libc::EOPNOTSUPP)
 }
 
 /// The fallback for file systems without hard links; see the module docs for its one race.

@@ -18,9 +18,8 @@ pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome> {
         tags: args.tags,
     };
     let progress = Progress::default();
-    let report = crate::progress::with_progress("backup", &progress, || {
-        backup(&archive, &request, &progress)
-    })?;
+    let report =
+        crate::progress::with_progress("backup", &progress, || backup(&archive, &request, &progress))?;
     if g.json {
         crate::output::json(&report)?;
     } else {
@@ -49,9 +48,5 @@ pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome> {
             archive.config.policy.min_sites
         );
     }
-    Ok(if report.lagging.is_empty() {
-        outcome
-    } else {
-        Outcome::Warnings
-    })
+    Ok(if report.lagging.is_empty() { outcome } else { Outcome::Warnings })
 }

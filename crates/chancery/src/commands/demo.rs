@@ -15,18 +15,9 @@ use chancery_owner::restore::{restore, RestoreRequest};
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &[u8] = b"demo password: never use this one";
-const TALLINN: Location = Location {
-    lat: 59.437,
-    lon: 24.7536,
-};
-const BISSEN: Location = Location {
-    lat: 49.7872,
-    lon: 6.0664,
-};
-const STOCKHOLM: Location = Location {
-    lat: 59.3293,
-    lon: 18.0686,
-};
+const TALLINN: Location = Location { lat: 59.437, lon: 24.7536 };
+const BISSEN: Location = Location { lat: 49.7872, lon: 6.0664 };
+const STOCKHOLM: Location = Location { lat: 59.3293, lon: 18.0686 };
 
 /// Runs the demo in a temporary folder (or `--dir`).
 pub fn run(args: DemoArgs) -> Result<Outcome> {
@@ -42,10 +33,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         }
     };
     story(&root)?;
-    println!(
-        "\nThe demo's folders were in {} (removed unless --dir was given).",
-        root.display()
-    );
+    println!("\nThe demo's folders were in {} (removed unless --dir was given).", root.display());
     Ok(Outcome::Success)
 }
 
@@ -60,19 +48,10 @@ fn story(root: &Path) -> Result<()> {
     super::demo_data::write_registers(&registers)?;
     println!("   sample registers written to {}", registers.display());
     chancery_owner::admin::init(&config, "Republic of Estonia", TALLINN, "EE", PASSWORD)?;
-    step(
-        2,
-        "Two embassy sites abroad: Bissen (LU) and Stockholm (SE)",
-    );
+    step(2, "Two embassy sites abroad: Bissen (LU) and Stockholm (SE)");
     for (name, location, cc) in [("bissen", BISSEN, "LU"), ("stockholm", STOCKHOLM, "SE")] {
         let dir = root.join("sites").join(name);
-        let site = SiteConfig {
-            name: name.into(),
-            dir,
-            location,
-            jurisdiction: cc.into(),
-            tier: 3,
-        };
+        let site = SiteConfig { name: name.into(), dir, location, jurisdiction: cc.into(), tier: 3 };
         chancery_owner::admin::add_site(&config, site)?;
     }
     let archive = Archive::open(&config, PASSWORD)?;
@@ -82,21 +61,11 @@ fn story(root: &Path) -> Result<()> {
     }
     println!(
         "   placement policy: {}",
-        if policy.ok() {
-            "met (>= 120 km apart, copies outside EE)"
-        } else {
-            "VIOLATED"
-        }
+        if policy.ok() { "met (>= 120 km apart, copies outside EE)" } else { "VIOLATED" }
     );
-    step(
-        3,
-        "Backups: a full one, then an incremental one after a change",
-    );
+    step(3, "Backups: a full one, then an incremental one after a change");
     run_backup(&archive, &registers)?;
-    std::fs::write(
-        registers.join("population/births-2026.csv"),
-        b"id,name,born\n9001,Mari,2026-11-28\n",
-    )?;
+    std::fs::write(registers.join("population/births-2026.csv"), b"id,name,born\n9001,Mari,2026-11-28\n")?;
     run_backup(&archive, &registers)?;
     step(4, "Attack: an intruder at the Bissen site alters a pack");
     let victim = corrupt_largest_pack(&root.join("sites/bissen"))?;
@@ -104,10 +73,7 @@ fn story(root: &Path) -> Result<()> {
     step(5, "Detection: check --read-data at every site");
     for site in check(&archive, None, ReadData::All)? {
         if site.problems.is_empty() {
-            println!(
-                "   {}: {} packs read, no problems",
-                site.site, site.packs_read
-            );
+            println!("   {}: {} packs read, no problems", site.site, site.packs_read);
         }
         for p in &site.problems {
             println!(
@@ -119,10 +85,7 @@ fn story(root: &Path) -> Result<()> {
             );
         }
     }
-    step(
-        6,
-        "Disaster: the home copy is gone; restore from Bissen first",
-    );
+    step(6, "Disaster: the home copy is gone; restore from Bissen first");
     let original = root.join("home/registers-before-disaster");
     std::fs::rename(&registers, &original)?;
     let target = root.join("recovered");
@@ -136,28 +99,16 @@ fn story(root: &Path) -> Result<()> {
     for bad in &report.bad_copies {
         println!("   bad copy skipped: {bad}");
     }
-    println!(
-        "   restored {} files, {}",
-        report.files,
-        bytes(report.bytes)
-    );
-    step(
-        7,
-        "Verification: the recovered registers equal the originals",
-    );
+    println!("   restored {} files, {}", report.files, bytes(report.bytes));
+    step(7, "Verification: the recovered registers equal the originals");
     super::demo_data::assert_same_tree(&original, &target.join("registers"))?;
-    println!(
-        "   identical, byte for byte (the bad Bissen copy was detected and served from Stockholm)"
-    );
+    println!("   identical, byte for byte (the bad Bissen copy was detected and served from Stockholm)");
     Ok(())
 }
 
 fn run_backup(archive: &Archive, registers: &Path) -> Result<()> {
-    let request = BackupRequest {
-        paths: vec![registers.to_path_buf()],
-        stdin_name: None,
-        tags: vec!["demo".into()],
-    };
+    let request =
+        BackupRequest { paths: vec![registers.to_path_buf()], stdin_name: None, tags: vec!["demo".into()] };
     let report = backup(archive, &request, &Progress::default())?;
     let s = &report.summary;
     println!(
@@ -187,9 +138,5 @@ fn corrupt_largest_pack(site: &Path) -> Result<String> {
     let at = (len / 2) as usize;
     bytes[at] ^= 0x40;
     std::fs::write(&path, bytes)?;
-    Ok(path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned())
+    Ok(path.file_name().unwrap_or_default().to_string_lossy().into_owned())
 }

@@ -6,13 +6,7 @@ use std::path::Path;
 
 /// Writes a small, deterministic set of registers (about 6 MB).
 pub fn write_registers(root: &Path) -> Result<()> {
-    for dir in [
-        "population",
-        "land",
-        "business",
-        "courts/2026",
-        "empty-archive",
-    ] {
+    for dir in ["population", "land", "business", "courts/2026", "empty-archive"] {
         std::fs::create_dir_all(root.join(dir))?;
     }
     let mut seed = 0x2007_u64;
@@ -22,9 +16,7 @@ pub fn write_registers(root: &Path) -> Result<()> {
         seed ^= seed << 17;
         seed
     };
-    let names = [
-        "Mari", "Jaan", "Kadri", "Toomas", "Liis", "Andres", "Kersti", "Priit",
-    ];
+    let names = ["Mari", "Jaan", "Kadri", "Toomas", "Liis", "Andres", "Kersti", "Priit"];
     let mut people = String::from("id,name,born,county\n");
     for id in 0..60_000 {
         let n = next();
@@ -77,17 +69,12 @@ pub fn assert_same_tree(a: &Path, b: &Path) -> Result<()> {
             bail!("{} has other content", b.display());
         }
     } else if ma.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(a)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()?;
+        let mut names: Vec<_> =
+            std::fs::read_dir(a)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
         names.sort();
         let count = std::fs::read_dir(b)?.count();
         if count != names.len() {
-            bail!(
-                "{} has {count} entries, expected {}",
-                b.display(),
-                names.len()
-            );
+            bail!("{} has {count} entries, expected {}", b.display(), names.len());
         }
         for name in names {
             assert_same_tree(&a.join(&name), &b.join(&name))?;

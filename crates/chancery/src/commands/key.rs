@@ -12,16 +12,10 @@ pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
     let archive = g.open()?;
     match cmd {
         KeyCommand::Add(args) => {
-            let pw = crate::password::new_password(
-                args.new_password_file.as_deref(),
-                "CHANCERY_NEW_PASSWORD",
-            )?;
+            let pw =
+                crate::password::new_password(args.new_password_file.as_deref(), "CHANCERY_NEW_PASSWORD")?;
             let id = admin::add_key(&archive, &pw, &args.label)?;
-            println!(
-                "added key {} (local and at {} site(s))",
-                id.short(),
-                archive.sites.len()
-            );
+            println!("added key {} (local and at {} site(s))", id.short(), archive.sites.len());
         }
         KeyCommand::List => {
             let keys = admin::list_keys(&archive)?;
@@ -43,16 +37,8 @@ pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
         }
         KeyCommand::Remove(args) => {
             let id = admin::remove_key(&archive, &args.id)?;
-            println!(
-                "removed key {} locally and at {} site(s)",
-                id.short(),
-                archive.sites.len()
-            );
+            println!("removed key {} locally and at {} site(s)", id.short(), archive.sites.len());
         }
     }
-    Ok(if archive.unreachable.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::Warnings
-    })
+    Ok(if archive.unreachable.is_empty() { Outcome::Success } else { Outcome::Warnings })
 }

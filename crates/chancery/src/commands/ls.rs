@@ -37,12 +37,8 @@ pub fn run(g: &Globals, args: LsArgs) -> Result<Outcome> {
             println!("{} {:>6o} {:>12} {}", e.kind, e.mode, e.size, e.path);
         }
     }
-    warnings.extend(
-        reader
-            .problems()
-            .iter()
-            .map(|p| format!("site {}: pack {}: {}", p.site, p.pack, p.detail)),
-    );
+    warnings
+        .extend(reader.problems().iter().map(|p| format!("site {}: pack {}: {}", p.site, p.pack, p.detail)));
     Ok(warn_all(&warnings))
 }
 

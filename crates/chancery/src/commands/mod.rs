@@ -36,10 +36,7 @@ impl Globals {
         let password = crate::password::password(self.password_file.as_deref())?;
         let archive = Archive::open(&self.config, &password)?;
         for u in &archive.unreachable {
-            eprintln!(
-                "warning: site {} is unreachable: {}",
-                u.config.name, u.reason
-            );
+            eprintln!("warning: site {} is unreachable: {}", u.config.name, u.reason);
         }
         Ok(archive)
     }
@@ -52,11 +49,7 @@ impl Globals {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<Outcome> {
-    let g = Globals {
-        config: cli.config,
-        password_file: cli.password_file,
-        json: cli.json,
-    };
+    let g = Globals { config: cli.config, password_file: cli.password_file, json: cli.json };
     match cli.command {
         Command::Init(args) => init::init(&g, args),
         Command::OwnerKey => init::owner_key(&g),

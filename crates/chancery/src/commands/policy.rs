@@ -14,13 +14,7 @@ pub fn check(g: &Globals) -> Result<Outcome> {
         crate::output::json(&report)?;
     } else {
         for p in &report.pairs {
-            println!(
-                "{:<16} {:<16} {:>9.1} km  {}",
-                p.a,
-                p.b,
-                p.km,
-                if p.ok { "ok" } else { "too close" }
-            );
+            println!("{:<16} {:<16} {:>9.1} km  {}", p.a, p.b, p.km, if p.ok { "ok" } else { "too close" });
         }
         if report.ok() {
             println!(
@@ -33,9 +27,6 @@ pub fn check(g: &Globals) -> Result<Outcome> {
     if report.ok() {
         Ok(Outcome::Success)
     } else {
-        Err(PolicyError {
-            violations: report.violations,
-        }
-        .into())
+        Err(PolicyError { violations: report.violations }.into())
     }
 }

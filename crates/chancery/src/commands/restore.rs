@@ -18,9 +18,8 @@ pub fn run(g: &Globals, args: RestoreArgs) -> Result<Outcome> {
         include: args.include,
     };
     let progress = Progress::default();
-    let report = crate::progress::with_progress("restore", &progress, || {
-        restore(&archive, &request, &progress)
-    })?;
+    let report =
+        crate::progress::with_progress("restore", &progress, || restore(&archive, &request, &progress))?;
     if g.json {
         crate::output::json(&report)?;
     } else {
@@ -35,8 +34,7 @@ pub fn run(g: &Globals, args: RestoreArgs) -> Result<Outcome> {
     let mut warnings = report.bad_copies.clone();
     if !report.bad_copies.is_empty() {
         warnings.push(
-            "run `chancery check --read-data` and `chancery sync` to repair the sites named above"
-                .into(),
+            "run `chancery check --read-data` and `chancery sync` to repair the sites named above".into(),
         );
     }
     warnings.extend(report.warnings.iter().cloned());

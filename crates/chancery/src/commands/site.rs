@@ -40,15 +40,10 @@ fn list(g: &Globals) -> Result<Outcome> {
     let config = Config::load(g.config())?;
     let report = policy::check(&config);
     if g.json {
-        crate::output::json(
-            &serde_json::json!({ "sites": config.sites, "distances": report.pairs }),
-        )?;
+        crate::output::json(&serde_json::json!({ "sites": config.sites, "distances": report.pairs }))?;
         return Ok(Outcome::Success);
     }
-    println!(
-        "{:<16} {:<3} {:>4}  {:<20} location",
-        "site", "cc", "tier", ""
-    );
+    println!("{:<16} {:<3} {:>4}  {:<20} location", "site", "cc", "tier", "");
     for s in &config.sites {
         println!(
             "{:<16} {:<3} {:>4}  {:<20} {}",
@@ -62,13 +57,7 @@ fn list(g: &Globals) -> Result<Outcome> {
     println!();
     println!("distances (minimum {} km):", config.policy.min_distance_km);
     for p in &report.pairs {
-        println!(
-            "  {:<16} {:<16} {:>9.1} km  {}",
-            p.a,
-            p.b,
-            p.km,
-            if p.ok { "ok" } else { "TOO CLOSE" }
-        );
+        println!("  {:<16} {:<16} {:>9.1} km  {}", p.a, p.b, p.km, if p.ok { "ok" } else { "TOO CLOSE" });
     }
     Ok(Outcome::Success)
 }

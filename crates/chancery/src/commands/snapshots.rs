@@ -29,12 +29,7 @@ pub fn run(g: &Globals) -> Result<Outcome> {
             id: e.id.to_hex(),
             time: e.snapshot.time_sec,
             hostname: e.snapshot.hostname.clone(),
-            paths: e
-                .snapshot
-                .paths
-                .iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect(),
+            paths: e.snapshot.paths.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect(),
             tags: e.snapshot.tags.clone(),
             files: e.snapshot.summary.files,
             bytes: e.snapshot.summary.bytes,
@@ -44,10 +39,7 @@ pub fn run(g: &Globals) -> Result<Outcome> {
     if g.json {
         crate::output::json(&rows)?;
     } else {
-        println!(
-            "{:<8}  {:<20}  {:<12}  {:<24}  {:<10}  paths",
-            "id", "time", "host", "sites", "tags"
-        );
+        println!("{:<8}  {:<20}  {:<12}  {:<24}  {:<10}  paths", "id", "time", "host", "sites", "tags");
         for r in &rows {
             println!(
                 "{:<8}  {:<20}  {:<12}  {:<24}  {:<10}  {}",

@@ -14,11 +14,7 @@ pub fn run(g: &Globals) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     for s in &status.sites {
-        let state = if s.reachable {
-            "reachable"
-        } else {
-            "UNREACHABLE"
-        };
+        let state = if s.reachable { "reachable" } else { "UNREACHABLE" };
         let latest = match (&s.latest_snapshot, s.latest_time) {
             (Some(id), Some(t)) => format!("latest {} at {}", &id[..8], time(t)),
             _ => "no snapshot".into(),
@@ -28,30 +24,18 @@ pub fn run(g: &Globals) -> Result<Outcome> {
             (n, Some(l)) => format!("lags {n} snapshot(s), {} behind", duration(l)),
             (n, None) => format!("lags {n} snapshot(s)"),
         };
-        println!(
-            "{:<16} {:<12} {} snapshots, {latest}, {lag}",
-            s.name, state, s.snapshots
-        );
+        println!("{:<16} {:<12} {} snapshots, {latest}, {lag}", s.name, state, s.snapshots);
     }
-    match (
-        status.recovery_point_time,
-        status.recovery_point_age_seconds,
-    ) {
+    match (status.recovery_point_time, status.recovery_point_age_seconds) {
         (Some(t), Some(age)) => println!(
             "recovery point: {} ({} ago), held by at least {} sites",
             time(t),
             duration(age),
             status.min_sites
         ),
-        _ => println!(
-            "recovery point: none (no snapshot held by {} sites)",
-            status.min_sites
-        ),
+        _ => println!("recovery point: none (no snapshot held by {} sites)", status.min_sites),
     }
-    let lagging = status
-        .sites
-        .iter()
-        .any(|s| !s.reachable || s.missing_snapshots > 0);
+    let lagging = status.sites.iter().any(|s| !s.reachable || s.missing_snapshots > 0);
     let outcome = warn_all(&status.warnings);
     Ok(if lagging { Outcome::Warnings } else { outcome })
 }

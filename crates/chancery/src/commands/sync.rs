@@ -16,18 +16,10 @@ pub fn run(g: &Globals, args: SyncArgs) -> Result<Outcome> {
     let mut warnings = Vec::new();
     for (site, stats) in results {
         if !g.json {
-            println!(
-                "site {site}: copied {} objects, {}",
-                stats.objects,
-                bytes(stats.bytes)
-            );
+            println!("site {site}: copied {} objects, {}", stats.objects, bytes(stats.bytes));
         }
         warnings.extend(stats.warnings);
     }
     let outcome = warn_all(&warnings);
-    Ok(if archive.unreachable.is_empty() {
-        outcome
-    } else {
-        Outcome::Warnings
-    })
+    Ok(if archive.unreachable.is_empty() { outcome } else { Outcome::Warnings })
 }

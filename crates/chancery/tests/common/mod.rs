@@ -22,24 +22,13 @@ pub struct Env {
 impl Env {
     /// A home with a fresh archive and no site.
     pub fn init() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("chancery-e2e")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("chancery-e2e").tempdir().expect("tempdir");
         let config = dir.path().join("home/chancery.toml");
         std::fs::create_dir_all(config.parent().unwrap()).unwrap();
         let env = Env { dir, config };
-        env.cmd(&[
-            "init",
-            "--owner",
-            "Test Republic",
-            "--home",
-            TALLINN,
-            "--jurisdiction",
-            "EE",
-        ])
-        .assert()
-        .success();
+        env.cmd(&["init", "--owner", "Test Republic", "--home", TALLINN, "--jurisdiction", "EE"])
+            .assert()
+            .success();
         env
     }
 
@@ -62,19 +51,9 @@ impl Env {
     pub fn add_site(&self, name: &str, location: &str, cc: &str) -> PathBuf {
         let dir = self.site_dir(name);
         let dir_s = dir.to_str().unwrap().to_string();
-        self.cmd(&[
-            "site",
-            "add",
-            name,
-            "--dir",
-            &dir_s,
-            "--location",
-            location,
-            "--jurisdiction",
-            cc,
-        ])
-        .assert()
-        .success();
+        self.cmd(&["site", "add", name, "--dir", &dir_s, "--location", location, "--jurisdiction", cc])
+            .assert()
+            .success();
         dir
     }
 

@@ -26,11 +26,7 @@ fn build_fixture(src: &Path) -> bool {
     fs::write(src.join("hard_a"), b"shared content").unwrap();
     fs::hard_link(src.join("hard_a"), src.join("hard_b")).unwrap();
     make_sparse(&src.join("sparse"));
-    nix::unistd::mkfifo(
-        &src.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o640),
-    )
-    .unwrap();
+    nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
     fs::create_dir(src.join("emptydir")).unwrap();
     let _socket = UnixListener::bind(src.join("socket")).unwrap();
     build_subdir(&src.join("sub"));
@@ -39,12 +35,7 @@ fn build_fixture(src: &Path) -> bool {
     }
     let xattrs = user_xattrs_supported(src);
     if xattrs {
-        xattr::set(
-            src.join("regular"),
-            "user.comment",
-            b"a \x00 binary\xff value",
-        )
-        .unwrap();
+        xattr::set(src.join("regular"), "user.comment", b"a \x00 binary\xff value").unwrap();
         xattr::set(src.join("regular"), "user.another", b"").unwrap();
         xattr::set(src.join("sub"), "user.dir", b"on a directory").unwrap();
     }
@@ -162,45 +153,24 @@ fn restore_reproduces_captured_tree() {
     for (rel, orig) in &before {
         let restored_path = dst.path().join(rel);
         if matches!(orig.kind, NodeKind::Socket) {
-            assert!(
-                fs::symlink_metadata(&restored_path).is_err(),
-                "sockets are not recreated"
-            );
+            assert!(fs::symlink_metadata(&restored_path).is_err(), "sockets are not recreated");
             continue;
         }
         let restored = capture_path(&restored_path);
-        assert_eq!(
-            comparable(restored),
-            comparable(orig.clone()),
-            "{}",
-            rel.display()
-        );
+        assert_eq!(comparable(restored), comparable(orig.clone()), "{}", rel.display());
     }
     check_specifics(&before, dst.path(), with_xattrs);
 }
 
 /// Properties the field-by-field comparison does not show on its own.
 fn check_specifics(before: &[(PathBuf, Node)], dst: &Path, with_xattrs: bool) {
-    let find = |name: &[u8]| {
-        before
-            .iter()
-            .find(|(rel, _)| rel.as_os_str().as_bytes() == name)
-            .unwrap()
-            .1
-            .clone()
-    };
+    let find =
+        |name: &[u8]| before.iter().find(|(rel, _)| rel.as_os_str().as_bytes() == name).unwrap().1.clone();
     let sparse = fs::metadata(dst.join("sparse")).unwrap();
     assert_eq!(sparse.len(), SPARSE_SIZE);
-    assert!(
-        sparse.blocks() * 512 < MIB,
-        "sparse file allocated {} blocks",
-        sparse.blocks()
-    );
+    assert!(sparse.blocks() * 512 < MIB, "sparse file allocated {} blocks", sparse.blocks());
     let mut content = Vec::new();
-    File::open(dst.join("sparse"))
-        .unwrap()
-        .read_to_end(&mut content)
-        .unwrap();
+    File::open(dst.join("sparse")).unwrap().read_to_end(&mut content).unwrap();
     let island = 5 * MIB as usize;
     assert_eq!(&content[island..island + 6], b"island");
     assert_eq!(content.iter().filter(|&&b| b != 0).count(), 6);
@@ -210,16 +180,8 @@ fn check_specifics(before: &[(PathBuf, Node)], dst: &Path, with_xattrs: bool) {
     assert_eq!(a.ino(), b.ino(), "hard links share an inode");
     assert_eq!(a.nlink(), 2);
 
-    assert_eq!(
-        find(b"dangling").kind,
-        NodeKind::Symlink {
-            target: b"no/such/\xfftarget".to_vec()
-        }
-    );
-    assert_eq!(
-        fs::read(join_name(dst, NON_UTF8)).unwrap(),
-        b"not utf-8 name"
-    );
+    assert_eq!(find(b"dangling").kind, NodeKind::Symlink { target: b"no/such/\xfftarget".to_vec() });
+    assert_eq!(fs::read(join_name(dst, NON_UTF8)).unwrap(), b"not utf-8 name");
     assert_eq!(find(b"sub").mode, 0o750);
     assert_eq!(find(b"sub/suid").mode, 0o4755);
     if Restorer::running_as_root() {
@@ -229,15 +191,8 @@ fn check_specifics(before: &[(PathBuf, Node)], dst: &Path, with_xattrs: bool) {
     if with_xattrs {
         let regular = find(b"regular");
         let names: Vec<&[u8]> = regular.xattrs.iter().map(|x| &x.name[..]).collect();
-        assert_eq!(
-            names,
-            [&b"user.another"[..], b"user.comment"],
-            "sorted by name"
-        );
-        let comment = Xattr {
-            name: b"user.comment".to_vec(),
-            value: b"a \x00 binary\xff value".to_vec(),
-        };
+        assert_eq!(names, [&b"user.another"[..], b"user.comment"], "sorted by name");
+        let comment = Xattr { name: b"user.comment".to_vec(), value: b"a \x00 binary\xff value".to_vec() };
         assert!(regular.xattrs.contains(&comment));
     }
 }

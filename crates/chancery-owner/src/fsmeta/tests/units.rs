@@ -21,10 +21,7 @@ fn unchanged_file_is_recognised() {
     fs::write(&path, b"two").unwrap();
     set_mtime(&path, old.mtime_sec, old.mtime_nsec);
     let new = capture_path(&path);
-    assert_eq!(
-        (new.size, new.mtime_sec, new.mtime_nsec),
-        (old.size, old.mtime_sec, old.mtime_nsec)
-    );
+    assert_eq!((new.size, new.mtime_sec, new.mtime_nsec), (old.size, old.mtime_sec, old.mtime_nsec));
     assert!(!same_file_unchanged(&old, &new));
 }
 
@@ -48,26 +45,15 @@ fn each_compared_field_matters() {
     }
     let mut other_dev = old.clone();
     other_dev.dev += 1;
-    assert!(
-        same_file_unchanged(&old, &other_dev),
-        "dev is deliberately not compared"
-    );
+    assert!(same_file_unchanged(&old, &other_dev), "dev is deliberately not compared");
     let dir_node = capture_path(dir.path());
-    assert!(
-        !same_file_unchanged(&dir_node, &dir_node),
-        "only regular files"
-    );
+    assert!(!same_file_unchanged(&dir_node, &dir_node), "only regular files");
 }
 
 #[test]
 fn capture_reads_device_numbers_without_root() {
     let node = capture_path(Path::new("/dev/null"));
-    assert_eq!(
-        node.kind,
-        NodeKind::CharDevice {
-            rdev: libc::makedev(1, 3)
-        }
-    );
+    assert_eq!(node.kind, NodeKind::CharDevice { rdev: libc::makedev(1, 3) });
 }
 
 #[test]
@@ -75,9 +61,7 @@ fn devices_need_root() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = capture_path(Path::new("/dev/null"));
     node.name = b"null".to_vec();
-    let err = Restorer::new(false)
-        .create_special(&dir.path().join("null"), &node)
-        .unwrap_err();
+    let err = Restorer::new(false).create_special(&dir.path().join("null"), &node).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
     assert!(err.to_string().contains("requires root"), "{err}");
 }
@@ -108,10 +92,7 @@ fn refused_xattr_is_a_warning() {
     std::os::unix::fs::symlink("target", &link).unwrap();
     let mut node = capture_path(&link);
     // Linux allows `user.*` attributes only on regular files and directories, even for root.
-    node.xattrs.push(Xattr {
-        name: b"user.note".to_vec(),
-        value: b"v".to_vec(),
-    });
+    node.xattrs.push(Xattr { name: b"user.note".to_vec(), value: b"v".to_vec() });
     let warnings = Restorer::new(false).apply_metadata(&link, &node).unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("user.note"), "{warnings:?}");
@@ -134,9 +115,7 @@ fn finish_rejects_wrong_length() {
         fs::write(dir.path().join("f"), b"").unwrap();
         capture_path(&dir.path().join("f"))
     };
-    let FileStart::Write(mut w) = Restorer::new(false)
-        .begin_file(&dir.path().join("g"), &node)
-        .unwrap()
+    let FileStart::Write(mut w) = Restorer::new(false).begin_file(&dir.path().join("g"), &node).unwrap()
     else {
         panic!("nlink is 1");
     };

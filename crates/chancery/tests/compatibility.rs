@@ -1,0 +1,56 @@
+//! Data written by release 0.1 (format v1, `tests/fixtures/v1`) stays readable: restore,
+//! check and a new backup all work on it. A new format version must keep this test passing.
+
+mod common;
+
+use assert_cmd::Command;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+const PASSWORD: &str = "fixture password v1";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn lcg_bytes() -> Vec<u8> {
+    let mut s: u64 = 1;
+    (0..100_000)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn archives_written_by_format_v1_restore_check_and_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1"), dir.path());
+    let config = dir.path().join("home/chancery.toml");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("chancery").unwrap();
+        cmd.env("CHANCERY_PASSWORD", PASSWORD).arg("--config").arg(&config).args(args);
+        cmd
+    };
+    run(&["check", "--read-data"]).assert().success();
+    let target = dir.path().join("out");
+    run(&["restore", "latest", "--target", target.to_str().unwrap()]).assert().success();
+    let reg = target.join("registers");
+    assert_eq!(std::fs::read(reg.join("a.txt")).unwrap(), b"population register, format v1\n");
+    assert!(std::fs::read(reg.join("sub/b.bin")).unwrap() == lcg_bytes());
+    assert_eq!(std::fs::read_link(reg.join("link")).unwrap(), Path::new("a.txt"));
+    let meta = std::fs::metadata(reg.join("a.txt")).unwrap();
+    assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_704_164_645, 123_456_789));
+    run(&["backup", reg.to_str().unwrap()]).assert().success();
+    run(&["check"]).assert().success();
+}
