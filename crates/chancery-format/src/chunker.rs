@@ -40,7 +40,13 @@ pub struct Chunker {
 impl Chunker {
     /// A chunker whose gear table is the BLAKE3 XOF of the chunker key.
     pub fn new(key: &[u8; 32], params: ChunkerParams) -> Self {
-        assert!(params.avg.is_power_of_two() && params.min < params.avg && params.avg < params.max);
+        // avg >= 8: the looser mask has log2(avg) - 2 bits, and needs at least one.
+        assert!(
+            params.avg.is_power_of_two()
+                && params.avg >= 8
+                && params.min < params.avg
+                && params.avg < params.max
+        );
         let mut xof = blake3::Hasher::new_keyed(key);
         xof.update(b"chancery v1 gear table");
         let mut raw = [0u8; 256 * 8];

@@ -33,12 +33,30 @@ pub fn unpack_payload(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
     let bad = |why| FormatError::Malformed { what: "blob payload", why };
     match bytes.split_first() {
         Some((&COMPRESSION_NONE, rest)) => Ok(rest.to_vec()),
-        Some((&COMPRESSION_ZSTD, rest)) => {
-            zstd::bulk::decompress(rest, MAX_BLOB_LEN).map_err(|_| bad("bad zstd frame"))
-        }
+        Some((&COMPRESSION_ZSTD, rest)) => decompress(rest).map_err(|_| bad("bad zstd frame")),
         Some(_) => Err(bad("unknown compression")),
         None => Err(bad("empty")),
     }
+}
+
+/// Decompresses one frame into a buffer of its declared size (our frames declare it), or
+/// growing as it goes when absent; never beyond [`MAX_BLOB_LEN`]. (A fixed-capacity bulk call
+/// would reserve `MAX_BLOB_LEN` up front for every blob.)
+fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let too_big = || std::io::Error::new(std::io::ErrorKind::InvalidData, "blob larger than allowed");
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame) {
+        if size > MAX_BLOB_LEN as u64 {
+            return Err(too_big());
+        }
+        return zstd::bulk::decompress(frame, size as usize);
+    }
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::with_buffer(frame)?.take(MAX_BLOB_LEN as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > MAX_BLOB_LEN {
+        return Err(too_big());
+    }
+    Ok(out)
 }
 
 /// Incompressible data (media, archives, encrypted files) costs a full zstd pass for nothing;
@@ -75,5 +93,13 @@ mod tests {
         assert_eq!(unpack_payload(&pack_payload(b"")).unwrap(), b"");
         assert!(unpack_payload(&[9, 1]).is_err());
         assert!(unpack_payload(&[1, 1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn frames_without_a_declared_size_decode_too() {
+        let data = b"streamed frame ".repeat(10_000);
+        let frame = zstd::stream::encode_all(&data[..], 3).unwrap();
+        assert!(matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)));
+        assert_eq!(unpack_payload(&prefixed(COMPRESSION_ZSTD, &frame)).unwrap(), data);
     }
 }

@@ -121,6 +121,12 @@ impl Keys {
         self.signing.verifying_key().to_bytes()
     }
 
+    /// A copy of the owner's Ed25519 signing key, for signing requests to site servers
+    /// (zeroized when dropped).
+    pub fn owner_signing_key(&self) -> SigningKey {
+        self.signing.clone()
+    }
+
     /// Signs with the owner's Ed25519 key.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.signing.sign(message).to_bytes()

@@ -3,7 +3,7 @@
 use crate::archive::{keys_dir, read_key_files, Archive};
 use crate::backup::hostname;
 use crate::config::{Config, Location, OwnerConfig, PolicyConfig, SiteConfig, CONFIG_VERSION};
-use crate::site::Site;
+use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{seal_key_file, KdfParams, KeyInfo};
 use chancery_format::keys::MasterKey;
@@ -64,7 +64,8 @@ fn write_local_key(dir: &Path, bytes: &[u8]) -> Result<ObjectId> {
 }
 
 /// Adds a local-directory site: prepares the folder, copies the key files, saves the config.
-pub fn add_site(config_path: &Path, site: SiteConfig) -> Result<Config> {
+/// `owner` is needed for a site server (requests are signed), not for a folder.
+pub fn add_site(config_path: &Path, site: SiteConfig, owner: Option<&OwnerIdentity>) -> Result<Config> {
     let mut config = Config::load(config_path)?;
     if config.sites.iter().any(|s| s.name == site.name) {
         bail!("a site named {} exists already", site.name);
@@ -72,7 +73,7 @@ pub fn add_site(config_path: &Path, site: SiteConfig) -> Result<Config> {
     if !is_plain_name(&site.name) {
         bail!("site name {:?}: use letters, digits, '-' and '_' only", site.name);
     }
-    let opened = Site::create(&site, &config.repo_id()?)?;
+    let opened = Site::create(&site, &config.repo_id()?, owner)?;
     for (id, bytes) in read_key_files(&keys_dir(&config, config_path))? {
         opened.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
     }

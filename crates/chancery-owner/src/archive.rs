@@ -1,7 +1,7 @@
 //! An opened archive: configuration, unlocked keys and the configured sites.
 
 use crate::config::{Config, SiteConfig};
-use crate::site::Site;
+use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{open_key_file, KeyInfo};
 use chancery_format::keys::{Keys, MasterKey};
@@ -59,7 +59,8 @@ impl Archive {
         if hex::encode(keys.owner_public_key()) != config.owner.public_key {
             bail!("config {} names another owner key than the key files hold", config_path.display());
         }
-        let (sites, unreachable) = open_sites(&config, &repo_id);
+        let owner = OwnerIdentity::from_keys(&keys);
+        let (sites, unreachable) = open_sites(&config, &repo_id, &owner);
         Ok(Archive {
             config,
             config_path: config_path.to_path_buf(),
@@ -95,11 +96,11 @@ pub fn keys_dir(config: &Config, config_path: &Path) -> PathBuf {
     config.state_dir(config_path).join("keys")
 }
 
-fn open_sites(config: &Config, repo_id: &[u8; 32]) -> (Vec<Site>, Vec<Unreachable>) {
+fn open_sites(config: &Config, repo_id: &[u8; 32], owner: &OwnerIdentity) -> (Vec<Site>, Vec<Unreachable>) {
     let mut sites = Vec::new();
     let mut unreachable = Vec::new();
     for sc in &config.sites {
-        match Site::open(sc, repo_id) {
+        match Site::open(sc, repo_id, Some(owner)) {
             Ok(site) => sites.push(site),
             Err(e) => unreachable.push(Unreachable { config: sc.clone(), reason: format!("{e:#}") }),
         }

@@ -91,8 +91,9 @@ impl Default for PolicyConfig {
 pub struct SiteConfig {
     /// Unique name.
     pub name: String,
-    /// A site that is a local directory (mount point of remote storage, removable disk...).
-    pub dir: PathBuf,
+    /// How to reach it.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
     /// Where its storage is.
     pub location: Location,
     /// Its country code.
@@ -100,6 +101,35 @@ pub struct SiteConfig {
     /// Its tier (0 = unknown).
     #[serde(default)]
     pub tier: u8,
+}
+
+/// How a site is reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Endpoint {
+    /// A site server, its identity pinned.
+    Server {
+        /// Base URL, `https://HOST:PORT`.
+        url: String,
+        /// The site's Ed25519 key (64 hex), pinned: a server with another key is refused.
+        site_key: String,
+        /// The owner's tenant name at that site.
+        tenant: String,
+    },
+    /// A local directory (a mounted remote volume, a disk kept abroad...).
+    Dir {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Server { url, tenant, .. } => write!(f, "{url} (tenant {tenant})"),
+            Endpoint::Dir { dir } => write!(f, "{}", dir.display()),
+        }
+    }
 }
 
 /// The whole configuration file.
@@ -152,8 +182,10 @@ impl Config {
     pub fn resolve_site_dirs(&mut self, config_path: &Path) {
         let base = config_path.parent().unwrap_or(Path::new("."));
         for site in &mut self.sites {
-            if site.dir.is_relative() {
-                site.dir = base.join(&site.dir);
+            if let Endpoint::Dir { dir } = &mut site.endpoint {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
             }
         }
     }

@@ -104,7 +104,7 @@ mod tests {
     fn site(name: &str, location: Location, jurisdiction: &str) -> SiteConfig {
         SiteConfig {
             name: name.into(),
-            dir: "/x".into(),
+            endpoint: crate::config::Endpoint::Dir { dir: "/x".into() },
             location,
             jurisdiction: jurisdiction.into(),
             tier: 3,

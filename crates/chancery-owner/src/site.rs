@@ -3,10 +3,12 @@
 //! A local-directory site is marked by the object `meta/chancery-site`, which names the
 //! archive it belongs to, so that a wrong folder is refused before anything is written.
 
-use crate::config::SiteConfig;
+use crate::config::{Endpoint, SiteConfig};
 use anyhow::{bail, Context, Result};
+use chancery_client::{RemoteBackend, RemoteSite, Signer};
 use chancery_store::fs::FsBackend;
 use chancery_store::{Backend, ObjectKind, StoreError};
+use ed25519_dalek::Signer as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,9 +34,16 @@ impl Site {
     }
 
     /// Opens a configured site and checks that it belongs to this archive.
-    pub fn open(config: &SiteConfig, repo_id: &[u8; 32]) -> Result<Site> {
-        let backend =
-            FsBackend::open(&config.dir).with_context(|| format!("site {} is unreachable", config.name))?;
+    pub fn open(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+        let dir = match &config.endpoint {
+            Endpoint::Dir { dir } => dir,
+            Endpoint::Server { .. } => {
+                let site = Site { config: config.clone(), backend: Arc::new(remote_backend(config, owner)?) };
+                site.check_marker(repo_id)?;
+                return Ok(site);
+            }
+        };
+        let backend = FsBackend::open(dir).with_context(|| format!("site {} is unreachable", config.name))?;
         let backend = Arc::new(backend);
         let site = Site { config: config.clone(), backend: backend.clone() };
         site.check_marker(repo_id)?;
@@ -46,10 +55,13 @@ impl Site {
 
     /// Makes `config.dir` a site of this archive: an empty or new folder gets the layout and
     /// marker; a folder already marked for this archive is accepted; anything else is refused.
-    pub fn create(config: &SiteConfig, repo_id: &[u8; 32]) -> Result<Site> {
-        let dir = &config.dir;
+    pub fn create(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+        let dir = match &config.endpoint {
+            Endpoint::Dir { dir } => dir,
+            Endpoint::Server { .. } => return create_remote(config, repo_id, owner),
+        };
         if dir.exists() && !is_empty_dir(dir)? {
-            return Site::open(config, repo_id).with_context(|| {
+            return Site::open(config, repo_id, owner).with_context(|| {
                 format!(
                     "{} is not empty and not a site of this archive; choose an empty folder",
                     dir.display()
@@ -91,6 +103,57 @@ impl Site {
         }
         Ok(())
     }
+}
+
+/// Who the owner is, for signing requests to site servers.
+#[derive(Clone)]
+pub struct OwnerIdentity {
+    /// The owner's Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Signs with the matching private key.
+    pub signer: Signer,
+}
+
+impl OwnerIdentity {
+    /// The identity of the owner whose keys these are.
+    pub fn from_keys(keys: &chancery_format::keys::Keys) -> Self {
+        let signing = keys.owner_signing_key();
+        let signer: Signer = Arc::new(move |message: &[u8]| signing.sign(message).to_bytes());
+        Self { public_key: keys.owner_public_key(), signer }
+    }
+}
+
+fn remote_backend(config: &SiteConfig, owner: Option<&OwnerIdentity>) -> Result<RemoteBackend> {
+    let owner = owner.context("a site server needs the owner's keys: give the password")?;
+    let Endpoint::Server { url, site_key, tenant } = &config.endpoint else {
+        unreachable!("called for server endpoints only")
+    };
+    let site_key = chancery_protocol::parse_public_key("site key", site_key)?;
+    let site = RemoteSite {
+        url: url.clone(),
+        site_key,
+        tenant: tenant.clone(),
+        owner_key: owner.public_key,
+        signer: owner.signer.clone(),
+    };
+    Ok(RemoteBackend::new(site)?)
+}
+
+/// A tenant at a site server becomes this archive's site when it holds no marker yet.
+fn create_remote(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+    let backend = remote_backend(config, owner)?;
+    let exists = backend
+        .stat(ObjectKind::Meta, MARKER_NAME)
+        .with_context(|| format!("reaching site {} at {}", config.name, config.endpoint))?
+        .is_some();
+    let site = Site { config: config.clone(), backend: Arc::new(backend) };
+    if exists {
+        site.check_marker(repo_id)?;
+    } else {
+        site.backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
+        site.backend.sync()?;
+    }
+    Ok(site)
 }
 
 fn marker(repo_id: &[u8; 32]) -> String {

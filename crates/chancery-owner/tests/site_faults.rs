@@ -16,7 +16,7 @@ const PW: &[u8] = b"pw";
 fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
     SiteConfig {
         name: name.into(),
-        dir: root.join(name),
+        endpoint: chancery_owner::config::Endpoint::Dir { dir: root.join(name) },
         location: location.parse().unwrap(),
         jurisdiction: cc.into(),
         tier: 0,
@@ -39,8 +39,9 @@ fn a_full_site_lags_the_others_keep_going_and_sync_repairs_it() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("chancery.toml");
     chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU")).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE")).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
+        .unwrap();
     let src = root.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a.bin"), noise(40 * 1024 * 1024, 3)).unwrap();

@@ -54,6 +54,11 @@ pub enum Command {
     Key(KeyCommand),
     /// The whole story on one machine: home, embassy sites, backup, attack, recovery.
     Demo(DemoArgs),
+    /// Administer a site (run by the site's operator, not the owner).
+    #[command(subcommand)]
+    SiteAdmin(SiteAdminCommand),
+    /// Run a site server.
+    Serve(ServeArgs),
 }
 
 /// `init`.
@@ -85,8 +90,17 @@ pub struct SiteAddArgs {
     /// Site name (letters, digits, '-', '_').
     pub name: String,
     /// The site's folder (created if missing; must be empty or already this archive's).
-    #[arg(long)]
-    pub dir: PathBuf,
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub dir: Option<PathBuf>,
+    /// A site server, `https://HOST:PORT`.
+    #[arg(long, requires = "site_key")]
+    pub url: Option<String>,
+    /// The site server's key (64 hex, printed by `site-admin init`), pinned.
+    #[arg(long, requires = "url")]
+    pub site_key: Option<String>,
+    /// Our tenant name at the site server (default: the owner's name, in lower case).
+    #[arg(long, requires = "url")]
+    pub tenant: Option<String>,
     /// Location of the site's storage, LAT,LON.
     #[arg(long, value_parser = parse_location, allow_hyphen_values = true)]
     pub location: Location,
@@ -194,6 +208,76 @@ pub struct KeyAddArgs {
 pub struct KeyRemoveArgs {
     /// Key id prefix.
     pub id: String,
+}
+
+/// `site-admin ...`.
+#[derive(Subcommand, Debug)]
+pub enum SiteAdminCommand {
+    /// Create the site's identity; prints the site key that owners pin.
+    Init(SiteAdminInitArgs),
+    /// Admit an owner (tenant) by its public key (`chancery owner-key`).
+    Enroll(SiteAdminEnrollArgs),
+    /// Re-hash every stored object and report the corrupt ones (no keys needed).
+    Scrub(SiteAdminScrubArgs),
+}
+
+/// `site-admin init`.
+#[derive(Args, Debug)]
+pub struct SiteAdminInitArgs {
+    /// The site's data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The site's name.
+    #[arg(long)]
+    pub name: String,
+    /// Where its storage is, LAT,LON.
+    #[arg(long, value_parser = parse_location, allow_hyphen_values = true)]
+    pub location: Location,
+    /// Its country, ISO 3166-1 alpha-2.
+    #[arg(long, value_parser = parse_jurisdiction)]
+    pub jurisdiction: String,
+    /// Data-centre tier.
+    #[arg(long, default_value_t = 0)]
+    pub tier: u8,
+}
+
+/// `site-admin enroll`.
+#[derive(Args, Debug)]
+pub struct SiteAdminEnrollArgs {
+    /// The site's data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The tenant's name at this site.
+    #[arg(long)]
+    pub tenant: String,
+    /// The owner's public key (64 hex).
+    #[arg(long)]
+    pub owner_key: String,
+    /// Storage quota in bytes (default: none).
+    #[arg(long)]
+    pub quota: Option<u64>,
+}
+
+/// `site-admin scrub`.
+#[derive(Args, Debug)]
+pub struct SiteAdminScrubArgs {
+    /// The site's data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The site's data folder (made by `site-admin init`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Address to listen on, e.g. 0.0.0.0:8443 or 127.0.0.1:0.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: String,
 }
 
 /// `demo`.

@@ -8,6 +8,7 @@ mod password;
 mod progress;
 
 use chancery_owner::error::{AuthError, IntegrityError, IntegrityProblems, PolicyError};
+use chancery_store::StoreError;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -49,7 +50,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<PolicyError>() {
             return EXIT_POLICY;
         }
-        if cause.is::<AuthError>() {
+        if cause.is::<AuthError>()
+            || matches!(cause.downcast_ref(), Some(StoreError::PermissionDenied { .. }))
+        {
             return EXIT_AUTH;
         }
     }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chancery_owner::archive::Archive;
 use chancery_owner::backup::{backup, BackupRequest};
 use chancery_owner::check::{check, ReadData};
-use chancery_owner::config::{Location, SiteConfig};
+use chancery_owner::config::{Endpoint, Location, SiteConfig};
 use chancery_owner::progress::Progress;
 use chancery_owner::restore::{restore, RestoreRequest};
 use std::path::{Path, PathBuf};
@@ -51,8 +51,9 @@ fn story(root: &Path) -> Result<()> {
     step(2, "Two embassy sites abroad: Bissen (LU) and Stockholm (SE)");
     for (name, location, cc) in [("bissen", BISSEN, "LU"), ("stockholm", STOCKHOLM, "SE")] {
         let dir = root.join("sites").join(name);
-        let site = SiteConfig { name: name.into(), dir, location, jurisdiction: cc.into(), tier: 3 };
-        chancery_owner::admin::add_site(&config, site)?;
+        let endpoint = Endpoint::Dir { dir };
+        let site = SiteConfig { name: name.into(), endpoint, location, jurisdiction: cc.into(), tier: 3 };
+        chancery_owner::admin::add_site(&config, site, None)?;
     }
     let archive = Archive::open(&config, PASSWORD)?;
     let policy = chancery_owner::policy::check(&archive.config);

@@ -9,7 +9,9 @@ mod key;
 mod ls;
 mod policy;
 mod restore;
+mod serve;
 mod site;
+mod site_admin;
 mod snapshots;
 mod status;
 mod sync;
@@ -64,6 +66,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
         Command::Demo(args) => demo::run(args),
+        Command::SiteAdmin(cmd) => site_admin::run(&g, cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

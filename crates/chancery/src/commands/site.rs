@@ -4,8 +4,9 @@ use super::Globals;
 use crate::cli::{SiteAddArgs, SiteCommand};
 use crate::Outcome;
 use anyhow::Result;
-use chancery_owner::config::{Config, SiteConfig};
+use chancery_owner::config::{Config, Endpoint, SiteConfig};
 use chancery_owner::policy;
+use chancery_owner::site::OwnerIdentity;
 
 /// Dispatches `site ...`.
 pub fn run(g: &Globals, cmd: SiteCommand) -> Result<Outcome> {
@@ -16,16 +17,26 @@ pub fn run(g: &Globals, cmd: SiteCommand) -> Result<Outcome> {
 }
 
 fn add(g: &Globals, args: SiteAddArgs) -> Result<Outcome> {
-    let dir = std::path::absolute(&args.dir)?;
+    let (endpoint, owner) = match (&args.dir, &args.url, &args.site_key) {
+        (Some(dir), _, _) => (Endpoint::Dir { dir: std::path::absolute(dir)? }, None),
+        (None, Some(url), Some(site_key)) => {
+            chancery_protocol::parse_public_key("--site-key", site_key)?;
+            let archive = g.open()?;
+            let tenant = args.tenant.clone().unwrap_or_else(|| default_tenant(&archive.config.owner.name));
+            let endpoint = Endpoint::Server { url: url.clone(), site_key: site_key.clone(), tenant };
+            (endpoint, Some(OwnerIdentity::from_keys(&archive.keys)))
+        }
+        _ => anyhow::bail!("give --dir PATH, or --url URL with --site-key KEY"),
+    };
     let site = SiteConfig {
         name: args.name,
-        dir,
+        endpoint,
         location: args.location,
         jurisdiction: args.jurisdiction,
         tier: args.tier,
     };
     let name = site.name.clone();
-    let config = chancery_owner::admin::add_site(g.config(), site)?;
+    let config = chancery_owner::admin::add_site(g.config(), site, owner.as_ref())?;
     println!("added site {name}");
     let report = policy::check(&config);
     if !report.ok() {
@@ -34,6 +45,19 @@ fn add(g: &Globals, args: SiteAddArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The owner's name as a tenant name: lower case, runs of other characters as one '-'.
+fn default_tenant(owner: &str) -> String {
+    let mut out = String::new();
+    for c in owner.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
 }
 
 fn list(g: &Globals) -> Result<Outcome> {
@@ -45,14 +69,7 @@ fn list(g: &Globals) -> Result<Outcome> {
     }
     println!("{:<16} {:<3} {:>4}  {:<20} location", "site", "cc", "tier", "");
     for s in &config.sites {
-        println!(
-            "{:<16} {:<3} {:>4}  {:<20} {}",
-            s.name,
-            s.jurisdiction,
-            s.tier,
-            s.location,
-            s.dir.display()
-        );
+        println!("{:<16} {:<3} {:>4}  {:<20} {}", s.name, s.jurisdiction, s.tier, s.location, s.endpoint);
     }
     println!();
     println!("distances (minimum {} km):", config.policy.min_distance_km);

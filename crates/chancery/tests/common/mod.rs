@@ -1,6 +1,7 @@
 //! Shared set-up for the end-to-end tests: real binary, real folders, real sites.
 #![allow(dead_code)]
 
+pub mod server;
 pub mod tree;
 
 use assert_cmd::Command;

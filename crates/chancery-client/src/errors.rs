@@ -1,0 +1,72 @@
+//! HTTP and transport failures as typed storage errors, so that callers react the same way to
+//! a remote site as to a local one: 401/403 and a changed site key are refusals (exit 12), 404
+//! is "not found", 507 is "full", a connection failure is "unavailable".
+
+use chancery_store::{ObjectKind, StoreError};
+use reqwest::blocking::Response;
+use reqwest::StatusCode;
+use std::error::Error as _;
+use std::io::{Error, ErrorKind};
+
+/// The typed error for a response with an unexpected status.
+pub fn status_error(location: &str, kind: ObjectKind, name: &str, response: Response) -> StoreError {
+    let status = response.status();
+    let message = server_message(response);
+    let location = location.to_string();
+    match status {
+        StatusCode::NOT_FOUND => StoreError::NotFound { location, kind, name: name.into() },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED => {
+            StoreError::PermissionDenied {
+                location,
+                source: Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("site refused ({status}): {message}"),
+                ),
+            }
+        }
+        StatusCode::INSUFFICIENT_STORAGE => StoreError::StorageFull {
+            location,
+            source: Error::new(ErrorKind::StorageFull, format!("site quota exhausted: {message}")),
+        },
+        _ => StoreError::Io {
+            location,
+            context: format!("{kind} {name}"),
+            source: Error::other(format!("site answered {status}: {message}")),
+        },
+    }
+}
+
+fn server_message(response: Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: String,
+    }
+    let text = response.text().unwrap_or_default();
+    serde_json::from_str::<Body>(&text).map(|b| b.error).unwrap_or(text)
+}
+
+/// The typed error for a failed connection or transfer.
+pub fn transport_error(location: &str, err: reqwest::Error) -> StoreError {
+    let chain = chain_text(&err);
+    if chain.contains("site key mismatch") {
+        return StoreError::PermissionDenied {
+            location: location.into(),
+            source: Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{chain}; if the site really changed its key, re-add it with the new key"),
+            ),
+        };
+    }
+    StoreError::Unavailable { location: location.into(), reason: chain }
+}
+
+fn chain_text(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,232 @@
+//! The owner's client of a site server: a [`chancery_store::Backend`] whose objects live at a
+//! remote site, reached over HTTPS pinned to the site's key, every request signed with the
+//! owner's key. Each write returns the site's signed receipt, which is verified and kept.
+//!
+//! Deliberately left out: what the bytes mean (the owner's crates decide), and the server.
+#![warn(missing_docs)]
+
+mod errors;
+
+use chancery_protocol::auth::sign_request;
+use chancery_protocol::receipt::Receipt;
+use chancery_protocol::{list_path, object_path, sync_path};
+use chancery_store::{Backend, ObjectInfo, ObjectKind, StoreError};
+use errors::{status_error, transport_error};
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{CONTENT_LENGTH, RANGE};
+use reqwest::{Method, StatusCode};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Signs request bytes with the owner's Ed25519 key.
+pub type Signer = Arc<dyn Fn(&[u8]) -> [u8; 64] + Send + Sync>;
+
+/// Where a remote site is and who we are there.
+#[derive(Clone)]
+pub struct RemoteSite {
+    /// Base URL, e.g. `https://embassy.example:8443`.
+    pub url: String,
+    /// The site's Ed25519 key, pinned.
+    pub site_key: [u8; 32],
+    /// Our tenant name at the site.
+    pub tenant: String,
+    /// The owner's public key.
+    pub owner_key: [u8; 32],
+    /// Signs with the owner's private key.
+    pub signer: Signer,
+}
+
+/// A backend at a remote site server.
+pub struct RemoteBackend {
+    site: RemoteSite,
+    base: String,
+    client: Client,
+    receipts: Mutex<Vec<Receipt>>,
+}
+
+impl std::fmt::Debug for RemoteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteBackend({})", self.location())
+    }
+}
+
+impl RemoteBackend {
+    /// A client for `site`; no request is made yet.
+    pub fn new(site: RemoteSite) -> Result<Self, StoreError> {
+        let location = format!("{} (tenant {})", site.url, site.tenant);
+        let unavailable = |reason: String| StoreError::Unavailable { location: location.clone(), reason };
+        let tls =
+            chancery_protocol::tls::client_config(site.site_key).map_err(|e| unavailable(e.to_string()))?;
+        let client = Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(600))
+            .build()
+            .map_err(|e| unavailable(e.to_string()))?;
+        let base = site.url.trim_end_matches('/').to_string();
+        Ok(Self { site, base, client, receipts: Mutex::default() })
+    }
+
+    /// Receipts collected since the last call, verified against the pinned site key.
+    pub fn take_receipts(&self) -> Vec<Receipt> {
+        std::mem::take(&mut *self.receipts.lock().expect("receipts"))
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        range: Option<String>,
+    ) -> Result<Response, StoreError> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let signer = &self.site.signer;
+        let headers =
+            sign_request(&self.site.owner_key, |m| signer(m), method.as_str(), path, body, now as i64);
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(range) = range {
+            request = request.header(RANGE, range);
+        }
+        if !body.is_empty() {
+            request = request.body(body.to_vec());
+        }
+        request.send().map_err(|e| transport_error(&self.location(), e))
+    }
+
+    fn expect(
+        &self,
+        response: Response,
+        ok: &[StatusCode],
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Response, StoreError> {
+        if ok.contains(&response.status()) {
+            return Ok(response);
+        }
+        Err(status_error(&self.location(), kind, name, response))
+    }
+
+    fn keep_receipt(
+        &self,
+        response: Response,
+        kind: ObjectKind,
+        name: &str,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        let invalid = |why: String| StoreError::Io {
+            location: self.location(),
+            context: format!("receipt for {kind} {name}"),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        };
+        let receipt: Receipt = response.json().map_err(|e| invalid(format!("unreadable receipt: {e}")))?;
+        if !receipt.verify(&self.site.site_key, &self.site.tenant, kind.dir_name(), name, size) {
+            return Err(invalid("the site's receipt does not verify against its pinned key".into()));
+        }
+        self.receipts.lock().expect("receipts").push(receipt);
+        Ok(())
+    }
+
+    fn bytes(&self, response: Response) -> Result<Vec<u8>, StoreError> {
+        let location = self.location();
+        response.bytes().map(|b| b.to_vec()).map_err(|e| transport_error(&location, e))
+    }
+}
+
+impl Backend for RemoteBackend {
+    fn location(&self) -> String {
+        format!("{} (tenant {})", self.site.url, self.site.tenant)
+    }
+
+    fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let response = self.send(Method::PUT, &path, bytes, None)?;
+        let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
+        self.keep_receipt(response, kind, name, bytes.len() as u64)
+    }
+
+    fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let response = self.send(Method::GET, &path, b"", None)?;
+        let response = self.expect(response, &[StatusCode::OK], kind, name)?;
+        self.bytes(response)
+    }
+
+    fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        chancery_store::validate_name(name)?;
+        if len == 0 {
+            return self.stat(kind, name).and_then(|s| match s {
+                Some(_) => Ok(Vec::new()),
+                None => Err(StoreError::NotFound { location: self.location(), kind, name: name.into() }),
+            });
+        }
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let range = format!("bytes={offset}-{}", offset + len - 1);
+        let response = self.send(Method::GET, &path, b"", Some(range))?;
+        if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(Vec::new());
+        }
+        let whole = response.status() == StatusCode::OK;
+        let response = self.expect(response, &[StatusCode::OK, StatusCode::PARTIAL_CONTENT], kind, name)?;
+        let bytes = self.bytes(response)?;
+        if whole {
+            // A server may ignore Range; take the slice ourselves.
+            let start = (offset as usize).min(bytes.len());
+            let end = (offset.saturating_add(len) as usize).min(bytes.len());
+            return Ok(bytes[start..end].to_vec());
+        }
+        Ok(bytes)
+    }
+
+    fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let response = self.send(Method::HEAD, &path, b"", None)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = self.expect(response, &[StatusCode::OK], kind, name)?;
+        let size = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        Ok(Some(size.unwrap_or(0)))
+    }
+
+    fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
+        let path = list_path(&self.site.tenant, kind.dir_name());
+        let response = self.send(Method::GET, &path, b"", None)?;
+        let response = self.expect(response, &[StatusCode::OK], kind, "")?;
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            name: String,
+            size: u64,
+        }
+        let location = self.location();
+        let entries: Vec<Entry> = response.json().map_err(|e| transport_error(&location, e))?;
+        let mut out: Vec<ObjectInfo> = entries
+            .into_iter()
+            .filter(|e| chancery_store::validate_name(&e.name).is_ok())
+            .map(|e| ObjectInfo { name: e.name, size: e.size })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let response = self.send(Method::DELETE, &path, b"", None)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        self.expect(response, &[StatusCode::NO_CONTENT, StatusCode::OK], kind, name).map(|_| ())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        let response = self.send(Method::POST, &sync_path(&self.site.tenant), b"", None)?;
+        self.expect(response, &[StatusCode::NO_CONTENT, StatusCode::OK], ObjectKind::Meta, "sync").map(|_| ())
+    }
+}

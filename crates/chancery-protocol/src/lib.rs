@@ -1,0 +1,65 @@
+//! The wire contract between an owner and a site server, shared by both sides so that they
+//! cannot drift apart: URL layout, signed requests, signed receipts, and TLS pinned to the
+//! site's Ed25519 key (no certificate authority involved).
+//!
+//! Deliberately left out: HTTP clients and servers, storage, and anything that could decrypt
+//! an owner's data. A site links this crate and never `chancery-format`.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod receipt;
+pub mod tls;
+
+use thiserror::Error;
+
+/// Version prefix of every API path.
+pub const API_PREFIX: &str = "/v1";
+
+/// The object namespaces of a tenant, as they appear in URLs (same names as on disk).
+pub const KINDS: [&str; 5] = ["packs", "index", "snapshots", "keys", "meta"];
+
+/// Kinds whose object name must be the BLAKE3 hash of the body (checked by the site).
+pub const CONTENT_ADDRESSED: [&str; 4] = ["packs", "index", "snapshots", "keys"];
+
+/// Path of one object: `/v1/tenants/{tenant}/{kind}/{name}`.
+pub fn object_path(tenant: &str, kind: &str, name: &str) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/{kind}/{name}")
+}
+
+/// Path of a kind's listing: `/v1/tenants/{tenant}/{kind}`.
+pub fn list_path(tenant: &str, kind: &str) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/{kind}")
+}
+
+/// Path of the durability barrier: `POST /v1/tenants/{tenant}/sync`.
+pub fn sync_path(tenant: &str) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/sync")
+}
+
+/// A public key that does not parse.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{what} must be 64 hex digits (an Ed25519 public key), got {got:?}")]
+pub struct BadKey {
+    /// Which key.
+    pub what: &'static str,
+    /// What was given (truncated).
+    pub got: String,
+}
+
+/// Parses a 64-hex-digit Ed25519 public key (owner key or site key).
+pub fn parse_public_key(what: &'static str, text: &str) -> Result<[u8; 32], BadKey> {
+    let mut key = [0u8; 32];
+    let text = text.trim();
+    let bad = || BadKey { what, got: text.chars().take(80).collect() };
+    hex::decode_to_slice(text, &mut key).map_err(|_| bad())?;
+    ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| bad())?;
+    Ok(key)
+}
+
+/// Whether a tenant name is safe in a URL and a folder name.
+pub fn valid_tenant(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}

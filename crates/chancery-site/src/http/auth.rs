@@ -1,0 +1,155 @@
+//! [`Authed`]: the extractor that admits a request to a tenant's data, or refuses it.
+//!
+//! Order of checks: the body is read (it is signed), then the signature, time and form
+//! ([`verify_request`]), then the key's enrolment for the path's tenant, then the nonce. An
+//! unknown key gets 401, a key enrolled for another tenant 403 whether or not the tenant
+//! exists (a caller learns nothing about other tenants), a seen nonce 401.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use chancery_protocol::auth::{
+    verify_request, AuthFailure, SignedHeaders, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME,
+};
+use http_body_util::LengthLimitError;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::error::ApiError;
+use super::observe::LogSlot;
+use crate::files::unix_now;
+use crate::replay::Refused;
+use crate::state::{Site, TenantStore};
+use crate::tenants::{Access, Tenant};
+
+/// The largest request body accepted (a pack is at most a few tens of MiB).
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
+/// A request admitted for a tenant, with its body.
+pub(crate) struct Authed {
+    /// The tenant the path names, which the key is enrolled for.
+    pub(crate) tenant: Tenant,
+    /// Its store.
+    pub(crate) store: Arc<TenantStore>,
+    /// The request body (already verified by the signature).
+    pub(crate) body: Bytes,
+    /// Its share of the memory budget for bodies, held until the handler is done.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl FromRequest<Arc<Site>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, site: &Arc<Site>) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let tenant = tenant_param(&mut parts, site).await?;
+        check_length(&body)?;
+        let budget = site.reserve_body_memory(body.size_hint().upper()).await;
+        let body = read_body(body).await?;
+        let slot = parts.extensions.get::<LogSlot>().cloned().unwrap_or_default();
+        slot.received(body.len());
+        let tenant = authenticate(site, &parts, &tenant, &body, &slot)?;
+        let store =
+            site.store(&tenant.name).map_err(|e| ApiError::storage("opening the tenant's store", e))?;
+        Ok(Authed { tenant, store, body, _budget: budget })
+    }
+}
+
+/// The raw `{tenant}` path segment (valid tenant names need no percent-decoding).
+async fn tenant_param(parts: &mut Parts, site: &Arc<Site>) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, site)
+        .await
+        .map_err(|e| ApiError::internal("reading the path", e))?;
+    let tenant = params.iter().find(|(name, _)| *name == "tenant").map(|(_, value)| value.to_string());
+    tenant.ok_or_else(|| ApiError::internal("routing", "a tenant route without {tenant}"))
+}
+
+/// 413 when the body announces (`Content-Length`) more than [`MAX_BODY_BYTES`].
+fn check_length(body: &Body) -> Result<(), ApiError> {
+    if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
+fn too_large() -> ApiError {
+    let message = format!("request body larger than {MAX_BODY_BYTES} bytes; nothing was stored");
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message).reason("bad_request")
+}
+
+/// The whole body, refused as soon as it exceeds [`MAX_BODY_BYTES`].
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<LengthLimitError>().is_some() {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {inner}"))
+        }
+    })
+}
+
+/// Checks signature, enrolment and nonce; the tenant the request may act for.
+fn authenticate(
+    site: &Site,
+    parts: &Parts,
+    tenant: &str,
+    body: &[u8],
+    slot: &LogSlot,
+) -> Result<Tenant, ApiError> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = SignedHeaders {
+        key: header(HEADER_KEY),
+        time: header(HEADER_TIME),
+        nonce: header(HEADER_NONCE),
+        signature: header(HEADER_SIGNATURE),
+    };
+    let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+    let now = unix_now();
+    let verified = verify_request(&signed, parts.method.as_str(), path, body, now).map_err(refused)?;
+    let key_hex = hex::encode(verified.key);
+    slot.caller(tenant, &key_hex[..16]);
+    let granted = match site.access(&verified.key, tenant) {
+        Access::Granted(granted) => granted,
+        Access::Forbidden => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("key {}… may not act for tenant {tenant:?}; check the tenant name in your site configuration", &key_hex[..16]),
+            )
+            .reason("forbidden"))
+        }
+        Access::Unknown => {
+            return Err(unauthenticated(format!(
+                "key {key_hex} is not enrolled at this site; give your owner key (`chancery owner-key`) to the site's operator to enroll"
+            )))
+        }
+    };
+    match site.admit_nonce(verified.key, &verified.nonce, verified.time, now) {
+        Ok(()) => Ok(granted),
+        Err(Refused::Replayed) => Err(refused(AuthFailure::Replayed).reason("replayed")),
+        Err(Refused::Full) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many recent requests to check them for replay; retry in a minute",
+        )),
+    }
+}
+
+fn unauthenticated(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, message).reason("unauthenticated")
+}
+
+/// The 401 for a failed check, with what to do about it.
+fn refused(failure: AuthFailure) -> ApiError {
+    let hint = match failure {
+        AuthFailure::Malformed(_) => "sign every tenant request (chancery_protocol::auth::sign_request)",
+        AuthFailure::ClockSkew(_) => "set this machine's clock right (NTP) and retry",
+        AuthFailure::BadSignature => {
+            "the signature must cover exactly this method, path and query, time, nonce and body; \
+             check that the owner key matches the one enrolled and that no proxy rewrites the request"
+        }
+        AuthFailure::Replayed => "this nonce was already used; sign every request afresh",
+    };
+    unauthenticated(format!("{failure}: {hint}"))
+}

@@ -1,0 +1,167 @@
+//! Reading a tenant's objects (GET, HEAD, listing), deleting key files, and the sync barrier.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chancery_protocol::KINDS;
+use chancery_store::{validate_name, Backend, ObjectInfo, ObjectKind};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Authed;
+use super::error::{blocking, ApiError};
+use super::range::{content_range, resolve, RangeAnswer};
+use crate::state::Site;
+
+/// `/v1/tenants/{tenant}/{kind}/{name}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ObjectPath {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+}
+
+/// `/v1/tenants/{tenant}/{kind}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct KindPath {
+    kind: String,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Serialize)]
+struct Entry {
+    name: String,
+    size: u64,
+}
+
+/// The store's kind for a URL's kind, or 404.
+pub(crate) fn object_kind(kind: &str) -> Result<ObjectKind, ApiError> {
+    ObjectKind::ALL.into_iter().find(|k| k.dir_name() == kind).ok_or_else(|| {
+        ApiError::not_found(format!("no object kind {kind:?}; the kinds are {}", KINDS.join(", ")))
+    })
+}
+
+/// The kind and a checked name, or 404 / 400.
+pub(crate) fn object_id(path: &ObjectPath) -> Result<(ObjectKind, String), ApiError> {
+    let kind = object_kind(&path.kind)?;
+    validate_name(&path.name).map_err(|e| ApiError::storage("checking the name", e))?;
+    Ok((kind, path.name.clone()))
+}
+
+/// `GET …/{kind}/{name}`: the object, or the one range asked for.
+pub(crate) async fn get_object(
+    Path(path): Path<ObjectPath>,
+    headers: HeaderMap,
+    authed: Authed,
+) -> Result<Response, ApiError> {
+    let (kind, name) = object_id(&path)?;
+    let size = stat(&authed, kind, &name).await?;
+    let range = resolve(headers.get(RANGE).and_then(|v| v.to_str().ok()), size);
+    let (start, len) = match range {
+        RangeAnswer::Full => (0, size),
+        RangeAnswer::Part { start, end } => (start, end - start + 1),
+        RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(size)),
+    };
+    let store = authed.store.clone();
+    let bytes =
+        blocking("reading an object", move || store.backend.get_range(kind, &name, start, len)).await?;
+    let octets =
+        [(CONTENT_TYPE, "application/octet-stream".to_string()), (ACCEPT_RANGES, "bytes".to_string())];
+    Ok(match range {
+        RangeAnswer::Part { start, end } => {
+            let end = start + (bytes.len() as u64).saturating_sub(1).min(end - start);
+            let header = [(CONTENT_RANGE, content_range(start, end, size))];
+            (StatusCode::PARTIAL_CONTENT, octets, header, bytes).into_response()
+        }
+        _ => (StatusCode::OK, octets, bytes).into_response(),
+    })
+}
+
+fn unsatisfiable(size: u64) -> Response {
+    let error = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        format!("the range starts at or past the end of the object ({size} bytes)"),
+    );
+    let mut response = error.into_response();
+    if let Ok(value) = format!("bytes */{size}").parse() {
+        response.headers_mut().insert(CONTENT_RANGE, value);
+    }
+    response
+}
+
+/// `HEAD …/{kind}/{name}`: the size, without the bytes.
+pub(crate) async fn head_object(Path(path): Path<ObjectPath>, authed: Authed) -> Result<Response, ApiError> {
+    let (kind, name) = object_id(&path)?;
+    let size = stat(&authed, kind, &name).await?;
+    let headers = [(CONTENT_LENGTH, size.to_string()), (ACCEPT_RANGES, "bytes".to_string())];
+    Ok((StatusCode::OK, headers).into_response())
+}
+
+/// The object's size, or 404.
+async fn stat(authed: &Authed, kind: ObjectKind, name: &str) -> Result<u64, ApiError> {
+    let (store, owned) = (authed.store.clone(), name.to_string());
+    let size = blocking("looking up an object", move || store.backend.stat(kind, &owned)).await?;
+    size.ok_or_else(|| ApiError::not_found(format!("no {kind} named {name}")))
+}
+
+/// `GET …/{kind}`: every object of a kind, sorted by name.
+pub(crate) async fn list_objects(Path(path): Path<KindPath>, authed: Authed) -> Result<Response, ApiError> {
+    let kind = object_kind(&path.kind)?;
+    let store = authed.store.clone();
+    let objects: Vec<ObjectInfo> = blocking("listing objects", move || store.backend.list(kind)).await?;
+    let entries: Vec<Entry> = objects.into_iter().map(|o| Entry { name: o.name, size: o.size }).collect();
+    Ok(Json(entries).into_response())
+}
+
+/// `DELETE …/keys/{name}`: an owner removes a password's key file. Every other kind is
+/// append-only: deleting there needs governance, which this server does not take yet.
+pub(crate) async fn delete_object(
+    State(site): State<Arc<Site>>,
+    Path(path): Path<ObjectPath>,
+    authed: Authed,
+) -> Result<StatusCode, ApiError> {
+    let (kind, name) = object_id(&path)?;
+    if kind != ObjectKind::Key {
+        return Err(ApiError::method_not_allowed(
+            format!(
+                "deletion needs governance: {} are append-only; only key files may be deleted by their owner",
+                path.kind
+            ),
+            "GET, HEAD, PUT",
+        ));
+    }
+    let _guard = site.lock_object(&authed.tenant.name, kind, &name).await;
+    let store = authed.store.clone();
+    let removed = blocking("deleting a key file", move || {
+        let size = store.backend.stat(kind, &name)?;
+        store.backend.delete(kind, &name)?;
+        store.backend.sync()?;
+        Ok(size)
+    })
+    .await?;
+    authed.store.release(removed.unwrap_or(0));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST …/sync`: makes every object stored so far durable, names included.
+pub(crate) async fn sync_tenant(authed: Authed) -> Result<StatusCode, ApiError> {
+    let store = authed.store.clone();
+    blocking("syncing", move || store.backend.sync()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_kinds_are_the_store_kinds() {
+        for kind in KINDS {
+            assert_eq!(object_kind(kind).unwrap().dir_name(), kind);
+        }
+        assert_eq!(ObjectKind::ALL.len(), KINDS.len());
+        assert_eq!(object_kind("tmp").unwrap_err().status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,43 @@
+//! The Chancery site server: one embassy that stores ciphertext for many owners (tenants).
+//!
+//! # What this crate owns
+//!
+//! - The site's identity ([`init_site`], [`site_info`]): name, location, jurisdiction, tier,
+//!   and the Ed25519 site key that owners pin, which signs TLS handshakes and receipts.
+//! - Tenants ([`enroll`]): which owner key may act for which tenant, with optional quotas;
+//!   one `chancery_store::FsBackend` folder per tenant.
+//! - The HTTP API v1 over TLS ([`run`], [`ROUTES`], documented in `openapi.yaml` beside this
+//!   crate's `Cargo.toml`): every tenant request signed by the owner
+//!   (`chancery_protocol::auth`), replays refused, append-only writes checked against their
+//!   content hash, durable before the signed receipt (`chancery_protocol::receipt`) is sent.
+//! - [`scrub`]: re-hashing what is stored, to find damage without any key.
+//! - Metrics (`GET /metrics`, Prometheus text) and one log line per request (`tracing`).
+//!
+//! # What it deliberately leaves out
+//!
+//! - **Any way to decrypt.** A site must never hold an owner's key, and this is enforced by
+//!   the dependency graph: this crate does not depend on `chancery-format` (keys, AEAD,
+//!   encodings) nor on `chancery-owner`, and must never do so. It sees names, sizes and
+//!   ciphertext; it checks hashes and signatures, nothing else.
+//! - **Deleting data.** Only an owner's key files may be deleted (a removed password);
+//!   every other kind is append-only here until governance (m-of-n signed, time-locked
+//!   deletion) exists.
+//! - Witnessing checkpoints, governance and the audit log: planned, not built.
+//! - A command line: the `chancery` binary parses arguments and calls these functions.
+#![warn(missing_docs)]
+
+mod files;
+mod http;
+mod identity;
+mod metrics;
+mod replay;
+mod scrub;
+mod server;
+mod state;
+mod tenants;
+
+pub use http::{Route, MAX_BODY_BYTES, ROUTES};
+pub use identity::{init_site, site_info, SiteInfo};
+pub use scrub::{scrub, CorruptObject, ScrubReport};
+pub use server::{run, SHUTDOWN_GRACE};
+pub use tenants::enroll;

@@ -1,0 +1,121 @@
+//! [`run`]: the site server as a function of a listener and a shutdown future.
+//!
+//! Each accepted connection gets a TLS handshake with the site certificate (ALPN `h2`, then
+//! `http/1.1`), then hyper serves the router over whichever HTTP version the client speaks.
+//! When `shutdown` completes the listener is closed, every connection is asked to finish
+//! (HTTP/2 GOAWAY; HTTP/1.1 closes after the request in flight), and `run` returns once they
+//! have, or after [`SHUTDOWN_GRACE`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use chancery_protocol::tls::{server_config, site_certificate};
+use ed25519_dalek::SigningKey;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::http::router;
+use crate::state::Site;
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (HTTP/1.1).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long requests in flight at shutdown get to finish before `run` returns anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
+
+/// Serves the site in `data` on `listener` over HTTPS until `shutdown` completes, then stops
+/// accepting and lets requests in flight finish (see the module docs).
+///
+/// Fails before serving if `data` is not a site folder or its key or `tenants.toml` is bad.
+pub async fn run(
+    listener: TcpListener,
+    data: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let site = tokio::task::spawn_blocking(move || Site::open(&data)).await.context("opening the site")??;
+    let site = Arc::new(site);
+    let acceptor = tls_acceptor(&site.key)?;
+    let app = router(site.clone());
+    let addr = listener.local_addr().context("reading the listening address")?;
+    tracing::info!(%addr, site = %site.info.name, site_key = %site.info.site_key, "serving");
+    serve(listener, acceptor, app, site, shutdown).await;
+    Ok(())
+}
+
+fn tls_acceptor(key: &SigningKey) -> anyhow::Result<TlsAcceptor> {
+    let (cert, private) = site_certificate(key).context("making the site certificate")?;
+    let config = server_config(cert, private).context("configuring TLS")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    site: Arc<Site>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let task = connection(stream, peer, acceptor.clone(), app.clone(), site.clone(), graceful.watcher());
+                    tokio::spawn(task);
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tracing::info!(connections = graceful.count(), "shutting down: finishing requests in flight");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    tracing::info!("stopped");
+}
+
+/// One client connection: TLS, then HTTP/2 or HTTP/1.1 until it closes or shutdown.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    site: Arc<Site>,
+    watcher: Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return handshake_failed(&site, peer, &e.to_string()),
+        Err(_) => return handshake_failed(&site, peer, "timed out"),
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+fn handshake_failed(site: &Site, peer: SocketAddr, why: &str) {
+    site.metrics.error("tls_handshake");
+    tracing::info!(%peer, "TLS handshake failed: {why}");
+}

@@ -1,0 +1,208 @@
+//! What a running site shares between requests: identity, tenants, their stores and usage,
+//! the replay cache, metrics, and per-object write locks.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use anyhow::Context;
+use chancery_store::{Backend, FsBackend, ObjectKind, StoreError};
+use ed25519_dalek::SigningKey;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::files::tenant_dir;
+use crate::identity::{info_of, load_config, load_key, SiteInfo};
+use crate::metrics::Metrics;
+use crate::replay::{Refused, ReplayCache, MAX_ENTRIES};
+use crate::tenants::{Access, Registry};
+
+/// How many locks serialise writes; writes of two objects share one only by chance.
+const WRITE_STRIPES: usize = 64;
+/// Memory for request bodies being received and handled, in MiB: requests beyond it wait
+/// (before reading their bodies), so that many large uploads at once cannot exhaust memory.
+const BODY_BUDGET_MIB: u32 = 1024;
+
+/// One tenant's store and the bytes it holds.
+#[derive(Debug)]
+pub(crate) struct TenantStore {
+    pub(crate) backend: FsBackend,
+    used: AtomicU64,
+}
+
+impl TenantStore {
+    /// Opens the store and adds up what it holds.
+    fn open(data: &Path, tenant: &str) -> Result<Self, StoreError> {
+        let backend = FsBackend::open(tenant_dir(data, tenant))?;
+        let mut used = 0u64;
+        for kind in ObjectKind::ALL {
+            used = backend.list(kind)?.iter().fold(used, |sum, o| sum.saturating_add(o.size));
+        }
+        Ok(TenantStore { backend, used: AtomicU64::new(used) })
+    }
+
+    /// Bytes stored.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// Counts `size` more bytes if that stays within `quota`; whether it did.
+    pub(crate) fn reserve(&self, size: u64, quota: Option<u64>) -> bool {
+        let fits = |used: u64| used.checked_add(size).filter(|total| quota.is_none_or(|q| *total <= q));
+        self.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, fits).is_ok()
+    }
+
+    /// Counts `size` fewer bytes (a failed write, a deleted object).
+    pub(crate) fn release(&self, size: u64) {
+        let _ = self.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| Some(u.saturating_sub(size)));
+    }
+}
+
+/// The state of a running site.
+#[derive(Debug)]
+pub(crate) struct Site {
+    pub(crate) data: PathBuf,
+    pub(crate) key: SigningKey,
+    pub(crate) info: SiteInfo,
+    pub(crate) metrics: Metrics,
+    registry: Mutex<Registry>,
+    stores: RwLock<BTreeMap<String, Arc<TenantStore>>>,
+    replay: Mutex<ReplayCache>,
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    body_budget: Arc<Semaphore>,
+}
+
+impl Site {
+    /// Loads the site at `data` and opens every enrolled tenant's store (blocking I/O).
+    pub(crate) fn open(data: &Path) -> anyhow::Result<Self> {
+        let config = load_config(data)?;
+        let key = load_key(data)?;
+        let registry = Registry::open(data)?;
+        let site = Site {
+            data: data.to_path_buf(),
+            info: info_of(&config, &key),
+            key,
+            metrics: Metrics::default(),
+            stores: RwLock::new(BTreeMap::new()),
+            replay: Mutex::new(ReplayCache::new(MAX_ENTRIES)),
+            stripes: (0..WRITE_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            registry: Mutex::new(registry),
+            body_budget: Arc::new(Semaphore::new(BODY_BUDGET_MIB as usize)),
+        };
+        let names: Vec<String> = lock(&site.registry).tenants().map(|t| t.name.clone()).collect();
+        for name in names {
+            // A tenant whose folder cannot be opened is reported, and refused per request,
+            // rather than keeping the whole site down.
+            if let Err(e) = site.store(&name).with_context(|| format!("opening the store of tenant {name}")) {
+                tracing::error!("{e:#}");
+            }
+        }
+        Ok(site)
+    }
+
+    /// Whether `key` may act for `tenant`, after re-reading `tenants.toml` if it changed.
+    pub(crate) fn access(&self, key: &[u8; 32], tenant: &str) -> Access {
+        let mut registry = lock(&self.registry);
+        registry.refresh();
+        registry.access(key, tenant)
+    }
+
+    /// Records a request's nonce; refused if replayed (or the cache is full).
+    pub(crate) fn admit_nonce(&self, key: [u8; 32], nonce: &str, time: i64, now: i64) -> Result<(), Refused> {
+        lock(&self.replay).admit(key, nonce, time, now)
+    }
+
+    /// The tenant's store, opened on first use.
+    pub(crate) fn store(&self, tenant: &str) -> Result<Arc<TenantStore>, StoreError> {
+        if let Some(store) = self.stores.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+            return Ok(store.clone());
+        }
+        let opened = Arc::new(TenantStore::open(&self.data, tenant)?);
+        let mut stores = self.stores.write().unwrap_or_else(|p| p.into_inner());
+        Ok(stores.entry(tenant.to_string()).or_insert(opened).clone())
+    }
+
+    /// Bytes stored per tenant whose store is open.
+    pub(crate) fn stored_bytes(&self) -> Vec<(String, u64)> {
+        let stores = self.stores.read().unwrap_or_else(|p| p.into_inner());
+        stores.iter().map(|(name, store)| (name.clone(), store.used())).collect()
+    }
+
+    /// Serialises writers of one object, so that "does it exist, count it, store it" is not
+    /// raced by a second upload of the same name.
+    pub(crate) async fn lock_object(
+        &self,
+        tenant: &str,
+        kind: ObjectKind,
+        name: &str,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        (tenant, kind, name).hash(&mut hasher);
+        let stripe = usize::try_from(hasher.finish() % WRITE_STRIPES as u64).unwrap_or(0);
+        self.stripes[stripe].lock().await
+    }
+}
+
+impl Site {
+    /// Waits until a body of at most `upper` bytes (unknown: the largest allowed) fits in the
+    /// memory budget, and takes its share; nothing for an empty body.
+    pub(crate) async fn reserve_body_memory(&self, upper: Option<u64>) -> Option<OwnedSemaphorePermit> {
+        let max = crate::http::MAX_BODY_BYTES as u64;
+        let bytes = upper.unwrap_or(max).min(max);
+        let mib = u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(BODY_BUDGET_MIB).min(BODY_BUDGET_MIB);
+        if mib == 0 {
+            return None;
+        }
+        // The semaphore is never closed.
+        self.body_budget.clone().acquire_many_owned(mib).await.ok()
+    }
+}
+
+/// The guarded data stays valid whatever a panicking holder did: ignore poisoning.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_respect_the_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        FsBackend::create(tenant_dir(dir.path(), "ee")).unwrap();
+        let store = TenantStore::open(dir.path(), "ee").unwrap();
+        assert!(store.reserve(60, Some(100)));
+        assert!(!store.reserve(41, Some(100)));
+        assert!(store.reserve(40, Some(100)));
+        store.release(50);
+        assert_eq!(store.used(), 50);
+        assert!(store.reserve(u64::MAX - 50, None));
+        assert!(!store.reserve(1, None), "no overflow");
+    }
+
+    #[tokio::test]
+    async fn bodies_take_their_share_of_the_memory_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::init_site(dir.path(), "s", 0.0, 0.0, "LU", 0).unwrap();
+        let site = Site::open(dir.path()).unwrap();
+        assert!(site.reserve_body_memory(Some(0)).await.is_none(), "an empty body is free");
+        let small = site.reserve_body_memory(Some(10)).await.unwrap();
+        assert_eq!(small.num_permits(), 1);
+        let unknown = site.reserve_body_memory(None).await.unwrap();
+        assert_eq!(unknown.num_permits(), 256, "unknown length: the largest body allowed");
+        assert_eq!(site.body_budget.available_permits(), BODY_BUDGET_MIB as usize - 257);
+        drop((small, unknown));
+        assert_eq!(site.body_budget.available_permits(), BODY_BUDGET_MIB as usize);
+    }
+
+    #[test]
+    fn usage_is_read_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FsBackend::create(tenant_dir(dir.path(), "ee")).unwrap();
+        backend.put(ObjectKind::Pack, "abcd", &[0; 10]).unwrap();
+        backend.put(ObjectKind::Meta, "m", &[0; 5]).unwrap();
+        assert_eq!(TenantStore::open(dir.path(), "ee").unwrap().used(), 15);
+    }
+}

@@ -1,0 +1,169 @@
+//! The server against its contract, `openapi.yaml`: the same routes, and only documented
+//! statuses, probed on a live server.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chancery_protocol::object_path;
+use common::{enroll, name_of, owner, site, start, Client};
+use reqwest::header::RANGE;
+
+type Operation = (String, String);
+
+/// Every documented (METHOD, path) with its documented statuses.
+fn documented() -> BTreeMap<Operation, BTreeSet<u16>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+    let mut ops = BTreeMap::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if method == "parameters" {
+                continue;
+            }
+            let statuses =
+                op["responses"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().parse().unwrap());
+            ops.insert((method.to_uppercase(), path.as_str().unwrap().to_string()), statuses.collect());
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_served_routes_are_exactly_the_documented_ones() {
+    let served: BTreeSet<Operation> =
+        chancery_site::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let documented: BTreeSet<Operation> = documented().into_keys().collect();
+    assert_eq!(served, documented);
+}
+
+/// Who signs a probe.
+#[derive(Clone, Copy)]
+enum Who {
+    Nobody,
+    Owner,
+    OtherTenant,
+    Quota,
+}
+
+struct Probe {
+    method: &'static str,
+    template: &'static str,
+    path: String,
+    body: Vec<u8>,
+    who: Who,
+    range: Option<&'static str>,
+    expect: u16,
+}
+
+fn probe(method: &'static str, template: &'static str, path: String, who: Who, expect: u16) -> Probe {
+    Probe { method, template, path, body: Vec::new(), who, range: None, expect }
+}
+
+const LIST: &str = "/v1/tenants/{tenant}/{kind}";
+const SYNC: &str = "/v1/tenants/{tenant}/sync";
+const OBJECT: &str = "/v1/tenants/{tenant}/{kind}/{name}";
+
+fn probes() -> Vec<Probe> {
+    let pack = b"a pack".to_vec();
+    let pack_path = object_path("ee", "packs", &name_of(&pack));
+    let missing = object_path("ee", "packs", &name_of(b"missing"));
+    let put = |path: String, body: &[u8], who, expect| Probe {
+        body: body.to_vec(),
+        ..probe("PUT", OBJECT, path, who, expect)
+    };
+    let ranged = |range, expect| Probe {
+        range: Some(range),
+        ..probe("GET", OBJECT, pack_path.clone(), Who::Owner, expect)
+    };
+    let (key, config) = (object_path("ee", "keys", &name_of(b"k")), object_path("ee", "meta", "config"));
+    vec![
+        probe("GET", "/healthz", "/healthz".into(), Who::Nobody, 200),
+        probe("GET", "/metrics", "/metrics".into(), Who::Nobody, 200),
+        probe("GET", "/v1/site", "/v1/site".into(), Who::Nobody, 200),
+        put(pack_path.clone(), &pack, Who::Owner, 201),
+        put(pack_path.clone(), &pack, Who::Owner, 200),
+        put(pack_path.clone(), b"other bytes", Who::Owner, 400),
+        put(pack_path.clone(), &pack, Who::Nobody, 401),
+        put(pack_path.clone(), &pack, Who::OtherTenant, 403),
+        put("/v1/tenants/ee/tmp/x".into(), b"", Who::Owner, 404),
+        put(config.clone(), b"one", Who::Owner, 201),
+        put(config, b"two", Who::Owner, 409),
+        put(object_path("tiny", "packs", &name_of(&pack)), &pack, Who::Quota, 507),
+        probe("GET", OBJECT, pack_path.clone(), Who::Owner, 200),
+        ranged("bytes=1-2", 206),
+        ranged("bytes=100-", 416),
+        probe("GET", OBJECT, missing.clone(), Who::Owner, 404),
+        probe("GET", OBJECT, "/v1/tenants/ee/packs/.x".into(), Who::Owner, 400),
+        probe("GET", OBJECT, pack_path.clone(), Who::Nobody, 401),
+        probe("GET", OBJECT, pack_path.clone(), Who::OtherTenant, 403),
+        probe("HEAD", OBJECT, pack_path.clone(), Who::Owner, 200),
+        probe("HEAD", OBJECT, missing, Who::Owner, 404),
+        probe("HEAD", OBJECT, "/v1/tenants/ee/packs/.x".into(), Who::Owner, 400),
+        probe("HEAD", OBJECT, pack_path.clone(), Who::Nobody, 401),
+        probe("HEAD", OBJECT, pack_path.clone(), Who::OtherTenant, 403),
+        put(key.clone(), b"k", Who::Owner, 201),
+        probe("DELETE", OBJECT, key.clone(), Who::Nobody, 401),
+        probe("DELETE", OBJECT, key.clone(), Who::OtherTenant, 403),
+        probe("DELETE", OBJECT, key, Who::Owner, 204),
+        probe("DELETE", OBJECT, pack_path, Who::Owner, 405),
+        probe("DELETE", OBJECT, "/v1/tenants/ee/tmp/x".into(), Who::Owner, 404),
+        probe("DELETE", OBJECT, "/v1/tenants/ee/keys/.x".into(), Who::Owner, 400),
+        probe("GET", LIST, "/v1/tenants/ee/packs".into(), Who::Owner, 200),
+        probe("GET", LIST, "/v1/tenants/ee/tmp".into(), Who::Owner, 404),
+        probe("GET", LIST, "/v1/tenants/ee/packs".into(), Who::Nobody, 401),
+        probe("GET", LIST, "/v1/tenants/ee/packs".into(), Who::OtherTenant, 403),
+        probe("POST", SYNC, "/v1/tenants/ee/sync".into(), Who::Owner, 204),
+        probe("POST", SYNC, "/v1/tenants/ee/sync".into(), Who::Nobody, 401),
+        probe("POST", SYNC, "/v1/tenants/ee/sync".into(), Who::OtherTenant, 403),
+    ]
+}
+
+async fn send(clients: &[Client; 3], p: &Probe) -> u16 {
+    let client = match p.who {
+        Who::Nobody | Who::Owner => &clients[0],
+        Who::OtherTenant => &clients[1],
+        Who::Quota => &clients[2],
+    };
+    let mut headers = match p.who {
+        Who::Nobody => Default::default(),
+        _ => client.sign(p.method, &p.path, &p.body, common::now()),
+    };
+    if let Some(range) = p.range {
+        headers.insert(RANGE, range.parse().unwrap());
+    }
+    client.send_with(p.method, &p.path, p.body.clone(), headers).await.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_the_server_answers_is_documented() {
+    let site = site();
+    enroll(&site.data, "lv", &owner(2), None);
+    enroll(&site.data, "tiny", &owner(3), Some(1));
+    let server = start(&site.data).await;
+    let clients = [1, 2, 3].map(|seed| Client::new(server.addr, site.site_key, owner(seed)));
+    let documented = documented();
+    let mut probed = BTreeSet::new();
+    for p in probes() {
+        let status = send(&clients, &p).await;
+        let op = (p.method.to_string(), p.template.to_string());
+        assert_eq!(status, p.expect, "{} {}", p.method, p.path);
+        assert!(documented[&op].contains(&status), "{status} of {op:?} is not in openapi.yaml");
+        probed.insert(op);
+    }
+    assert_eq!(probed, documented.keys().cloned().collect(), "every documented operation probed");
+
+    // Outside the document: methods and paths that are not served.
+    let http = &clients[0].http;
+    let base = &clients[0].base;
+    for (method, path, expect) in
+        [("PATCH", "/healthz", 405), ("POST", "/v1/site", 405), ("GET", "/v2/site", 404)]
+    {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let status = http.request(method, format!("{base}{path}")).send().await.unwrap().status();
+        assert_eq!(status.as_u16(), expect, "{path}");
+    }
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,79 @@
+//! Real site servers for end-to-end tests: `site-admin init`, `enroll`, and `serve` on a
+//! loopback port, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `chancery serve`.
+pub struct SiteServer {
+    pub data: PathBuf,
+    pub key: String,
+    pub url: String,
+    listen: String,
+    child: Option<Child>,
+}
+
+fn chancery() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("chancery"))
+}
+
+impl SiteServer {
+    /// Creates a site in `data`, enrolls `owner_key` as `tenant`, and starts serving.
+    pub fn start(data: &Path, name: &str, tenant: &str, owner_key: &str) -> SiteServer {
+        let out = chancery()
+            .args(["--json", "site-admin", "init", "--data", data.to_str().unwrap(), "--name", name])
+            .args(["--location", "50.0,10.0", "--jurisdiction", "DE", "--tier", "3"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let key = json["site_key"].as_str().unwrap().to_string();
+        let status = chancery()
+            .args(["site-admin", "enroll", "--data", data.to_str().unwrap(), "--tenant", tenant])
+            .args(["--owner-key", owner_key])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut server = SiteServer {
+            data: data.into(),
+            key,
+            url: String::new(),
+            listen: "127.0.0.1:0".into(),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts (again) on the same address once one was chosen.
+    pub fn restart(&mut self) {
+        let mut child = chancery()
+            .args(["serve", "--data", self.data.to_str().unwrap(), "--listen", &self.listen])
+            .env("CHANCERY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on ").expect("serve prints its address").to_string();
+        self.url = format!("https://{addr}");
+        self.listen = addr;
+        self.child = Some(child);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SiteServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

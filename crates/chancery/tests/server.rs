@@ -1,0 +1,130 @@
+//! The owner against real site servers on loopback: fan-out, a server killed mid-backup,
+//! sync, restore from each site, pinned keys and refused tenants.
+
+mod common;
+
+use common::server::SiteServer;
+use common::tree::{assert_same, make_tree, noise};
+use common::{stderr_of, Env, LUXEMBOURG, STOCKHOLM};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARIS: &str = "48.8566,2.3522";
+
+fn owner_key(env: &Env) -> String {
+    String::from_utf8(env.cmd(&["owner-key"]).output().unwrap().stdout).unwrap().trim().to_string()
+}
+
+fn add_server(env: &Env, name: &str, server: &SiteServer, location: &str, cc: &str) {
+    env.cmd(&["site", "add", name, "--url", &server.url, "--site-key", &server.key, "--tenant", "ee"])
+        .args(["--location", location, "--jurisdiction", cc])
+        .assert()
+        .success();
+}
+
+fn three_servers(env: &Env) -> Vec<SiteServer> {
+    let key = owner_key(env);
+    let places = [("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE"), ("par", PARIS, "FR")];
+    places
+        .iter()
+        .map(|(name, location, cc)| {
+            let server = SiteServer::start(&env.path(&format!("site-{name}")), name, "ee", &key);
+            add_server(env, name, &server, location, cc);
+            server
+        })
+        .collect()
+}
+
+fn packs_at(server: &SiteServer) -> usize {
+    common::packs(&server.data.join("tenants/ee")).len()
+}
+
+#[test]
+fn backup_to_three_servers_survives_one_killed_and_sync_catches_up() {
+    let env = Env::init();
+    let mut servers = three_servers(&env);
+    let src = env.path("src");
+    make_tree(&src);
+    let report = env.backup_json(&[&src], 0);
+    assert_eq!(report["stored_at"], serde_json::json!(["lux", "sto", "par"]));
+    for site in ["lux", "sto", "par"] {
+        let out = env.path(&format!("out-{site}"));
+        env.cmd(&["restore", "latest", "--site", site, "--target", out.to_str().unwrap()]).assert().success();
+        assert_same(&src, &out.join("src"));
+    }
+
+    // A stream arrives; the Stockholm server dies in the middle of it.
+    let data = noise(64 * 1024 * 1024, 21);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("chancery"))
+        .env("CHANCERY_PASSWORD", common::PASSWORD)
+        .arg("--config")
+        .arg(&env.config)
+        .args(["--json", "backup", "--stdin", "--stdin-name", "dump.sql"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let before = packs_at(&servers[1]);
+    child.stdin.as_mut().unwrap().write_all(&data[..32 * 1024 * 1024]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while packs_at(&servers[1]) < before + 1 {
+        assert!(Instant::now() < deadline, "no pack reached sto");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    servers[1].kill();
+    child.stdin.as_mut().unwrap().write_all(&data[32 * 1024 * 1024..]).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stored_at"], serde_json::json!(["lux", "par"]));
+    assert!(stderr_of(&out).contains("sto"));
+
+    servers[1].restart();
+    env.cmd(&["status"]).assert().code(3);
+    env.cmd(&["sync"]).assert().success();
+    env.cmd(&["status"]).assert().success();
+    for site in ["lux", "sto", "par"] {
+        env.cmd(&["check", "--read-data", "--site", site]).assert().success();
+    }
+    let out = env.path("out-dump");
+    env.cmd(&["restore", "latest", "--site", "sto", "--target", out.to_str().unwrap()]).assert().success();
+    assert!(std::fs::read(out.join("dump.sql")).unwrap() == data);
+}
+
+#[test]
+fn a_changed_site_key_and_a_foreign_tenant_are_refused() {
+    let env = Env::init();
+    let key = owner_key(&env);
+    let server = SiteServer::start(&env.path("site-lux"), "lux", "ee", &key);
+    let other = SiteServer::start(&env.path("site-other"), "other", "ee", &key);
+    // Pinning another site's key: the TLS handshake is refused, nothing is written.
+    let out = env
+        .cmd(&["site", "add", "lux", "--url", &server.url, "--site-key", &other.key, "--tenant", "ee"])
+        .args(["--location", LUXEMBOURG, "--jurisdiction", "LU"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("site key mismatch"), "{}", stderr_of(&out));
+    add_server(&env, "lux", &server, LUXEMBOURG, "LU");
+    add_server(&env, "other", &other, STOCKHOLM, "SE");
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup_json(&[&src], 0);
+    let stored = common::packs(&server.data.join("tenants/ee"));
+
+    // Another owner, enrolled as another tenant, aims at tenant "ee": refused, nothing changes.
+    let intruder = Env::init();
+    let intruder_key = owner_key(&intruder);
+    chancery_site::enroll(&server.data, "mallory", &intruder_key, None).unwrap();
+    let out = intruder
+        .cmd(&["site", "add", "lux", "--url", &server.url, "--site-key", &server.key, "--tenant", "ee"])
+        .args(["--location", LUXEMBOURG, "--jurisdiction", "LU"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12), "{}", stderr_of(&out));
+    assert_eq!(common::packs(&server.data.join("tenants/ee")), stored);
+    env.cmd(&["check", "--read-data"]).assert().success();
+}
