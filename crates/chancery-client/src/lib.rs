@@ -82,8 +82,8 @@ impl RemoteBackend {
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
         let signer = &self.site.signer;
-        let headers =
-            sign_request(&self.site.owner_key, |m| signer(m), method.as_str(), path, body, now as i64);
+        let (owner, site) = (&self.site.owner_key, &self.site.site_key);
+        let headers = sign_request(owner, site, |m| signer(m), method.as_str(), path, body, now as i64);
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(name, value);

@@ -4,8 +4,11 @@
 //! own clock, and with a nonce it has not seen in that window, so a replayed request is refused.
 //!
 //! Canonical request (UTF-8, `\n`-separated, no trailing newline):
-//! `chancery-request-v1 | METHOD | path?query | timestamp (decimal unix seconds) |
-//!  nonce (32 hex) | BLAKE3 of the body (64 hex)`
+//! `chancery-request-v1 | site key (64 hex) | METHOD | path?query | timestamp (decimal unix
+//!  seconds) | nonce (32 hex) | BLAKE3 of the body (64 hex)`
+//!
+//! The site key binds a request to the one site it was made for: a request captured at one
+//! site cannot be replayed at another where the same owner key is enrolled.
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use rand::RngCore;
@@ -25,14 +28,22 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 const CONTEXT: &str = "chancery-request-v1";
 
 /// The bytes that are signed.
-pub fn canonical_request(method: &str, path: &str, time: i64, nonce: &str, body: &[u8]) -> Vec<u8> {
-    let body_hash = blake3::hash(body).to_hex();
-    format!("{CONTEXT}\n{method}\n{path}\n{time}\n{nonce}\n{body_hash}").into_bytes()
+pub fn canonical_request(
+    site_key: &[u8; 32],
+    method: &str,
+    path: &str,
+    time: i64,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let (site, body_hash) = (hex::encode(site_key), blake3::hash(body).to_hex());
+    format!("{CONTEXT}\n{site}\n{method}\n{path}\n{time}\n{nonce}\n{body_hash}").into_bytes()
 }
 
 /// The four authentication headers for a request.
 pub fn sign_request(
     public_key: &[u8; 32],
+    site_key: &[u8; 32],
     sign: impl Fn(&[u8]) -> [u8; 64],
     method: &str,
     path: &str,
@@ -42,7 +53,7 @@ pub fn sign_request(
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let nonce = hex::encode(nonce);
-    let signature = sign(&canonical_request(method, path, now, &nonce, body));
+    let signature = sign(&canonical_request(site_key, method, path, now, &nonce, body));
     [
         (HEADER_KEY, hex::encode(public_key)),
         (HEADER_TIME, now.to_string()),
@@ -95,6 +106,7 @@ pub struct VerifiedRequest {
 /// Checks the headers' form, the clock skew and the signature over the canonical request.
 pub fn verify_request(
     headers: &SignedHeaders,
+    site_key: &[u8; 32],
     method: &str,
     path: &str,
     body: &[u8],
@@ -111,7 +123,7 @@ pub fn verify_request(
         return Err(AuthFailure::ClockSkew(now - time));
     }
     let verifying = VerifyingKey::from_bytes(&key).map_err(|_| AuthFailure::Malformed(HEADER_KEY))?;
-    let message = canonical_request(method, path, time, nonce, body);
+    let message = canonical_request(site_key, method, path, time, nonce, body);
     verifying.verify(&message, &Signature::from_bytes(&signature)).map_err(|_| AuthFailure::BadSignature)?;
     Ok(VerifiedRequest { key, nonce: nonce.to_string(), time })
 }
@@ -134,8 +146,18 @@ mod tests {
         body: &[u8],
         now: i64,
     ) -> [(&'static str, String); 4] {
-        sign_request(&key.verifying_key().to_bytes(), |m| key.sign(m).to_bytes(), method, path, body, now)
+        sign_request(
+            &key.verifying_key().to_bytes(),
+            &SITE,
+            |m| key.sign(m).to_bytes(),
+            method,
+            path,
+            body,
+            now,
+        )
     }
+
+    const SITE: [u8; 32] = [7; 32];
 
     fn headers<'a>(h: &'a [(&'static str, String); 4]) -> SignedHeaders<'a> {
         SignedHeaders {
@@ -150,15 +172,23 @@ mod tests {
     fn signed_requests_verify_and_any_change_is_refused() {
         let key = SigningKey::from_bytes(&[9; 32]);
         let h = signed(&key, "PUT", "/v1/tenants/ee/packs/ab", b"body", 1000);
-        let ok = verify_request(&headers(&h), "PUT", "/v1/tenants/ee/packs/ab", b"body", 1010).unwrap();
+        let ok =
+            verify_request(&headers(&h), &SITE, "PUT", "/v1/tenants/ee/packs/ab", b"body", 1010).unwrap();
         assert_eq!(ok.key, key.verifying_key().to_bytes());
-        let bad = |m, p, b: &[u8], now| verify_request(&headers(&h), m, p, b, now);
+        let other_site =
+            verify_request(&headers(&h), &[8; 32], "PUT", "/v1/tenants/ee/packs/ab", b"body", 1010);
+        assert_eq!(
+            other_site,
+            Err(AuthFailure::BadSignature),
+            "a request made for one site fails at another"
+        );
+        let bad = |m, p, b: &[u8], now| verify_request(&headers(&h), &SITE, m, p, b, now);
         assert_eq!(bad("GET", "/v1/tenants/ee/packs/ab", b"body", 1000), Err(AuthFailure::BadSignature));
         assert_eq!(bad("PUT", "/v1/tenants/xx/packs/ab", b"body", 1000), Err(AuthFailure::BadSignature));
         assert_eq!(bad("PUT", "/v1/tenants/ee/packs/ab", b"bodz", 1000), Err(AuthFailure::BadSignature));
         assert_eq!(bad("PUT", "/v1/tenants/ee/packs/ab", b"body", 2000), Err(AuthFailure::ClockSkew(1000)));
         assert_eq!(
-            verify_request(&SignedHeaders::default(), "PUT", "/", b"", 0),
+            verify_request(&SignedHeaders::default(), &SITE, "PUT", "/", b"", 0),
             Err(AuthFailure::Malformed(HEADER_KEY))
         );
     }

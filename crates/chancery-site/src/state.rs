@@ -66,6 +66,9 @@ pub(crate) struct Site {
     pub(crate) key: SigningKey,
     pub(crate) info: SiteInfo,
     pub(crate) metrics: Metrics,
+    /// When this server started (unix seconds). The replay cache lives in memory, so requests
+    /// signed before the start are refused: none can be replayed across a restart.
+    pub(crate) started: i64,
     registry: Mutex<Registry>,
     stores: RwLock<BTreeMap<String, Arc<TenantStore>>>,
     replay: Mutex<ReplayCache>,
@@ -84,6 +87,7 @@ impl Site {
             info: info_of(&config, &key),
             key,
             metrics: Metrics::default(),
+            started: crate::files::unix_now(),
             stores: RwLock::new(BTreeMap::new()),
             replay: Mutex::new(ReplayCache::new(MAX_ENTRIES)),
             stripes: (0..WRITE_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),

@@ -62,7 +62,7 @@ async fn http2_is_negotiated_and_http1_still_works() {
 
     let mut tls = chancery_protocol::tls::client_config(site.site_key).unwrap();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let old = Client::with_tls(server.addr, tls, owner(1));
+    let old = Client::with_tls(server.addr, tls, owner(1), site.site_key);
     let (status, name) = old.put("ee", "packs", b"over http/1.1").await;
     assert_eq!(status, StatusCode::CREATED);
     let head = old.send("HEAD", &object_path("ee", "packs", &name), Vec::new()).await;

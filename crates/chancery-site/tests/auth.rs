@@ -80,6 +80,13 @@ async fn replayed_tampered_and_stale_requests_are_refused() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(error_of(response).await.contains("clock"));
     assert_eq!(client.put("ee", "packs", &other).await.0, StatusCode::CREATED, "a fresh signature works");
+
+    // The nonce cache is in memory: a request signed before the server started is refused,
+    // so nothing captured before a restart can be replayed after it.
+    let before_start = client.sign("PUT", &other_path, &other, now() - 60);
+    let response = client.send_with("PUT", &other_path, other.clone(), before_start).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(error_of(response).await.contains("before this server started"));
     server.stop().await.unwrap();
 }
 

@@ -108,7 +108,15 @@ fn authenticate(
     };
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let now = unix_now();
-    let verified = verify_request(&signed, parts.method.as_str(), path, body, now).map_err(refused)?;
+    let site_key = site.key.verifying_key().to_bytes();
+    let verified =
+        verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(refused)?;
+    if verified.time < site.started {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "request signed before this server started (possible replay); sign it again".to_string(),
+        ));
+    }
     let key_hex = hex::encode(verified.key);
     slot.caller(tenant, &key_hex[..16]);
     let granted = match site.access(&verified.key, tenant) {

@@ -103,27 +103,34 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub key: SigningKey,
+    pub site_key: [u8; 32],
 }
 
 impl Client {
     pub fn new(addr: SocketAddr, site_key: [u8; 32], key: SigningKey) -> Self {
         let tls = chancery_protocol::tls::client_config(site_key).unwrap();
-        Self::with_tls(addr, tls, key)
+        Self::with_tls(addr, tls, key, site_key)
     }
 
-    pub fn with_tls(addr: SocketAddr, tls: rustls::ClientConfig, key: SigningKey) -> Self {
+    pub fn with_tls(
+        addr: SocketAddr,
+        tls: rustls::ClientConfig,
+        key: SigningKey,
+        site_key: [u8; 32],
+    ) -> Self {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();
-        Client { http, base: format!("https://{addr}"), key }
+        Client { http, base: format!("https://{addr}"), key, site_key }
     }
 
     /// The four signed headers for a request made at `time`.
     pub fn sign(&self, method: &str, path: &str, body: &[u8], time: i64) -> HeaderMap {
         let public = self.key.verifying_key().to_bytes();
-        let signed = sign_request(&public, |m| self.key.sign(m).to_bytes(), method, path, body, time);
+        let signed =
+            sign_request(&public, &self.site_key, |m| self.key.sign(m).to_bytes(), method, path, body, time);
         signed
             .into_iter()
             .map(|(name, value)| (HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap()))
