@@ -101,6 +101,22 @@ pub struct SiteConfig {
     /// Its tier (0 = unknown).
     #[serde(default)]
     pub tier: u8,
+    /// Seconds a backup waits for this site to take the next pack before it leaves the site
+    /// behind as lagging (caught up later by `sync`), so that a slow site cannot hold back the
+    /// others.
+    #[serde(default = "default_upload_timeout", skip_serializing_if = "is_default_upload_timeout")]
+    pub upload_timeout_secs: u64,
+}
+
+/// Default of [`SiteConfig::upload_timeout_secs`].
+pub const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 300;
+
+fn default_upload_timeout() -> u64 {
+    DEFAULT_UPLOAD_TIMEOUT_SECS
+}
+
+fn is_default_upload_timeout(secs: &u64) -> bool {
+    *secs == DEFAULT_UPLOAD_TIMEOUT_SECS
 }
 
 /// How a site is reached.

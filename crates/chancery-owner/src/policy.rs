@@ -108,6 +108,7 @@ mod tests {
             location,
             jurisdiction: jurisdiction.into(),
             tier: 3,
+            upload_timeout_secs: 300,
         }
     }
 

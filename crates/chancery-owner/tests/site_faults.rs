@@ -7,7 +7,7 @@ use chancery_owner::backup::{backup, BackupRequest};
 use chancery_owner::check::{check, ReadData};
 use chancery_owner::config::SiteConfig;
 use chancery_owner::progress::Progress;
-use chancery_store::{FaultyBackend, FsBackend};
+use chancery_store::{FaultyBackend, FsBackend, ObjectKind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
         location: location.parse().unwrap(),
         jurisdiction: cc.into(),
         tier: 0,
+        upload_timeout_secs: 300,
     }
 }
 
@@ -68,4 +69,70 @@ fn a_full_site_lags_the_others_keep_going_and_sync_repairs_it() {
     let results = check(&archive, Some("lux"), ReadData::All).unwrap();
     assert_eq!(results[0].snapshots, 1);
     assert!(results[0].problems.is_empty());
+}
+
+/// A site that takes seconds for every pack: a real backend behind a slow link.
+#[derive(Debug)]
+struct SlowSite(FsBackend);
+
+impl chancery_store::Backend for SlowSite {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), chancery_store::StoreError> {
+        if kind == ObjectKind::Pack {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        self.0.put(kind, name, bytes)
+    }
+    fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, chancery_store::StoreError> {
+        self.0.get(kind, name)
+    }
+    fn get_range(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, chancery_store::StoreError> {
+        self.0.get_range(kind, name, offset, len)
+    }
+    fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, chancery_store::StoreError> {
+        self.0.stat(kind, name)
+    }
+    fn list(&self, kind: ObjectKind) -> Result<Vec<chancery_store::ObjectInfo>, chancery_store::StoreError> {
+        self.0.list(kind)
+    }
+    fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), chancery_store::StoreError> {
+        self.0.delete(kind, name)
+    }
+    fn sync(&self) -> Result<(), chancery_store::StoreError> {
+        self.0.sync()
+    }
+}
+
+#[test]
+fn a_slow_site_is_left_behind_instead_of_holding_back_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("chancery.toml");
+    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
+        .unwrap();
+    let src = root.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(80 * 1024 * 1024, 5)).unwrap();
+
+    let mut archive = Archive::open(&config, PW).unwrap();
+    archive.sites[1].backend = Arc::new(SlowSite(FsBackend::open(root.path().join("sto")).unwrap()));
+    archive.sites[1].config.upload_timeout_secs = 1;
+    let request = BackupRequest { paths: vec![src.clone()], ..Default::default() };
+    let report = backup(&archive, &request, &Progress::default()).unwrap();
+    assert_eq!(report.stored_at, vec!["lux".to_string()]);
+    assert!(report.lagging["sto"].contains("too slow"), "{:?}", report.lagging);
+
+    let archive = Archive::open(&config, PW).unwrap();
+    chancery_owner::sync::sync_sites(&archive, Some("sto")).unwrap();
+    let results = check(&archive, Some("sto"), ReadData::All).unwrap();
+    assert_eq!((results[0].snapshots, results[0].problems.len()), (1, 0));
 }

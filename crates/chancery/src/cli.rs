@@ -110,6 +110,9 @@ pub struct SiteAddArgs {
     /// Data-centre tier (0 = unknown).
     #[arg(long, default_value_t = 0)]
     pub tier: u8,
+    /// Seconds a backup waits for this site before leaving it behind as lagging.
+    #[arg(long, default_value_t = chancery_owner::config::DEFAULT_UPLOAD_TIMEOUT_SECS)]
+    pub upload_timeout: u64,
 }
 
 /// `policy ...`.

@@ -14,11 +14,12 @@ use chancery_format::keys::Keys;
 use chancery_format::pack::{build_pack, SealedBlob};
 use chancery_format::BlobId;
 use chancery_store::ObjectKind;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Duration;
 
 /// Data packs are closed at this size (before padding).
 pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
@@ -50,7 +51,7 @@ pub struct Pipeline<'scope, 'env> {
     jobs: Option<Sender<Job>>,
     progress: &'env Progress,
     live_sites: Arc<AtomicUsize>,
-    packer: Option<ScopedJoinHandle<'scope, Vec<IndexPack>>>,
+    packer: Option<ScopedJoinHandle<'scope, Packed>>,
     uploaders: Vec<(String, ScopedJoinHandle<'scope, Result<(), String>>)>,
     workers: Vec<ScopedJoinHandle<'scope, ()>>,
 }
@@ -79,7 +80,13 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         let mut uploaders = Vec::new();
         for site in sites {
             let (tx, rx) = bounded::<Arc<chancery_format::pack::Pack>>(UPLOAD_QUEUE);
-            senders.push(tx);
+            let timeout = Duration::from_secs(site.config.upload_timeout_secs);
+            senders.push(SiteQueue {
+                name: site.name().to_string(),
+                tx: Some(tx),
+                timeout,
+                live: live_sites.clone(),
+            });
             let live = live_sites.clone();
             uploaders.push((site.name().to_string(), scope.spawn(move || upload(site, rx, progress, &live))));
         }
@@ -131,7 +138,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         for w in self.workers.drain(..) {
             w.join().map_err(|_| anyhow::anyhow!("a compression worker panicked"))?;
         }
-        let packs =
+        let (packs, dropped) =
             self.packer.take().expect("packer").join().map_err(|_| anyhow::anyhow!("the packer panicked"))?;
         let mut failed_sites = BTreeMap::new();
         for (name, handle) in self.uploaders.drain(..) {
@@ -145,6 +152,8 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 }
             }
         }
+        // A site dropped for being too slow may have uploaded all it was given: still lagging.
+        failed_sites.extend(dropped);
         Ok(PipelineResult { packs, failed_sites })
     }
 }
@@ -165,11 +174,18 @@ struct PackBuffer {
     bytes: usize,
 }
 
-fn pack_blobs(
-    keys: &Keys,
-    sealed: Receiver<SealedBlob>,
-    sites: Vec<Sender<Arc<chancery_format::pack::Pack>>>,
-) -> Vec<IndexPack> {
+/// One site's upload queue, as the packer sees it.
+struct SiteQueue {
+    name: String,
+    tx: Option<Sender<Arc<chancery_format::pack::Pack>>>,
+    timeout: Duration,
+    live: Arc<AtomicUsize>,
+}
+
+/// Index entries of the packs written, and the sites dropped for being too slow.
+type Packed = (Vec<IndexPack>, BTreeMap<String, String>);
+
+fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueue>) -> Packed {
     let mut written = Vec::new();
     let (mut data, mut trees) = (PackBuffer::default(), PackBuffer::default());
     for blob in sealed {
@@ -180,26 +196,40 @@ fn pack_blobs(
         buffer.bytes += blob.sealed.len();
         buffer.blobs.push(blob);
         if buffer.bytes >= target {
-            written.push(dispatch(keys, std::mem::take(buffer), &sites));
+            written.push(dispatch(keys, std::mem::take(buffer), &mut sites));
         }
     }
     for buffer in [data, trees] {
         if !buffer.blobs.is_empty() {
-            written.push(dispatch(keys, buffer, &sites));
+            written.push(dispatch(keys, buffer, &mut sites));
         }
     }
-    written
+    let dropped = sites
+        .into_iter()
+        .filter(|s| s.tx.is_none() && s.timeout > Duration::ZERO)
+        .map(|s| (s.name, "too slow: its upload queue stayed full past upload_timeout_secs".to_string()))
+        .collect();
+    (written, dropped)
 }
 
-fn dispatch(
-    keys: &Keys,
-    buffer: PackBuffer,
-    sites: &[Sender<Arc<chancery_format::pack::Pack>>],
-) -> IndexPack {
+/// Hands a pack to every site still in the race. A site whose queue stays full longer than its
+/// timeout is dropped (it lags, and `sync` catches it up later) so that it cannot hold back the
+/// others; a site whose uploader failed has hung up and is skipped.
+fn dispatch(keys: &Keys, buffer: PackBuffer, sites: &mut [SiteQueue]) -> IndexPack {
     let pack = Arc::new(build_pack(keys, buffer.blobs));
-    for site in sites {
-        // A failed site's uploader has hung up; the others go on.
-        let _ = site.send(pack.clone());
+    for site in sites.iter_mut() {
+        let Some(tx) = &site.tx else { continue };
+        match tx.send_timeout(pack.clone(), site.timeout) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => {
+                site.live.fetch_sub(1, Ordering::Relaxed);
+                site.tx = None;
+            }
+            Err(SendTimeoutError::Disconnected(_)) => {
+                site.tx = None;
+                site.timeout = Duration::ZERO; // failed, not slow: the uploader reports why
+            }
+        }
     }
     IndexPack { pack: pack.id, entries: pack.entries.clone() }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chancery_owner::archive::Archive;
 use chancery_owner::backup::{backup, BackupRequest};
 use chancery_owner::check::{check, ReadData};
-use chancery_owner::config::{Endpoint, Location, SiteConfig};
+use chancery_owner::config::{Endpoint, Location, SiteConfig, DEFAULT_UPLOAD_TIMEOUT_SECS};
 use chancery_owner::progress::Progress;
 use chancery_owner::restore::{restore, RestoreRequest};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,14 @@ fn story(root: &Path) -> Result<()> {
     for (name, location, cc) in [("bissen", BISSEN, "LU"), ("stockholm", STOCKHOLM, "SE")] {
         let dir = root.join("sites").join(name);
         let endpoint = Endpoint::Dir { dir };
-        let site = SiteConfig { name: name.into(), endpoint, location, jurisdiction: cc.into(), tier: 3 };
+        let site = SiteConfig {
+            name: name.into(),
+            endpoint,
+            location,
+            jurisdiction: cc.into(),
+            tier: 3,
+            upload_timeout_secs: DEFAULT_UPLOAD_TIMEOUT_SECS,
+        };
         chancery_owner::admin::add_site(&config, site, None)?;
     }
     let archive = Archive::open(&config, PASSWORD)?;

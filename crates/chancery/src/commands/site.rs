@@ -34,6 +34,7 @@ fn add(g: &Globals, args: SiteAddArgs) -> Result<Outcome> {
         location: args.location,
         jurisdiction: args.jurisdiction,
         tier: args.tier,
+        upload_timeout_secs: args.upload_timeout,
     };
     let name = site.name.clone();
     let config = chancery_owner::admin::add_site(g.config(), site, owner.as_ref())?;
@@ -67,9 +68,16 @@ fn list(g: &Globals) -> Result<Outcome> {
         crate::output::json(&serde_json::json!({ "sites": config.sites, "distances": report.pairs }))?;
         return Ok(Outcome::Success);
     }
-    println!("{:<16} {:<3} {:>4}  {:<20} location", "site", "cc", "tier", "");
+    println!("{:<16} {:<3} {:>4}  {:<20} where", "site", "cc", "tier", "location");
     for s in &config.sites {
-        println!("{:<16} {:<3} {:>4}  {:<20} {}", s.name, s.jurisdiction, s.tier, s.location, s.endpoint);
+        println!(
+            "{:<16} {:<3} {:>4}  {:<20} {}",
+            s.name,
+            s.jurisdiction,
+            s.tier,
+            s.location.to_string(),
+            s.endpoint
+        );
     }
     println!();
     println!("distances (minimum {} km):", config.policy.min_distance_km);
