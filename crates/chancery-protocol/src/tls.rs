@@ -10,7 +10,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 
-/// The name every site certificate carries and every client asks for (SNI).
+/// The name every site certificate carries. Neither side checks names: the pinned key is the
+/// identity (clients send whatever host their URL names as SNI).
 pub const SITE_SERVER_NAME: &str = "chancery-site";
 /// ALPN: HTTP/2 first, HTTP/1.1 as fall-back.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

@@ -86,6 +86,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 tx: Some(tx),
                 timeout,
                 live: live_sites.clone(),
+                slow: false,
             });
             let live = live_sites.clone();
             uploaders.push((site.name().to_string(), scope.spawn(move || upload(site, rx, progress, &live))));
@@ -180,6 +181,8 @@ struct SiteQueue {
     tx: Option<Sender<Arc<chancery_format::pack::Pack>>>,
     timeout: Duration,
     live: Arc<AtomicUsize>,
+    /// Dropped for being too slow (not for failing: a failed uploader reports its own error).
+    slow: bool,
 }
 
 /// Index entries of the packs written, and the sites dropped for being too slow.
@@ -206,7 +209,7 @@ fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueu
     }
     let dropped = sites
         .into_iter()
-        .filter(|s| s.tx.is_none() && s.timeout > Duration::ZERO)
+        .filter(|s| s.slow)
         .map(|s| (s.name, "too slow: its upload queue stayed full past upload_timeout_secs".to_string()))
         .collect();
     (written, dropped)
@@ -223,11 +226,10 @@ fn dispatch(keys: &Keys, buffer: PackBuffer, sites: &mut [SiteQueue]) -> IndexPa
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => {
                 site.live.fetch_sub(1, Ordering::Relaxed);
-                site.tx = None;
+                (site.tx, site.slow) = (None, true);
             }
             Err(SendTimeoutError::Disconnected(_)) => {
                 site.tx = None;
-                site.timeout = Duration::ZERO; // failed, not slow: the uploader reports why
             }
         }
     }
