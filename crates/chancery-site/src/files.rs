@@ -4,7 +4,8 @@
 //! <data>/site.toml          identity: name, location, jurisdiction, tier, created
 //! <data>/site.key           Ed25519 secret seed of the site key, 32 raw bytes, mode 0600
 //! <data>/tenants.toml       enrolled tenants ([[tenant]] name, owner_key, quota_bytes, enrolled_at)
-//! <data>/tenants/<name>/    one `chancery_store::FsBackend` folder per tenant
+//! <data>/tenants/<name>/    one `chancery_store::FsBackend` folder per tenant (folder storage)
+//! <data>/s3.secret          the S3 secret access key, mode 0600 (S3 storage; see storage.rs)
 //! ```
 
 use std::fs;
@@ -21,7 +22,9 @@ pub(crate) const SITE_TOML: &str = "site.toml";
 pub(crate) const SITE_KEY: &str = "site.key";
 /// The list of enrolled tenants.
 pub(crate) const TENANTS_TOML: &str = "tenants.toml";
-/// The folder holding one store per tenant.
+/// The S3 secret access key of a site whose storage is a bucket.
+pub(crate) const S3_SECRET: &str = "s3.secret";
+/// The folder (or key prefix) holding one store per tenant.
 pub(crate) const TENANTS_DIR: &str = "tenants";
 
 /// Where a tenant's objects are stored.

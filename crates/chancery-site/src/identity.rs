@@ -10,7 +10,8 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::files::{rfc3339_now, write_atomic, Existing, SITE_KEY, SITE_TOML, TENANTS_DIR};
+use crate::files::{rfc3339_now, write_atomic, Existing, S3_SECRET, SITE_KEY, SITE_TOML, TENANTS_DIR};
+use crate::storage::{save_secret, Storage, StorageConfig};
 
 /// Where a site stands, in decimal degrees (WGS 84).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub(crate) struct SiteConfig {
     pub(crate) tier: u8,
     pub(crate) created: String,
     pub(crate) location: Location,
+    /// Where tenants' objects live; absent: folders under the data folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) storage: Option<StorageConfig>,
 }
 
 /// What a site says about itself (`GET /v1/site`), for owners checking their placement policy.
@@ -48,6 +52,7 @@ pub struct SiteInfo {
 
 /// Creates a site in `data`: its identity (`site.toml`) and a fresh site key (`site.key`, mode
 /// 0600). Returns the site key's public half in hex, which owners pin (`site add --site-key`).
+/// Tenants' objects will live in folders under `data`; see [`init_site_with_storage`].
 ///
 /// Refuses a folder that already holds a site, so that an identity is never replaced by
 /// accident (owners would stop trusting the site, and its receipts would no longer verify).
@@ -59,11 +64,33 @@ pub fn init_site(
     jurisdiction: &str,
     tier: u8,
 ) -> anyhow::Result<String> {
+    init_site_with_storage(data, name, lat, lon, jurisdiction, tier, None)
+}
+
+/// [`init_site`], with tenants' objects in an S3-compatible bucket when `storage` names one
+/// (with its secret access key, kept in `s3.secret`, mode 0600). The bucket must exist and
+/// answer: it is checked before anything is written.
+pub fn init_site_with_storage(
+    data: &Path,
+    name: &str,
+    lat: f64,
+    lon: f64,
+    jurisdiction: &str,
+    tier: u8,
+    storage: Option<(&StorageConfig, &str)>,
+) -> anyhow::Result<String> {
     let jurisdiction = check_identity(name, lat, lon, jurisdiction, tier)?;
-    if data.join(SITE_TOML).exists() || data.join(SITE_KEY).exists() {
+    if [SITE_TOML, SITE_KEY, S3_SECRET].iter().any(|f| data.join(f).exists()) {
         bail!("{} already holds a site; choose an empty folder for a new one", data.display());
     }
     fs::create_dir_all(data.join(TENANTS_DIR)).with_context(|| format!("creating {}", data.display()))?;
+    if let Some((config, secret)) = storage {
+        save_secret(data, secret)?;
+        // Written before the check so that the check reads it exactly as `serve` will.
+        Storage::open(data, Some(config)).inspect_err(|_| {
+            let _ = fs::remove_file(data.join(S3_SECRET));
+        })?;
+    }
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     write_atomic(&data.join(SITE_KEY), key.as_bytes(), 0o600, Existing::Refuse)?;
     let config = SiteConfig {
@@ -72,7 +99,9 @@ pub fn init_site(
         tier,
         created: rfc3339_now(),
         location: Location { lat, lon },
+        storage: storage.map(|(config, _)| config.clone()),
     };
+    // site.toml last: a folder without it is not a site yet, whatever else a crash left.
     let text = toml::to_string(&config).context("encoding site.toml")?;
     write_atomic(&data.join(SITE_TOML), text.as_bytes(), 0o644, Existing::Refuse)?;
     Ok(hex::encode(key.verifying_key().to_bytes()))

@@ -5,7 +5,8 @@
 //! - The site's identity ([`init_site`], [`site_info`]): name, location, jurisdiction, tier,
 //!   and the Ed25519 site key that owners pin, which signs TLS handshakes and receipts.
 //! - Tenants ([`enroll`]): which owner key may act for which tenant, with optional quotas;
-//!   one `chancery_store::FsBackend` folder per tenant.
+//!   one store per tenant: a `chancery_store::FsBackend` folder, or a prefix of an
+//!   S3-compatible bucket (`chancery_store::S3Backend`) when `site.toml` says so ([`StorageConfig`]).
 //! - The HTTP API v1 over TLS ([`run`], [`ROUTES`], documented in `openapi.yaml` beside this
 //!   crate's `Cargo.toml`): every tenant request signed by the owner
 //!   (`chancery_protocol::auth`), replays refused, append-only writes checked against their
@@ -34,10 +35,13 @@ mod replay;
 mod scrub;
 mod server;
 mod state;
+mod storage;
 mod tenants;
 
+pub use chancery_store::S3Config;
 pub use http::{Route, MAX_BODY_BYTES, ROUTES};
-pub use identity::{init_site, site_info, SiteInfo};
+pub use identity::{init_site, init_site_with_storage, site_info, SiteInfo};
 pub use scrub::{scrub, CorruptObject, ScrubReport};
 pub use server::{run, SHUTDOWN_GRACE};
+pub use storage::StorageConfig;
 pub use tenants::enroll;

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use chancery_protocol::CONTENT_ADDRESSED;
-use chancery_store::{Backend, FsBackend, ObjectKind, StoreError};
+use chancery_store::{Backend, ObjectKind, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::files::tenant_dir;
 use crate::identity::load_config;
+use crate::storage::Storage;
 use crate::tenants;
 
 /// How much of an object is read at once.
@@ -43,7 +43,8 @@ pub struct CorruptObject {
 /// Re-hashes the content-addressed objects of one enrolled tenant, or of every tenant.
 /// Safe while the server runs (read-only). Damaged objects are reported, not an error.
 pub fn scrub(data: &Path, tenant: Option<&str>) -> anyhow::Result<ScrubReport> {
-    load_config(data)?;
+    let config = load_config(data)?;
+    let storage = Storage::open(data, config.storage.as_ref())?;
     let enrolled: Vec<String> = tenants::load(data)?.into_iter().map(|t| t.name).collect();
     let chosen = match tenant {
         Some(name) if !enrolled.iter().any(|t| t == name) => {
@@ -54,20 +55,19 @@ pub fn scrub(data: &Path, tenant: Option<&str>) -> anyhow::Result<ScrubReport> {
     };
     let mut report = ScrubReport::default();
     for name in chosen {
-        scrub_tenant(data, &name, &mut report)?;
+        scrub_tenant(&storage, &name, &mut report)?;
         report.tenants += 1;
     }
     Ok(report)
 }
 
-fn scrub_tenant(data: &Path, tenant: &str, report: &mut ScrubReport) -> anyhow::Result<()> {
-    let store =
-        FsBackend::open(tenant_dir(data, tenant)).with_context(|| format!("opening tenant {tenant}"))?;
+fn scrub_tenant(storage: &Storage, tenant: &str, report: &mut ScrubReport) -> anyhow::Result<()> {
+    let store = storage.tenant(tenant).with_context(|| format!("opening tenant {tenant}"))?;
     let kinds = ObjectKind::ALL.into_iter().filter(|k| CONTENT_ADDRESSED.contains(&k.dir_name()));
     for kind in kinds {
         let objects = store.list(kind).with_context(|| format!("listing {kind}s of tenant {tenant}"))?;
         for object in objects {
-            let damaged = match hash_object(&store, kind, &object.name) {
+            let damaged = match hash_object(store.as_ref(), kind, &object.name) {
                 Ok((hash, bytes)) => {
                     report.bytes += bytes;
                     hash != object.name

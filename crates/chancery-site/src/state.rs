@@ -3,19 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use anyhow::Context;
-use chancery_store::{Backend, FsBackend, ObjectKind, StoreError};
+use chancery_store::{Backend, ObjectKind, StoreError};
 use ed25519_dalek::SigningKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::files::tenant_dir;
 use crate::identity::{info_of, load_config, load_key, SiteInfo};
 use crate::metrics::Metrics;
 use crate::replay::{Refused, ReplayCache, MAX_ENTRIES};
+use crate::storage::Storage;
 use crate::tenants::{Access, Registry};
 
 /// How many locks serialise writes; writes of two objects share one only by chance.
@@ -27,14 +27,14 @@ const BODY_BUDGET_MIB: u32 = 1024;
 /// One tenant's store and the bytes it holds.
 #[derive(Debug)]
 pub(crate) struct TenantStore {
-    pub(crate) backend: FsBackend,
+    pub(crate) backend: Box<dyn Backend>,
     used: AtomicU64,
 }
 
 impl TenantStore {
     /// Opens the store and adds up what it holds.
-    fn open(data: &Path, tenant: &str) -> Result<Self, StoreError> {
-        let backend = FsBackend::open(tenant_dir(data, tenant))?;
+    fn open(storage: &Storage, tenant: &str) -> Result<Self, StoreError> {
+        let backend = storage.tenant(tenant)?;
         let mut used = 0u64;
         for kind in ObjectKind::ALL {
             used = backend.list(kind)?.iter().fold(used, |sum, o| sum.saturating_add(o.size));
@@ -62,7 +62,7 @@ impl TenantStore {
 /// The state of a running site.
 #[derive(Debug)]
 pub(crate) struct Site {
-    pub(crate) data: PathBuf,
+    pub(crate) storage: Storage,
     pub(crate) key: SigningKey,
     pub(crate) info: SiteInfo,
     pub(crate) metrics: Metrics,
@@ -82,8 +82,9 @@ impl Site {
         let config = load_config(data)?;
         let key = load_key(data)?;
         let registry = Registry::open(data)?;
+        let storage = Storage::open(data, config.storage.as_ref())?;
         let site = Site {
-            data: data.to_path_buf(),
+            storage,
             info: info_of(&config, &key),
             key,
             metrics: Metrics::default(),
@@ -122,7 +123,7 @@ impl Site {
         if let Some(store) = self.stores.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
             return Ok(store.clone());
         }
-        let opened = Arc::new(TenantStore::open(&self.data, tenant)?);
+        let opened = Arc::new(TenantStore::open(&self.storage, tenant)?);
         let mut stores = self.stores.write().unwrap_or_else(|p| p.into_inner());
         Ok(stores.entry(tenant.to_string()).or_insert(opened).clone())
     }
@@ -175,8 +176,9 @@ mod tests {
     #[test]
     fn reservations_respect_the_quota() {
         let dir = tempfile::tempdir().unwrap();
-        FsBackend::create(tenant_dir(dir.path(), "ee")).unwrap();
-        let store = TenantStore::open(dir.path(), "ee").unwrap();
+        let storage = Storage::Folders(dir.path().into());
+        storage.create_tenant("ee").unwrap();
+        let store = TenantStore::open(&storage, "ee").unwrap();
         assert!(store.reserve(60, Some(100)));
         assert!(!store.reserve(41, Some(100)));
         assert!(store.reserve(40, Some(100)));
@@ -204,9 +206,11 @@ mod tests {
     #[test]
     fn usage_is_read_from_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FsBackend::create(tenant_dir(dir.path(), "ee")).unwrap();
+        let storage = Storage::Folders(dir.path().into());
+        storage.create_tenant("ee").unwrap();
+        let backend = storage.tenant("ee").unwrap();
         backend.put(ObjectKind::Pack, "abcd", &[0; 10]).unwrap();
         backend.put(ObjectKind::Meta, "m", &[0; 5]).unwrap();
-        assert_eq!(TenantStore::open(dir.path(), "ee").unwrap().used(), 15);
+        assert_eq!(TenantStore::open(&storage, "ee").unwrap().used(), 15);
     }
 }

@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use chancery_protocol::{parse_public_key, valid_tenant};
-use chancery_store::FsBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::files::{rfc3339_now, tenant_dir, write_atomic, Existing, SITE_TOML, TENANTS_TOML};
+use crate::files::{rfc3339_now, write_atomic, Existing, SITE_TOML, TENANTS_TOML};
+use crate::identity::load_config;
+use crate::storage::Storage;
 
 /// One `[[tenant]]` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +72,10 @@ pub fn enroll(data: &Path, tenant: &str, owner_key: &str, quota_bytes: Option<u6
     };
     let text = append_entry(&existing, &entry)?;
     parse(&text, &path).context("the new tenants.toml would not parse (this is a bug)")?;
-    FsBackend::create(tenant_dir(data, tenant)).with_context(|| format!("creating the store of {tenant}"))?;
+    let config = load_config(data)?;
+    Storage::open(data, config.storage.as_ref())?
+        .create_tenant(tenant)
+        .with_context(|| format!("creating the store of {tenant}"))?;
     write_atomic(&path, text.as_bytes(), 0o644, Existing::Replace)
 }
 
@@ -242,7 +246,7 @@ mod tests {
         let tenants = load(dir.path()).unwrap();
         assert_eq!(tenants.len(), 2);
         assert_eq!(tenants[0].quota_bytes, Some(1000));
-        assert!(tenant_dir(dir.path(), "lv").join("packs").is_dir());
+        assert!(crate::files::tenant_dir(dir.path(), "lv").join("packs").is_dir());
         let dup = enroll(dir.path(), "ee", KEY_B, None).unwrap_err();
         assert!(dup.to_string().contains("already enrolled"), "{dup}");
         assert!(enroll(dir.path(), "../x", KEY_B, None).is_err());

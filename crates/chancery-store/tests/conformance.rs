@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use chancery_store::{conformance, Backend, FaultyBackend, FsBackend, MemoryBackend};
+use chancery_store::{conformance, Backend, FaultyBackend, FsBackend, MemoryBackend, ThrottledBackend};
 
 /// Fresh file stores in sub-folders of one temporary folder that outlives them all.
 fn fs_factory(parent: &tempfile::TempDir) -> impl Fn() -> FsBackend + '_ {
@@ -36,6 +36,13 @@ fn faulty_fs_backend_without_faults_conforms() {
     let parent = tempfile::tempdir().unwrap();
     let make = fs_factory(&parent);
     conformance::run_all(&|| Box::new(FaultyBackend::new(make())) as Box<dyn Backend>);
+}
+
+#[test]
+fn throttled_backend_conforms() {
+    // A high limit: the suite checks behaviour, not speed.
+    let make = || ThrottledBackend::new(MemoryBackend::new(), Some(1 << 34), Some(1 << 34));
+    conformance::run_all(&|| Box::new(make()) as Box<dyn Backend>);
 }
 
 #[test]

@@ -242,6 +242,33 @@ pub struct SiteAdminInitArgs {
     /// Data-centre tier.
     #[arg(long, default_value_t = 0)]
     pub tier: u8,
+    #[command(flatten)]
+    pub s3: S3StorageArgs,
+}
+
+/// Where a site stores its tenants' objects when that is an S3-compatible bucket (Garage, Ceph
+/// RGW, MinIO, AWS) instead of folders under `--data`.
+#[derive(Args, Debug)]
+pub struct S3StorageArgs {
+    /// Store in this S3 endpoint, e.g. http://127.0.0.1:3900. The secret access key is read
+    /// from CHANCERY_S3_SECRET_ACCESS_KEY and kept in DATA/s3.secret (mode 0600).
+    #[arg(long, requires_all = ["s3_bucket", "s3_access_key_id"])]
+    pub s3_endpoint: Option<String>,
+    /// The bucket (it must exist).
+    #[arg(long, requires = "s3_endpoint")]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region.
+    #[arg(long, default_value = "garage", requires = "s3_endpoint")]
+    pub s3_region: String,
+    /// A key prefix inside the bucket, so that several sites can share it.
+    #[arg(long, default_value = "", requires = "s3_endpoint")]
+    pub s3_prefix: String,
+    /// The access key id.
+    #[arg(long, requires = "s3_endpoint")]
+    pub s3_access_key_id: Option<String>,
+    /// The secret access key (best given through the environment, not the command line).
+    #[arg(long, env = "CHANCERY_S3_SECRET_ACCESS_KEY", hide_env_values = true, hide = true)]
+    pub s3_secret_access_key: Option<String>,
 }
 
 /// `site-admin enroll`.

@@ -17,7 +17,7 @@ use chancery_protocol::auth::{
 use http_body_util::LengthLimitError;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::error::ApiError;
+use super::error::{blocking, ApiError};
 use super::observe::LogSlot;
 use crate::files::unix_now;
 use crate::replay::Refused;
@@ -51,8 +51,9 @@ impl FromRequest<Arc<Site>> for Authed {
         let slot = parts.extensions.get::<LogSlot>().cloned().unwrap_or_default();
         slot.received(body.len());
         let tenant = authenticate(site, &parts, &tenant, &body, &slot)?;
-        let store =
-            site.store(&tenant.name).map_err(|e| ApiError::storage("opening the tenant's store", e))?;
+        // The first request of a tenant opens its store, which lists it (disk or bucket).
+        let (opener, name) = (site.clone(), tenant.name.clone());
+        let store = blocking("opening the tenant's store", move || opener.store(&name)).await?;
         Ok(Authed { tenant, store, body, _budget: budget })
     }
 }

@@ -14,6 +14,13 @@ pub const LUXEMBOURG: &str = "49.6116,6.1319";
 pub const STOCKHOLM: &str = "59.3293,18.0686";
 pub const HELSINKI: &str = "60.1699,24.9384";
 
+/// The binary with a clean environment (only PATH), for commands that need no owner.
+pub fn chancery_cmd() -> Command {
+    let mut cmd = Command::cargo_bin("chancery").expect("binary");
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
 /// One owner's home with its config, in a temporary folder.
 pub struct Env {
     pub dir: TempDir,

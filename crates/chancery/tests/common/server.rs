@@ -21,11 +21,28 @@ fn chancery() -> Command {
 impl SiteServer {
     /// Creates a site in `data`, enrolls `owner_key` as `tenant`, and starts serving.
     pub fn start(data: &Path, name: &str, tenant: &str, owner_key: &str) -> SiteServer {
-        let out = chancery()
-            .args(["--json", "site-admin", "init", "--data", data.to_str().unwrap(), "--name", name])
-            .args(["--location", "50.0,10.0", "--jurisdiction", "DE", "--tier", "3"])
-            .output()
-            .unwrap();
+        Self::start_with(data, name, tenant, owner_key, |_| {})
+    }
+
+    /// [`SiteServer::start`], with `init` adjusted by `more` (e.g. S3 storage flags).
+    pub fn start_with(
+        data: &Path,
+        name: &str,
+        tenant: &str,
+        owner_key: &str,
+        more: impl FnOnce(&mut Command),
+    ) -> SiteServer {
+        let mut init = chancery();
+        init.args(["--json", "site-admin", "init", "--data", data.to_str().unwrap(), "--name", name]).args([
+            "--location",
+            "50.0,10.0",
+            "--jurisdiction",
+            "DE",
+            "--tier",
+            "3",
+        ]);
+        more(&mut init);
+        let out = init.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let key = json["site_key"].as_str().unwrap().to_string();
