@@ -7,4 +7,6 @@ fn demo_runs_end_to_end() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("content does not match its name"), "{text}");
     assert!(text.contains("identical, byte for byte"), "{text}");
+    assert!(text.contains("site servers abroad") && text.contains("https://127.0.0.1:"), "{text}");
+    assert!(text.contains("scrub, without any key, also finds packs"), "{text}");
 }

@@ -1,6 +1,7 @@
-//! `demo`: the whole story on one machine, with real folders as the home and two embassy
-//! sites: set-up, placement check, backups, an attack on one site, detection, and recovery of
-//! the registers from the embassies after the home copy is gone.
+//! `demo`: the whole story on one machine: a home folder and two embassy sites served by real
+//! site servers on loopback ports (HTTPS, pinned site keys, signed requests): set-up,
+//! placement check, backups, an attack on one site, detection, and recovery of the registers
+//! from the embassies after the home copy is gone.
 
 use crate::cli::DemoArgs;
 use crate::output::bytes;
@@ -12,12 +13,17 @@ use chancery_owner::check::{check, ReadData};
 use chancery_owner::config::{Endpoint, Location, SiteConfig, DEFAULT_UPLOAD_TIMEOUT_SECS};
 use chancery_owner::progress::Progress;
 use chancery_owner::restore::{restore, RestoreRequest};
+use chancery_owner::site::OwnerIdentity;
+
+use super::demo_sites::{DemoServers, Place};
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &[u8] = b"demo password: never use this one";
 const TALLINN: Location = Location { lat: 59.437, lon: 24.7536 };
 const BISSEN: Location = Location { lat: 49.7872, lon: 6.0664 };
 const STOCKHOLM: Location = Location { lat: 59.3293, lon: 18.0686 };
+/// The owner's tenant name at both sites.
+const TENANT: &str = "estonia";
 
 /// Runs the demo in a temporary folder (or `--dir`).
 pub fn run(args: DemoArgs) -> Result<Outcome> {
@@ -48,19 +54,30 @@ fn story(root: &Path) -> Result<()> {
     super::demo_data::write_registers(&registers)?;
     println!("   sample registers written to {}", registers.display());
     chancery_owner::admin::init(&config, "Republic of Estonia", TALLINN, "EE", PASSWORD)?;
-    step(2, "Two embassy sites abroad: Bissen (LU) and Stockholm (SE)");
-    for (name, location, cc) in [("bissen", BISSEN, "LU"), ("stockholm", STOCKHOLM, "SE")] {
-        let dir = root.join("sites").join(name);
-        let endpoint = Endpoint::Dir { dir };
+    step(2, "Two embassy site servers abroad: Bissen (LU) and Stockholm (SE), on loopback ports");
+    let owner_key = chancery_owner::config::Config::load(&config)?.owner.public_key;
+    let places = [
+        Place { name: "bissen", lat: BISSEN.lat, lon: BISSEN.lon, jurisdiction: "LU" },
+        Place { name: "stockholm", lat: STOCKHOLM.lat, lon: STOCKHOLM.lon, jurisdiction: "SE" },
+    ];
+    let servers = DemoServers::start(root, &places, TENANT, &owner_key)?;
+    let owner = OwnerIdentity::from_keys(&Archive::open(&config, PASSWORD)?.keys);
+    for (place, server) in places.iter().zip(&servers.sites) {
+        println!("   {:<10} {}  site key {}…", place.name, server.url, &server.site_key[..16]);
+        let endpoint = Endpoint::Server {
+            url: server.url.clone(),
+            site_key: server.site_key.clone(),
+            tenant: TENANT.into(),
+        };
         let site = SiteConfig {
-            name: name.into(),
+            name: place.name.into(),
             endpoint,
-            location,
-            jurisdiction: cc.into(),
+            location: Location { lat: place.lat, lon: place.lon },
+            jurisdiction: place.jurisdiction.into(),
             tier: 3,
             upload_timeout_secs: DEFAULT_UPLOAD_TIMEOUT_SECS,
         };
-        chancery_owner::admin::add_site(&config, site, None)?;
+        chancery_owner::admin::add_site(&config, site, Some(&owner))?;
     }
     let archive = Archive::open(&config, PASSWORD)?;
     let policy = chancery_owner::policy::check(&archive.config);
@@ -75,8 +92,8 @@ fn story(root: &Path) -> Result<()> {
     run_backup(&archive, &registers)?;
     std::fs::write(registers.join("population/births-2026.csv"), b"id,name,born\n9001,Mari,2026-11-28\n")?;
     run_backup(&archive, &registers)?;
-    step(4, "Attack: an intruder at the Bissen site alters a pack");
-    let victim = corrupt_largest_pack(&root.join("sites/bissen"))?;
+    step(4, "Attack: an intruder at the Bissen site alters a pack on its disk");
+    let victim = corrupt_largest_pack(&servers.site("bissen")?.data.join("tenants").join(TENANT))?;
     println!("   flipped one byte in pack {}", &victim[..16]);
     step(5, "Detection: check --read-data at every site");
     for site in check(&archive, None, ReadData::All)? {
@@ -92,6 +109,10 @@ fn story(root: &Path) -> Result<()> {
                 p.snapshots.join(", ")
             );
         }
+    }
+    let scrub = chancery_site::scrub(&servers.site("bissen")?.data, None)?;
+    for c in &scrub.corrupt {
+        println!("   the Bissen host's own scrub, without any key, also finds {} {}", c.kind, &c.name[..16]);
     }
     step(6, "Disaster: the home copy is gone; restore from Bissen first");
     let original = root.join("home/registers-before-disaster");

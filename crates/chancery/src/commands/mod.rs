@@ -4,6 +4,7 @@ mod backup;
 mod check;
 mod demo;
 mod demo_data;
+mod demo_sites;
 mod init;
 mod key;
 mod ls;
