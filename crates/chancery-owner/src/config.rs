@@ -106,6 +106,13 @@ pub struct SiteConfig {
     /// others.
     #[serde(default = "default_upload_timeout", skip_serializing_if = "is_default_upload_timeout")]
     pub upload_timeout_secs: u64,
+    /// Average upload rate to this site, KiB/s (as restic's `--limit-upload`); none: unlimited.
+    /// Parallel uploads to the site share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_upload_kib: Option<u64>,
+    /// Average download rate from this site, KiB/s (restore, check, sync); none: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_download_kib: Option<u64>,
 }
 
 /// Default of [`SiteConfig::upload_timeout_secs`].

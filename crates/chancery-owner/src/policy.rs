@@ -109,6 +109,8 @@ mod tests {
             jurisdiction: jurisdiction.into(),
             tier: 3,
             upload_timeout_secs: 300,
+            limit_upload_kib: None,
+            limit_download_kib: None,
         }
     }
 

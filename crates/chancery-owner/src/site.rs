@@ -7,7 +7,7 @@ use crate::config::{Endpoint, SiteConfig};
 use anyhow::{bail, Context, Result};
 use chancery_client::{RemoteBackend, RemoteSite, Signer};
 use chancery_store::fs::FsBackend;
-use chancery_store::{Backend, ObjectKind, StoreError};
+use chancery_store::{Backend, ObjectKind, StoreError, ThrottledBackend};
 use ed25519_dalek::Signer as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,19 +38,20 @@ impl Site {
         let dir = match &config.endpoint {
             Endpoint::Dir { dir } => dir,
             Endpoint::Server { .. } => {
-                let site = Site { config: config.clone(), backend: Arc::new(remote_backend(config, owner)?) };
+                let site =
+                    Site { config: config.clone(), backend: limited(config, remote_backend(config, owner)?) };
                 site.check_marker(repo_id)?;
                 return Ok(site);
             }
         };
         let backend = FsBackend::open(dir).with_context(|| format!("site {} is unreachable", config.name))?;
+        // Temp files of a writer killed an hour ago or more will never be linked into place;
+        // younger ones may belong to a backup still running. A read-only site keeps them.
         let backend = Arc::new(backend);
         let site = Site { config: config.clone(), backend: backend.clone() };
         site.check_marker(repo_id)?;
-        // Temp files of a writer killed an hour ago or more will never be linked into place;
-        // younger ones may belong to a backup still running. A read-only site keeps them.
         let _ = backend.remove_stale_temp(STALE_TEMP_AGE);
-        Ok(site)
+        Ok(Site { backend: limited(config, backend), ..site })
     }
 
     /// Makes `config.dir` a site of this archive: an empty or new folder gets the layout and
@@ -72,7 +73,7 @@ impl Site {
             FsBackend::create(dir).with_context(|| format!("creating site folder {}", dir.display()))?;
         backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
         backend.sync()?;
-        Ok(Site { config: config.clone(), backend: Arc::new(backend) })
+        Ok(Site { config: config.clone(), backend: limited(config, backend) })
     }
 
     fn check_marker(&self, repo_id: &[u8; 32]) -> Result<()> {
@@ -146,7 +147,7 @@ fn create_remote(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerId
         .stat(ObjectKind::Meta, MARKER_NAME)
         .with_context(|| format!("reaching site {} at {}", config.name, config.endpoint))?
         .is_some();
-    let site = Site { config: config.clone(), backend: Arc::new(backend) };
+    let site = Site { config: config.clone(), backend: limited(config, backend) };
     if exists {
         site.check_marker(repo_id)?;
     } else {
@@ -154,6 +155,15 @@ fn create_remote(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerId
         site.backend.sync()?;
     }
     Ok(site)
+}
+
+/// The backend behind the site's bandwidth limits, if it has any.
+fn limited<B: Backend + 'static>(config: &SiteConfig, backend: B) -> Arc<dyn Backend> {
+    let rate = |kib: Option<u64>| kib.map(|k| k.saturating_mul(1024));
+    match (config.limit_upload_kib, config.limit_download_kib) {
+        (None, None) => Arc::new(backend),
+        (up, down) => Arc::new(ThrottledBackend::new(backend, rate(up), rate(down))),
+    }
 }
 
 fn marker(repo_id: &[u8; 32]) -> String {

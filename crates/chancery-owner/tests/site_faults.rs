@@ -21,6 +21,8 @@ fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
         jurisdiction: cc.into(),
         tier: 0,
         upload_timeout_secs: 300,
+        limit_upload_kib: None,
+        limit_download_kib: None,
     }
 }
 

@@ -79,7 +79,7 @@ pub struct InitArgs {
 #[derive(Subcommand, Debug)]
 pub enum SiteCommand {
     /// Add a site that is a local directory.
-    Add(SiteAddArgs),
+    Add(Box<SiteAddArgs>),
     /// List sites with distances between every pair of storage locations.
     List,
 }
@@ -113,6 +113,12 @@ pub struct SiteAddArgs {
     /// Seconds a backup waits for this site before leaving it behind as lagging.
     #[arg(long, default_value_t = chancery_owner::config::DEFAULT_UPLOAD_TIMEOUT_SECS)]
     pub upload_timeout: u64,
+    /// Limit uploads to this site to an average of KiB/s (parallel uploads share it).
+    #[arg(long, value_name = "KIB_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_upload: Option<u64>,
+    /// Limit downloads from this site to an average of KiB/s.
+    #[arg(long, value_name = "KIB_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_download: Option<u64>,
 }
 
 /// `policy ...`.

@@ -211,3 +211,32 @@ fn make_world_writable(dir: &std::path::Path) {
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
+
+#[test]
+fn a_bandwidth_limit_is_kept_per_site() {
+    let env = Env::init();
+    env.add_site("lux", LUXEMBOURG, "LU");
+    let dir = env.site_dir("sto");
+    env.cmd(&["site", "add", "sto", "--dir", dir.to_str().unwrap(), "--location", STOCKHOLM])
+        .args(["--jurisdiction", "SE", "--limit-upload", "512", "--limit-download", "4096"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    assert!(text.contains("limit_upload_kib = 512") && text.contains("limit_download_kib = 4096"), "{text}");
+    env.cmd(&["site", "add", "x", "--dir", "/nonexistent", "--location", HELSINKI])
+        .args(["--jurisdiction", "FI", "--limit-upload", "0"])
+        .assert()
+        .code(2);
+
+    // 2 MiB that do not compress: after the first pack, every upload to sto waits its turn
+    // at 512 KiB/s, so the backup cannot end before about 4 s (a lower bound only: a slow
+    // machine makes it longer, never shorter).
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("volume.bin"), common::tree::noise(2 << 20, 7)).unwrap();
+    let started = std::time::Instant::now();
+    env.backup_json(&[&src], 0);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3), "2 MiB at 512 KiB/s took only {took:?}");
+    env.cmd(&["check", "--read-data", "--site", "sto"]).assert().success();
+}

@@ -76,6 +76,8 @@ fn story(root: &Path) -> Result<()> {
             jurisdiction: place.jurisdiction.into(),
             tier: 3,
             upload_timeout_secs: DEFAULT_UPLOAD_TIMEOUT_SECS,
+            limit_upload_kib: None,
+            limit_download_kib: None,
         };
         chancery_owner::admin::add_site(&config, site, Some(&owner))?;
     }

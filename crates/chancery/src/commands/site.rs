@@ -11,7 +11,7 @@ use chancery_owner::site::OwnerIdentity;
 /// Dispatches `site ...`.
 pub fn run(g: &Globals, cmd: SiteCommand) -> Result<Outcome> {
     match cmd {
-        SiteCommand::Add(args) => add(g, args),
+        SiteCommand::Add(args) => add(g, *args),
         SiteCommand::List => list(g),
     }
 }
@@ -35,6 +35,8 @@ fn add(g: &Globals, args: SiteAddArgs) -> Result<Outcome> {
         jurisdiction: args.jurisdiction,
         tier: args.tier,
         upload_timeout_secs: args.upload_timeout,
+        limit_upload_kib: args.limit_upload,
+        limit_download_kib: args.limit_download,
     };
     let name = site.name.clone();
     let config = chancery_owner::admin::add_site(g.config(), site, owner.as_ref())?;
