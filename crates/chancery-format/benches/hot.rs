@@ -1,0 +1,86 @@
+//! Criterion micro-benchmarks of the backup's hot path, each reported in bytes per second:
+//! chunking, keyed hashing (blob ids), compression, sealing and opening blobs.
+//! Run with `cargo bench -p chancery-format` (add `-- --quick` for a short run).
+
+use std::hint::black_box;
+
+use chancery_format::blob::{open_blob, seal_blob, BlobKind};
+use chancery_format::chunker::{Chunker, ChunkerParams};
+use chancery_format::compress::{pack_payload, unpack_payload};
+use chancery_format::keys::MasterKey;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::{RngCore, SeedableRng};
+
+const MIB: usize = 1 << 20;
+
+/// Bytes that do not compress.
+fn random(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Text that zstd shrinks to about a quarter, like a register dump.
+fn register_dump(len: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(len + 100);
+    let mut n = 0u64;
+    while text.len() < len {
+        text.extend_from_slice(
+            format!("{n},person-{},{},EE-{:05}\n", n * 7919 % 100_003, 1900 + n % 120, n % 97).as_bytes(),
+        );
+        n += 1;
+    }
+    text.truncate(len);
+    text
+}
+
+fn chunking(c: &mut Criterion) {
+    let keys = MasterKey::generate().derive();
+    let chunker = Chunker::new(keys.chunker_key(), ChunkerParams::default());
+    let data = random(32 * MIB);
+    let mut group = c.benchmark_group("chunker");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.bench_function("cut 32 MiB", |b| b.iter(|| chunker.cut_all(black_box(&data))));
+    group.finish();
+}
+
+fn hashing(c: &mut Criterion) {
+    let keys = MasterKey::generate().derive();
+    let data = random(MIB);
+    let mut group = c.benchmark_group("hash");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.bench_function("blob id of 1 MiB (keyed BLAKE3)", |b| b.iter(|| keys.blob_id(black_box(&data))));
+    group.finish();
+}
+
+fn compression(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compress");
+    for (name, data) in [("register dump", register_dump(MIB)), ("random", random(MIB))] {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(format!("pack 1 MiB of {name}"), |b| b.iter(|| pack_payload(black_box(&data))));
+        let packed = pack_payload(&data);
+        group.bench_function(format!("unpack 1 MiB of {name}"), |b| {
+            b.iter(|| unpack_payload(black_box(&packed)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn sealing(c: &mut Criterion) {
+    let keys = MasterKey::generate().derive();
+    let data = random(MIB);
+    let id = keys.blob_id(&data);
+    let sealed = seal_blob(&keys, BlobKind::Data, &id, &data);
+    let mut group = c.benchmark_group("blob");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.bench_function("seal 1 MiB (XChaCha20-Poly1305)", |b| {
+        b.iter(|| seal_blob(&keys, BlobKind::Data, &id, black_box(&data)))
+    });
+    group.bench_function("open 1 MiB", |b| {
+        b.iter(|| open_blob(&keys, BlobKind::Data, &id, black_box(&sealed)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, chunking, hashing, compression, sealing);
+criterion_main!(benches);
