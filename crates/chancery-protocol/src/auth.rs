@@ -22,6 +22,10 @@ pub const HEADER_TIME: &str = "x-chancery-time";
 pub const HEADER_NONCE: &str = "x-chancery-nonce";
 /// Header: Ed25519 signature, 128 hex digits.
 pub const HEADER_SIGNATURE: &str = "x-chancery-signature";
+/// Response header on a 401 for a request's time (too far from the site's clock, or from
+/// before the server started): the site's clock, unix seconds, so that a client can sign again
+/// with a time the site accepts.
+pub const HEADER_SERVER_TIME: &str = "x-chancery-server-time";
 /// How far a request's time may be from the site's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 

@@ -78,6 +78,7 @@ async fn replayed_tampered_and_stale_requests_are_refused() {
     let stale = client.sign("PUT", &other_path, &other, now() - 1000);
     let response = client.send_with("PUT", &other_path, other.clone(), stale).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_server_time(&response);
     assert!(error_of(response).await.contains("clock"));
     assert_eq!(client.put("ee", "packs", &other).await.0, StatusCode::CREATED, "a fresh signature works");
 
@@ -86,6 +87,7 @@ async fn replayed_tampered_and_stale_requests_are_refused() {
     let before_start = client.sign("PUT", &other_path, &other, now() - 60);
     let response = client.send_with("PUT", &other_path, other.clone(), before_start).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_server_time(&response);
     assert!(error_of(response).await.contains("before this server started"));
     server.stop().await.unwrap();
 }
@@ -127,4 +129,11 @@ async fn a_tenant_enrolled_while_running_is_admitted() {
     assert_eq!(newcomer.put("lt", "packs", b"x").await.0, StatusCode::CREATED);
     assert_eq!(newcomer.list("lt", "packs").await.len(), 1);
     server.stop().await.unwrap();
+}
+
+/// A refusal for the request's time tells the site's clock, so that the client can sign again.
+fn assert_server_time(response: &reqwest::Response) {
+    let header = response.headers().get(chancery_protocol::auth::HEADER_SERVER_TIME);
+    let time: i64 = header.expect("x-chancery-server-time").to_str().unwrap().parse().unwrap();
+    assert!((time - now()).abs() <= 5, "server time {time}, now {}", now());
 }

@@ -110,13 +110,21 @@ fn authenticate(
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let now = unix_now();
     let site_key = site.key.verifying_key().to_bytes();
-    let verified =
-        verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(refused)?;
+    let verified = verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(|e| {
+        let clock = matches!(e, AuthFailure::ClockSkew(_));
+        let error = refused(e);
+        if clock {
+            error.server_time(now)
+        } else {
+            error
+        }
+    })?;
     if verified.time < site.started {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "request signed before this server started (possible replay); sign it again".to_string(),
-        ));
+        )
+        .server_time(now));
     }
     let key_hex = hex::encode(verified.key);
     slot.caller(tenant, &key_hex[..16]);

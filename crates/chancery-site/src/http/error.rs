@@ -9,6 +9,7 @@ use axum::http::header::ALLOW;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chancery_protocol::auth::HEADER_SERVER_TIME;
 use chancery_store::StoreError;
 
 /// Marks a response as an error for the metrics, with its reason.
@@ -22,17 +23,24 @@ pub(crate) struct ApiError {
     message: String,
     reason: Option<&'static str>,
     allow: Option<&'static str>,
+    server_time: Option<i64>,
 }
 
 impl ApiError {
     /// An error with this status and message.
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), reason: None, allow: None }
+        ApiError { status, message: message.into(), reason: None, allow: None, server_time: None }
     }
 
     /// Counted under `reason` in `chancery_site_errors_total`.
     pub(crate) fn reason(mut self, reason: &'static str) -> Self {
         self.reason = Some(reason);
+        self
+    }
+
+    /// Tells the caller the site's clock (a refusal for the request's time).
+    pub(crate) fn server_time(mut self, now: i64) -> Self {
+        self.server_time = Some(now);
         self
     }
 
@@ -99,6 +107,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
         if let Some(allow) = self.allow {
             response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Some(now) = self.server_time {
+            response.headers_mut().insert(HEADER_SERVER_TIME, HeaderValue::from(now));
         }
         if let Some(reason) = self.reason {
             response.extensions_mut().insert(ErrorReason(reason));
