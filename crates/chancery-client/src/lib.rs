@@ -7,7 +7,7 @@
 
 mod errors;
 
-use chancery_protocol::auth::sign_request;
+use chancery_protocol::auth::{sign_request, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
 use chancery_protocol::{list_path, object_path, sync_path};
 use chancery_store::{Backend, ObjectInfo, ObjectKind, StoreError};
@@ -15,6 +15,7 @@ use errors::{status_error, transport_error};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_LENGTH, RANGE};
 use reqwest::{Method, StatusCode};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub struct RemoteBackend {
     base: String,
     client: Client,
     receipts: Mutex<Vec<Receipt>>,
+    /// Seconds to add to this machine's clock when signing: learned from the site's
+    /// `x-chancery-server-time` when it refuses a request for its time.
+    clock_offset: AtomicI64,
 }
 
 impl std::fmt::Debug for RemoteBackend {
@@ -64,7 +68,14 @@ impl RemoteBackend {
             .build()
             .map_err(|e| unavailable(e.to_string()))?;
         let base = site.url.trim_end_matches('/').to_string();
-        Ok(Self { site, base, client, receipts: Mutex::default() })
+        Ok(Self { site, base, client, receipts: Mutex::default(), clock_offset: AtomicI64::new(0) })
+    }
+
+    /// Signs with this machine's clock plus `seconds` (for a machine whose clock is known to
+    /// be off; the offset is corrected anyway when the site refuses a request for its time).
+    pub fn with_clock_offset(self, seconds: i64) -> Self {
+        self.clock_offset.store(seconds, Ordering::Relaxed);
+        self
     }
 
     /// Receipts collected since the last call, verified against the pinned site key.
@@ -72,6 +83,9 @@ impl RemoteBackend {
         std::mem::take(&mut *self.receipts.lock().expect("receipts"))
     }
 
+    /// Sends a signed request. When the site refuses it for its time (our clock is off, or
+    /// the request looks older than the site's last restart), it says its own clock: the
+    /// request is signed again once with that clock, and the offset kept for later requests.
     fn send(
         &self,
         method: Method,
@@ -79,11 +93,31 @@ impl RemoteBackend {
         body: &[u8],
         range: Option<String>,
     ) -> Result<Response, StoreError> {
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let response = self.send_once(method.clone(), path, body, range.clone())?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let server_time = response
+            .headers()
+            .get(HEADER_SERVER_TIME)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        let Some(server_time) = server_time else { return Ok(response) };
+        self.clock_offset.store(server_time - unix_now(), Ordering::Relaxed);
+        self.send_once(method, path, body, range)
+    }
+
+    fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        range: Option<String>,
+    ) -> Result<Response, StoreError> {
+        let now = unix_now() + self.clock_offset.load(Ordering::Relaxed);
         let signer = &self.site.signer;
         let (owner, site) = (&self.site.owner_key, &self.site.site_key);
-        let headers = sign_request(owner, site, |m| signer(m), method.as_str(), path, body, now as i64);
+        let headers = sign_request(owner, site, |m| signer(m), method.as_str(), path, body, now);
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(name, value);
@@ -229,4 +263,10 @@ impl Backend for RemoteBackend {
         let response = self.send(Method::POST, &sync_path(&self.site.tenant), b"", None)?;
         self.expect(response, &[StatusCode::NO_CONTENT, StatusCode::OK], ObjectKind::Meta, "sync").map(|_| ())
     }
+}
+
+/// Now, in unix seconds.
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
