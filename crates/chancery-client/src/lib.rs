@@ -1,6 +1,7 @@
 //! The owner's client of a site server: a [`chancery_store::Backend`] whose objects live at a
 //! remote site, reached over HTTPS pinned to the site's key, every request signed with the
-//! owner's key. Each write returns the site's signed receipt, which is verified and kept.
+//! owner's key. Each write returns the site's signed receipt, which is verified and held until
+//! the owner takes it (`take_receipts`) to keep it in its receipts file.
 //!
 //! Deliberately left out: what the bytes mean (the owner's crates decide), and the server.
 #![warn(missing_docs)]

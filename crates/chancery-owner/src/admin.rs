@@ -2,7 +2,10 @@
 
 use crate::archive::{keys_dir, read_key_files, Archive};
 use crate::backup::hostname;
-use crate::config::{Config, Location, OwnerConfig, PolicyConfig, SiteConfig, CONFIG_VERSION};
+use crate::config::{
+    valid_site_name, Config, Location, OwnerConfig, PolicyConfig, SiteConfig, CONFIG_VERSION,
+};
+use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{seal_key_file, KdfParams, KeyInfo};
@@ -70,10 +73,11 @@ pub fn add_site(config_path: &Path, site: SiteConfig, owner: Option<&OwnerIdenti
     if config.sites.iter().any(|s| s.name == site.name) {
         bail!("a site named {} exists already", site.name);
     }
-    if !is_plain_name(&site.name) {
+    if !valid_site_name(&site.name) {
         bail!("site name {:?}: use letters, digits, '-' and '_' only", site.name);
     }
-    let opened = Site::create(&site, &config.repo_id()?, owner)?;
+    let receipts = SiteReceipts::for_site(&config.state_dir(config_path), &site, owner)?;
+    let opened = Site::create(&site, &config.repo_id()?, owner, receipts)?;
     for (id, bytes) in read_key_files(&keys_dir(&config, config_path))? {
         opened.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
     }
@@ -81,12 +85,6 @@ pub fn add_site(config_path: &Path, site: SiteConfig, owner: Option<&OwnerIdenti
     config.sites.push(site);
     config.save(config_path)?;
     Ok(config)
-}
-
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A key file, as listed.

@@ -1,12 +1,15 @@
 //! An opened archive: configuration, unlocked keys and the configured sites.
 
-use crate::config::{Config, SiteConfig};
+use crate::config::{Config, Endpoint, SiteConfig};
+use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{open_key_file, KeyInfo};
 use chancery_format::keys::{Keys, MasterKey};
 use chancery_format::{FormatError, ObjectId};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A site that could not be opened, and why.
 #[derive(Clone, Debug)]
@@ -37,6 +40,8 @@ pub struct Archive {
     pub sites: Vec<Site>,
     /// Sites that did not.
     pub unreachable: Vec<Unreachable>,
+    /// The receipt files of every site server, reachable or not, by site name.
+    pub receipts: BTreeMap<String, Arc<SiteReceipts>>,
 }
 
 impl Archive {
@@ -60,7 +65,8 @@ impl Archive {
             bail!("config {} names another owner key than the key files hold", config_path.display());
         }
         let owner = OwnerIdentity::from_keys(&keys);
-        let (sites, unreachable) = open_sites(&config, &repo_id, &owner);
+        let receipts = receipt_files(&config, config_path, &owner)?;
+        let (sites, unreachable) = open_sites(&config, &repo_id, &owner, &receipts);
         Ok(Archive {
             config,
             config_path: config_path.to_path_buf(),
@@ -71,6 +77,7 @@ impl Archive {
             key_info: opened.info,
             sites,
             unreachable,
+            receipts,
         })
     }
 
@@ -89,6 +96,11 @@ impl Archive {
     pub fn keys_dir(&self) -> PathBuf {
         keys_dir(&self.config, &self.config_path)
     }
+
+    /// The owner's local state folder (key files, receipts, cache).
+    pub fn state_dir(&self) -> PathBuf {
+        self.config.state_dir(&self.config_path)
+    }
 }
 
 /// The local folder holding the key files of a config.
@@ -96,11 +108,40 @@ pub fn keys_dir(config: &Config, config_path: &Path) -> PathBuf {
     config.state_dir(config_path).join("keys")
 }
 
-fn open_sites(config: &Config, repo_id: &[u8; 32], owner: &OwnerIdentity) -> (Vec<Site>, Vec<Unreachable>) {
+/// The receipt files of the site servers, named after the sites. A site key that does not
+/// parse gets none: that site is unreachable anyway, and `Site::open` says why.
+fn receipt_files(
+    config: &Config,
+    config_path: &Path,
+    owner: &OwnerIdentity,
+) -> Result<BTreeMap<String, Arc<SiteReceipts>>> {
+    let state = config.state_dir(config_path);
+    let mut files = BTreeMap::new();
+    for sc in config.sites.iter().filter(|sc| matches!(sc.endpoint, Endpoint::Server { .. })) {
+        if !crate::config::valid_site_name(&sc.name) {
+            bail!(
+                "site name {:?} in {}: use letters, digits, '-' and '_' only",
+                sc.name,
+                config_path.display()
+            );
+        }
+        if let Ok(Some(log)) = SiteReceipts::for_site(&state, sc, Some(owner)) {
+            files.insert(sc.name.clone(), log);
+        }
+    }
+    Ok(files)
+}
+
+fn open_sites(
+    config: &Config,
+    repo_id: &[u8; 32],
+    owner: &OwnerIdentity,
+    receipts: &BTreeMap<String, Arc<SiteReceipts>>,
+) -> (Vec<Site>, Vec<Unreachable>) {
     let mut sites = Vec::new();
     let mut unreachable = Vec::new();
     for sc in &config.sites {
-        match Site::open(sc, repo_id, Some(owner)) {
+        match Site::open(sc, repo_id, Some(owner), receipts.get(&sc.name).cloned()) {
             Ok(site) => sites.push(site),
             Err(e) => unreachable.push(Unreachable { config: sc.clone(), reason: format!("{e:#}") }),
         }

@@ -49,6 +49,14 @@ pub fn parse_jurisdiction(s: &str) -> Result<String, String> {
     }
 }
 
+/// Whether a site name is usable: letters, digits, `-` and `_`, at most 64. Site names name
+/// local files (receipts), so nothing else is allowed.
+pub fn valid_site_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The owner: the sending state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OwnerConfig {

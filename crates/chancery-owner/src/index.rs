@@ -32,6 +32,8 @@ pub struct Index {
     blobs: HashMap<BlobId, BlobLoc>,
     packs: HashSet<ObjectId>,
     files: HashSet<ObjectId>,
+    /// For each pack, the index files that list it (a site needs one of them to use it).
+    listed_in: HashMap<ObjectId, Vec<ObjectId>>,
 }
 
 impl Index {
@@ -70,10 +72,18 @@ impl Index {
 
     /// Adds an index file's packs.
     pub fn add_file(&mut self, id: ObjectId, file: &IndexFile) {
-        self.files.insert(id);
+        if !self.files.insert(id) {
+            return;
+        }
         for pack in &file.packs {
             self.add_pack(pack);
+            self.listed_in.entry(pack.pack).or_default().push(id);
         }
+    }
+
+    /// The index files that list a pack.
+    pub fn listed_in(&self, pack: &ObjectId) -> &[ObjectId] {
+        self.listed_in.get(pack).map_or(&[], Vec::as_slice)
     }
 
     /// Whether an index file is loaded.

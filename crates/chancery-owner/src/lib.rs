@@ -1,5 +1,6 @@
 //! The owner's side of Chancery: configuration, placement policy, backup, restore, check,
-//! sync and status, against sites reached through `chancery-store` backends.
+//! sync and status, against sites reached through `chancery-store` backends, and the receipts
+//! that site servers return.
 //!
 //! Deliberately left out: argument parsing and printing (the `chancery` binary), byte layouts
 //! and crypto (`chancery-format`), how bytes are kept (`chancery-store`).
@@ -14,10 +15,13 @@ pub mod error;
 pub mod fsmeta;
 pub mod fsutil;
 pub mod index;
+pub mod needs;
 pub mod objects;
 pub mod policy;
 pub mod progress;
 pub mod reader;
+pub mod receipted;
+pub mod receipts;
 pub mod restore;
 pub mod site;
 pub mod snapshots;

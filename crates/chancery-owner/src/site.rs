@@ -1,9 +1,11 @@
-//! A site as the owner sees it: a name, its configuration and a storage backend.
+//! A site as the owner sees it: a name, its configuration, a storage backend and, for a site
+//! server, the receipts it returns.
 //!
 //! A local-directory site is marked by the object `meta/chancery-site`, which names the
 //! archive it belongs to, so that a wrong folder is refused before anything is written.
 
 use crate::config::{Endpoint, SiteConfig};
+use crate::receipts::{KeepReceipts, SiteReceipts};
 use anyhow::{bail, Context, Result};
 use chancery_client::{RemoteBackend, RemoteSite, Signer};
 use chancery_store::fs::FsBackend;
@@ -25,6 +27,9 @@ pub struct Site {
     pub config: SiteConfig,
     /// Where its bytes are.
     pub backend: Arc<dyn Backend>,
+    /// The receipts it returns, kept as they come through `backend`; `None` for a local
+    /// folder, which gives none.
+    pub receipts: Option<Arc<SiteReceipts>>,
 }
 
 impl Site {
@@ -33,13 +38,18 @@ impl Site {
         &self.config.name
     }
 
-    /// Opens a configured site and checks that it belongs to this archive.
-    pub fn open(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+    /// Opens a configured site and checks that it belongs to this archive. The receipts of a
+    /// site server are kept in `receipts`.
+    pub fn open(
+        config: &SiteConfig,
+        repo_id: &[u8; 32],
+        owner: Option<&OwnerIdentity>,
+        receipts: Option<Arc<SiteReceipts>>,
+    ) -> Result<Site> {
         let dir = match &config.endpoint {
             Endpoint::Dir { dir } => dir,
             Endpoint::Server { .. } => {
-                let site =
-                    Site { config: config.clone(), backend: limited(config, remote_backend(config, owner)?) };
+                let site = Site::remote(config, remote_backend(config, owner)?, receipts);
                 site.check_marker(repo_id)?;
                 return Ok(site);
             }
@@ -48,7 +58,7 @@ impl Site {
         // Temp files of a writer killed an hour ago or more will never be linked into place;
         // younger ones may belong to a backup still running. A read-only site keeps them.
         let backend = Arc::new(backend);
-        let site = Site { config: config.clone(), backend: backend.clone() };
+        let site = Site { config: config.clone(), backend: backend.clone(), receipts: None };
         site.check_marker(repo_id)?;
         let _ = backend.remove_stale_temp(STALE_TEMP_AGE);
         Ok(Site { backend: limited(config, backend), ..site })
@@ -56,13 +66,18 @@ impl Site {
 
     /// Makes `config.dir` a site of this archive: an empty or new folder gets the layout and
     /// marker; a folder already marked for this archive is accepted; anything else is refused.
-    pub fn create(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+    pub fn create(
+        config: &SiteConfig,
+        repo_id: &[u8; 32],
+        owner: Option<&OwnerIdentity>,
+        receipts: Option<Arc<SiteReceipts>>,
+    ) -> Result<Site> {
         let dir = match &config.endpoint {
             Endpoint::Dir { dir } => dir,
-            Endpoint::Server { .. } => return create_remote(config, repo_id, owner),
+            Endpoint::Server { .. } => return create_remote(config, repo_id, owner, receipts),
         };
         if dir.exists() && !is_empty_dir(dir)? {
-            return Site::open(config, repo_id, owner).with_context(|| {
+            return Site::open(config, repo_id, owner, None).with_context(|| {
                 format!(
                     "{} is not empty and not a site of this archive; choose an empty folder",
                     dir.display()
@@ -73,7 +88,16 @@ impl Site {
             FsBackend::create(dir).with_context(|| format!("creating site folder {}", dir.display()))?;
         backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
         backend.sync()?;
-        Ok(Site { config: config.clone(), backend: limited(config, backend) })
+        Ok(Site { config: config.clone(), backend: limited(config, backend), receipts: None })
+    }
+
+    /// A site server's site; with `receipts`, every receipt it returns is kept there.
+    fn remote(config: &SiteConfig, backend: RemoteBackend, receipts: Option<Arc<SiteReceipts>>) -> Site {
+        let backend = match &receipts {
+            Some(log) => limited(config, KeepReceipts::new(backend, log.clone())),
+            None => limited(config, backend),
+        };
+        Site { config: config.clone(), backend, receipts }
     }
 
     fn check_marker(&self, repo_id: &[u8; 32]) -> Result<()> {
@@ -141,13 +165,18 @@ fn remote_backend(config: &SiteConfig, owner: Option<&OwnerIdentity>) -> Result<
 }
 
 /// A tenant at a site server becomes this archive's site when it holds no marker yet.
-fn create_remote(config: &SiteConfig, repo_id: &[u8; 32], owner: Option<&OwnerIdentity>) -> Result<Site> {
+fn create_remote(
+    config: &SiteConfig,
+    repo_id: &[u8; 32],
+    owner: Option<&OwnerIdentity>,
+    receipts: Option<Arc<SiteReceipts>>,
+) -> Result<Site> {
     let backend = remote_backend(config, owner)?;
     let exists = backend
         .stat(ObjectKind::Meta, MARKER_NAME)
         .with_context(|| format!("reaching site {} at {}", config.name, config.endpoint))?
         .is_some();
-    let site = Site { config: config.clone(), backend: limited(config, backend) };
+    let site = Site::remote(config, backend, receipts);
     if exists {
         site.check_marker(repo_id)?;
     } else {

@@ -3,9 +3,12 @@
 //! a site never holds a snapshot whose packs or index files it does not durably hold:
 //! packs, then index files, then snapshots. Key files are not copied between sites: the
 //! owner's local key folder is the authority (a removed key must not come back from a site
-//! that was away), and it is pushed to every site.
+//! that was away), and it is pushed to every site. The receipts of what a site server takes
+//! are kept as for a backup, so that a snapshot written while it was away counts as
+//! receipted there once it has been synced.
 
 use crate::objects::{get_verified, list_ids};
+use crate::receipts::recover_receipts;
 use crate::site::Site;
 use anyhow::{Context, Result};
 use chancery_format::ObjectId;
@@ -91,8 +94,22 @@ pub fn sync_sites(archive: &crate::archive::Archive, only: Option<&str>) -> Resu
     let sources: Vec<&Site> = archive.sites.iter().collect();
     let mut out = Vec::new();
     for target in targets {
-        crate::backup::prepare::push_keys(archive, target)?;
-        out.push((target.name().to_string(), catch_up(target, &sources, &SYNC_ORDER)?));
+        out.push((target.name().to_string(), sync_one(archive, target, &sources)?));
     }
     Ok(out)
+}
+
+/// Receipts lost by an interrupted run first, then key files, then every kind in order.
+fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site]) -> Result<SyncStats> {
+    let recovered = recover_receipts(target)?;
+    crate::backup::prepare::push_keys(archive, target)?;
+    let mut stats = catch_up(target, sources, &SYNC_ORDER)?;
+    stats.warnings.splice(0..0, recovered);
+    if let Some(log) = &target.receipts {
+        stats.warnings.extend(log.take_problems());
+        // Every object sent has its receipt now; left unemptied, the file only makes the next
+        // run ask about objects that have receipts already.
+        let _ = log.clear_sent();
+    }
+    Ok(stats)
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::server::SiteServer;
+use common::server::{add_server, owner_key, SiteServer};
 use common::tree::{assert_same, make_tree, noise};
 use common::{stderr_of, Env, LUXEMBOURG, STOCKHOLM};
 use std::io::Write;
@@ -11,17 +11,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PARIS: &str = "48.8566,2.3522";
-
-fn owner_key(env: &Env) -> String {
-    String::from_utf8(env.cmd(&["owner-key"]).output().unwrap().stdout).unwrap().trim().to_string()
-}
-
-fn add_server(env: &Env, name: &str, server: &SiteServer, location: &str, cc: &str) {
-    env.cmd(&["site", "add", name, "--url", &server.url, "--site-key", &server.key, "--tenant", "ee"])
-        .args(["--location", location, "--jurisdiction", cc])
-        .assert()
-        .success();
-}
 
 fn three_servers(env: &Env) -> Vec<SiteServer> {
     let key = owner_key(env);

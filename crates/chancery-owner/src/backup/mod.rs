@@ -8,6 +8,7 @@ mod walk;
 use crate::archive::Archive;
 use crate::error::PolicyError;
 use crate::index::Index;
+use crate::needs::{NeedsCache, SnapshotNeeds};
 use crate::progress::Progress;
 use crate::reader::BlobReader;
 use crate::site::Site;
@@ -103,17 +104,16 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
         new_snapshot(archive, request, started, tree, parent.as_ref().map(|p| p.id), summary.clone());
     let snapshot_bytes = snapshot.seal(&archive.keys);
     let snapshot_id = ObjectId::of(&snapshot_bytes);
+    let new_packs: Vec<ObjectId> = result.packs.iter().map(|p| p.pack).collect();
     // A backup that found everything already stored writes no index file.
     let index_bytes = (!result.packs.is_empty()).then(|| IndexFile::new(result.packs).seal(&archive.keys));
-    let mut stored_at = Vec::new();
-    let healthy: Vec<&Site> = sites.iter().filter(|s| !lagging.contains_key(s.name())).collect();
-    for site in healthy {
-        match commit(site, index_bytes.as_deref(), &snapshot_bytes) {
-            Ok(()) => stored_at.push(site.name().to_string()),
-            Err(e) => {
-                lagging.insert(site.name().to_string(), format!("{e:#}"));
-            }
-        }
+    let index_id = index_bytes.as_deref().map(ObjectId::of);
+    let stored_at = commit_all(&sites, &mut lagging, index_bytes.as_deref(), &snapshot_bytes);
+    let needs = snapshot_needs(&index, &result.used_packs, &new_packs, index_id);
+    // Only a cache: `status` works the needs out from the trees if it is missing.
+    let _ = NeedsCache::new(&archive.state_dir()).store(&snapshot_id, &needs);
+    for log in sites.iter().filter_map(|s| s.receipts.as_ref()) {
+        warnings.extend(log.take_problems());
     }
     let quorum_met = stored_at.len() >= archive.config.policy.min_sites;
     Ok(BackupReport {
@@ -307,8 +307,30 @@ fn new_snapshot(
     }
 }
 
+/// Commits at every site that did not fail; returns those that now hold the snapshot.
+fn commit_all(
+    sites: &[Site],
+    lagging: &mut BTreeMap<String, String>,
+    index_bytes: Option<&[u8]>,
+    snapshot_bytes: &[u8],
+) -> Vec<String> {
+    let mut stored_at = Vec::new();
+    let healthy: Vec<&Site> = sites.iter().filter(|s| !lagging.contains_key(s.name())).collect();
+    for site in healthy {
+        match commit(site, index_bytes, snapshot_bytes) {
+            Ok(()) => stored_at.push(site.name().to_string()),
+            Err(e) => {
+                lagging.insert(site.name().to_string(), format!("{e:#}"));
+            }
+        }
+    }
+    stored_at
+}
+
 /// Per site: the index file, a barrier, the snapshot, a barrier. The snapshot object is the
-/// commit point: it is never at a site before everything it needs is durable there.
+/// commit point: it is never at a site before everything it needs is durable there, nor
+/// before the receipts of those objects are durable here (a site server's barrier is also
+/// the barrier of its receipt file).
 fn commit(site: &Site, index_bytes: Option<&[u8]>, snapshot_bytes: &[u8]) -> Result<()> {
     let backend = &site.backend;
     backend.sync()?;
@@ -318,7 +340,27 @@ fn commit(site: &Site, index_bytes: Option<&[u8]>, snapshot_bytes: &[u8]) -> Res
     }
     backend.put(ObjectKind::Snapshot, &ObjectId::of(snapshot_bytes).to_hex(), snapshot_bytes)?;
     backend.sync()?;
+    if let Some(log) = &site.receipts {
+        // Every object sent to the site in this run has its receipt now. Left unemptied, the
+        // file only makes the next run ask about objects that have receipts already.
+        let _ = log.clear_sent();
+    }
     Ok(())
+}
+
+/// What the new snapshot needs at a site: the packs it shares with earlier snapshots, each
+/// listed where the index says, and its new packs, listed in its new index file.
+fn snapshot_needs(
+    index: &Index,
+    used_packs: &HashSet<ObjectId>,
+    new_packs: &[ObjectId],
+    index_file: Option<ObjectId>,
+) -> SnapshotNeeds {
+    let mut needs = SnapshotNeeds::of_packs(used_packs.iter().copied(), index);
+    for pack in new_packs {
+        needs.add(*pack, index_file.as_slice());
+    }
+    needs
 }
 
 fn view(s: &Summary) -> SummaryView {

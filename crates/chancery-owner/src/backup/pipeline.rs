@@ -12,7 +12,7 @@ use chancery_format::blob::{seal_blob, BlobKind};
 use chancery_format::index::IndexPack;
 use chancery_format::keys::Keys;
 use chancery_format::pack::{build_pack, SealedBlob};
-use chancery_format::BlobId;
+use chancery_format::{BlobId, ObjectId};
 use chancery_store::ObjectKind;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::collections::{BTreeMap, HashSet};
@@ -39,6 +39,8 @@ struct Job {
 pub struct PipelineResult {
     /// Index entries of every pack written.
     pub packs: Vec<IndexPack>,
+    /// Packs stored before this backup that hold blobs of its snapshot.
+    pub used_packs: HashSet<ObjectId>,
     /// Site name to the error that stopped writes to it.
     pub failed_sites: BTreeMap<String, String>,
 }
@@ -48,6 +50,8 @@ pub struct Pipeline<'scope, 'env> {
     keys: &'env Keys,
     index: &'env Index,
     pending: HashSet<BlobId>,
+    /// Packs already stored that hold blobs of this snapshot (its new packs come on top).
+    used_packs: HashSet<ObjectId>,
     jobs: Option<Sender<Job>>,
     progress: &'env Progress,
     live_sites: Arc<AtomicUsize>,
@@ -96,6 +100,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             keys,
             index,
             pending: HashSet::new(),
+            used_packs: HashSet::new(),
             jobs: Some(job_tx),
             progress,
             live_sites,
@@ -108,7 +113,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     /// Stores a blob unless the archive or this backup already has it; returns its id.
     pub fn store(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
         let id = self.keys.blob_id(plaintext);
-        if self.index.contains(&id) || self.pending.contains(&id) {
+        if self.reused(&id) || self.pending.contains(&id) {
             return Ok(id);
         }
         if self.live_sites.load(Ordering::Relaxed) == 0 {
@@ -126,6 +131,21 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     /// Whether a blob is stored or on its way.
     pub fn has(&self, id: &BlobId) -> bool {
         self.index.contains(id) || self.pending.contains(id)
+    }
+
+    /// Notes blobs the snapshot takes over without storing them (an unchanged file's chunks
+    /// from the parent, or a hard link's), so that their packs count among its needs.
+    pub fn reuse(&mut self, ids: &[BlobId]) {
+        for id in ids {
+            self.reused(id);
+        }
+    }
+
+    /// Whether a blob is already stored; if so, its pack is one the snapshot needs.
+    fn reused(&mut self, id: &BlobId) -> bool {
+        let Some(loc) = self.index.get(id) else { return false };
+        self.used_packs.insert(loc.pack);
+        true
     }
 
     /// Number of new blobs sent so far.
@@ -155,7 +175,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         }
         // A site dropped for being too slow may have uploaded all it was given: still lagging.
         failed_sites.extend(dropped);
-        Ok(PipelineResult { packs, failed_sites })
+        Ok(PipelineResult { packs, used_packs: std::mem::take(&mut self.used_packs), failed_sites })
     }
 }
 

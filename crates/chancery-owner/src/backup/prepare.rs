@@ -1,11 +1,13 @@
-//! Before data moves: every reachable site gets the key files, packs left by an interrupted
-//! backup are indexed from their own headers (so they are not sent again), and each site is
-//! brought up to date with the packs and index files the others hold, so that deduplication
-//! against the merged index is valid at every site written to.
+//! Before data moves: receipts lost by an interrupted run are asked for again, every reachable
+//! site gets the key files it lacks, packs left by an interrupted backup are indexed from
+//! their own headers (so they are not sent again), and each site is brought up to date with
+//! the packs and index files the others hold, so that deduplication against the merged index
+//! is valid at every site written to.
 
 use crate::archive::{read_key_files, Archive};
 use crate::index::Index;
 use crate::objects::list_ids;
+use crate::receipts::recover_receipts;
 use crate::site::Site;
 use crate::sync::catch_up;
 use anyhow::{Context, Result};
@@ -13,7 +15,7 @@ use chancery_format::index::{IndexFile, IndexPack};
 use chancery_format::pack::{header_len, read_header, PACK_PREFIX_LEN};
 use chancery_format::ObjectId;
 use chancery_store::ObjectKind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Returns the sites fit to write to; the others are added to `lagging`.
 pub fn bring_up_to_date(
@@ -23,7 +25,11 @@ pub fn bring_up_to_date(
 ) -> Result<Vec<Site>> {
     let mut ready = Vec::new();
     for site in &archive.sites {
-        match push_keys(archive, site).and_then(|()| index_orphans(archive, site, warnings)) {
+        let prepared = recover_receipts(site)
+            .map(|recovered| warnings.extend(recovered))
+            .and_then(|()| push_keys(archive, site))
+            .and_then(|()| index_orphans(archive, site, warnings));
+        match prepared {
             Ok(()) => ready.push(site.clone()),
             Err(e) => {
                 lagging.insert(site.name().to_string(), format!("{e:#}"));
@@ -51,9 +57,11 @@ pub fn bring_up_to_date(
     Ok(ready)
 }
 
-/// Copies the local key files to a site, so that it alone is enough for recovery.
+/// Copies to a site the local key files it lacks, so that it alone is enough for recovery.
+/// Those it lists are not sent again.
 pub fn push_keys(archive: &Archive, site: &Site) -> Result<()> {
-    for (id, bytes) in read_key_files(&archive.keys_dir())? {
+    let held: HashSet<ObjectId> = list_ids(site, ObjectKind::Key)?.into_iter().collect();
+    for (id, bytes) in read_key_files(&archive.keys_dir())?.into_iter().filter(|(id, _)| !held.contains(id)) {
         site.backend
             .put(ObjectKind::Key, &id.to_hex(), &bytes)
             .with_context(|| format!("storing key file {} at site {}", id.short(), site.name()))?;

@@ -99,6 +99,7 @@ impl Walker<'_, '_, '_> {
         parent: Option<&Node>,
     ) -> Result<Option<Node>> {
         if let Some(content) = self.reusable_content(&node, parent) {
+            self.pipeline.reuse(&content);
             Progress::add(&self.progress.bytes_skipped, node.size);
             self.summary.files += 1;
             self.summary.bytes += node.size;

@@ -110,15 +110,16 @@ fn authenticate(
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let now = unix_now();
     let site_key = site.key.verifying_key().to_bytes();
-    let verified = verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(|e| {
-        let clock = matches!(e, AuthFailure::ClockSkew(_));
-        let error = refused(e);
-        if clock {
-            error.server_time(now)
-        } else {
-            error
-        }
-    })?;
+    let verified =
+        verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(|e| {
+            let clock = matches!(e, AuthFailure::ClockSkew(_));
+            let error = refused(e);
+            if clock {
+                error.server_time(now)
+            } else {
+                error
+            }
+        })?;
     if verified.time < site.started {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -4,6 +4,7 @@ use super::{warn_all, Globals};
 use crate::output::{duration, time};
 use crate::Outcome;
 use anyhow::Result;
+use chancery_owner::status::ReceiptedStatus;
 
 /// Per site state and the recovery point achieved.
 pub fn run(g: &Globals) -> Result<Outcome> {
@@ -25,6 +26,7 @@ pub fn run(g: &Globals) -> Result<Outcome> {
             (n, None) => format!("lags {n} snapshot(s)"),
         };
         println!("{:<16} {:<12} {} snapshots, {latest}, {lag}", s.name, state, s.snapshots);
+        println!("{:<16} {}", "", receipted(s.receipted.as_ref()));
     }
     match (status.recovery_point_time, status.recovery_point_age_seconds) {
         (Some(t), Some(age)) => println!(
@@ -38,4 +40,14 @@ pub fn run(g: &Globals) -> Result<Outcome> {
     let lagging = status.sites.iter().any(|s| !s.reachable || s.missing_snapshots > 0);
     let outcome = warn_all(&status.warnings);
     Ok(if lagging { Outcome::Warnings } else { outcome })
+}
+
+fn receipted(r: Option<&ReceiptedStatus>) -> String {
+    match r {
+        None => "receipts: none, a local folder gives none".into(),
+        Some(ReceiptedStatus { receipts, snapshot: Some(id), time: Some(t) }) => {
+            format!("receipted in full up to {} at {} ({receipts} objects receipted)", &id[..8], time(*t))
+        }
+        Some(r) => format!("no snapshot receipted in full ({} objects receipted)", r.receipts),
+    }
 }

@@ -1,6 +1,7 @@
 //! Real site servers for end-to-end tests: `site-admin init`, `enroll`, and `serve` on a
 //! loopback port, killed when dropped.
 
+use super::Env;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -93,4 +94,17 @@ impl Drop for SiteServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The owner's public key, as `chancery owner-key` prints it.
+pub fn owner_key(env: &Env) -> String {
+    String::from_utf8(env.cmd(&["owner-key"]).output().unwrap().stdout).unwrap().trim().to_string()
+}
+
+/// `site add NAME --url … --site-key …` for a running server, tenant `ee`.
+pub fn add_server(env: &Env, name: &str, server: &SiteServer, location: &str, cc: &str) {
+    env.cmd(&["site", "add", name, "--url", &server.url, "--site-key", &server.key, "--tenant", "ee"])
+        .args(["--location", location, "--jurisdiction", cc])
+        .assert()
+        .success();
 }
