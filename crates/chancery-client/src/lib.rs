@@ -65,6 +65,9 @@ impl RemoteBackend {
         let client = Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))
+            // HTTP/1.1, one connection per uploader: measured faster than HTTP/2 multiplexing
+            // for megabyte bodies (bench/loopback.sh: 11.8 s against 12.2 s per GiB to two sites).
+            .http1_only()
             .timeout(Duration::from_secs(600))
             .build()
             .map_err(|e| unavailable(e.to_string()))?;

@@ -108,7 +108,9 @@ async fn connection(
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    // Packs are megabytes: let the flow-control windows grow with the connection's
+    // bandwidth-delay product instead of pausing every 64 KiB for a window update.
+    builder.http2().timer(TokioTimer::new()).adaptive_window(true).max_frame_size(1 << 20);
     let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, "connection ended: {e}");

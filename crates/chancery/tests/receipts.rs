@@ -58,17 +58,17 @@ fn status_and_snapshots_show_per_site_the_newest_snapshot_receipted_in_full() {
     sto.kill();
     std::fs::write(src.join("new.txt"), b"written while sto was down").unwrap();
     let second = env.backup_json(&[&src], 3)["snapshot"].clone();
-    // `status --json` exits 0 with a site down: the JSON says it (`reachable`, `missing_snapshots`).
-    let status = env.json(&["status"], 0);
+    // `status --json` exits 3 with a site down, as `status` does; the JSON says which.
+    let status = env.json(&["status"], 3);
     assert_eq!(receipted(&status, "lux"), second);
     assert_eq!(receipted(&status, "sto"), first, "known from the receipts kept, though unreachable");
     assert_eq!(status["recovery_point_snapshot"], second, "lux and par hold it: the policy's two");
 
     sto.restart();
-    let status = env.json(&["status"], 0);
+    let status = env.json(&["status"], 3);
     assert_eq!(receipted(&status, "sto"), first, "not receipted there before sync");
     set_min_sites(&env, 3);
-    assert_eq!(env.json(&["status"], 0)["recovery_point_snapshot"], first, "only the first is at three");
+    assert_eq!(env.json(&["status"], 3)["recovery_point_snapshot"], first, "only the first is at three");
     set_min_sites(&env, 2);
 
     env.cmd(&["sync"]).assert().success();

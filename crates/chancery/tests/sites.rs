@@ -54,7 +54,7 @@ fn a_missing_site_lags_and_sync_catches_it_up() {
     assert_eq!(report["stored_at"], serde_json::json!(["lux", "par"]));
     assert!(report["lagging"]["sto"].is_string());
     std::fs::rename(&away, &sto).unwrap();
-    let status = env.json(&["status"], 0);
+    let status = env.json(&["status"], 3);
     assert_eq!(status["sites"][1]["missing_snapshots"], 1);
     env.cmd(&["status"]).assert().code(3);
     let synced = env.json(&["sync"], 0);

@@ -1,9 +1,10 @@
 //! The write pipeline: the walker thread hashes each chunk and drops the ones already stored;
 //! worker threads compress and encrypt the rest; a packer thread gathers sealed blobs into
-//! packs; one uploader thread per site stores each pack. Bounded channels between the stages
+//! packs; uploader threads per site (one for a folder, more for a server) store each pack. Bounded channels between the stages
 //! bound memory whatever the size of the tree, and let a slow site hold back only its own queue
 //! up to that bound.
 
+use crate::config::Endpoint;
 use crate::index::Index;
 use crate::progress::Progress;
 use crate::site::Site;
@@ -16,7 +17,7 @@ use chancery_format::{BlobId, ObjectId};
 use chancery_store::ObjectKind;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Duration;
@@ -25,14 +26,21 @@ use std::time::Duration;
 pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
 /// Tree packs are kept smaller: restore and check read trees first.
 pub const TREE_PACK_TARGET: usize = 4 * 1024 * 1024;
-/// Packs queued per site before the packer waits for that site's uploader.
+/// Packs queued per site before the packer waits for that site's uploaders.
 const UPLOAD_QUEUE: usize = 2;
+/// Uploads in flight per site server: one request's round trip (the site hashes, stores and
+/// fsyncs before it answers) overlaps with the next one's transfer. A local folder takes one
+/// writer, which the disk serves as fast as several.
+const UPLOADS_PER_SERVER: usize = 2;
 
 struct Job {
     kind: BlobKind,
     id: BlobId,
     plaintext: Vec<u8>,
 }
+
+/// An uploader thread: `Err` carries why its site failed.
+type Uploader<'scope> = ScopedJoinHandle<'scope, Result<(), String>>;
 
 /// What the pipeline stored: new packs and which sites failed on the way.
 #[derive(Debug, Default)]
@@ -56,7 +64,8 @@ pub struct Pipeline<'scope, 'env> {
     progress: &'env Progress,
     live_sites: Arc<AtomicUsize>,
     packer: Option<ScopedJoinHandle<'scope, Packed>>,
-    uploaders: Vec<(String, ScopedJoinHandle<'scope, Result<(), String>>)>,
+    /// Per site, its uploader threads.
+    uploaders: Vec<(String, Vec<Uploader<'scope>>)>,
     workers: Vec<ScopedJoinHandle<'scope, ()>>,
 }
 
@@ -92,8 +101,16 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 live: live_sites.clone(),
                 slow: false,
             });
-            let live = live_sites.clone();
-            uploaders.push((site.name().to_string(), scope.spawn(move || upload(site, rx, progress, &live))));
+            let failed = Arc::new(AtomicBool::new(false));
+            let count =
+                if matches!(site.config.endpoint, Endpoint::Server { .. }) { UPLOADS_PER_SERVER } else { 1 };
+            let threads = (0..count)
+                .map(|_| {
+                    let (rx, live, failed) = (rx.clone(), live_sites.clone(), failed.clone());
+                    scope.spawn(move || upload(site, rx, progress, &live, &failed))
+                })
+                .collect();
+            uploaders.push((site.name().to_string(), threads));
         }
         let packer = scope.spawn(move || pack_blobs(keys, sealed_rx, senders));
         Pipeline {
@@ -162,15 +179,15 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         let (packs, dropped) =
             self.packer.take().expect("packer").join().map_err(|_| anyhow::anyhow!("the packer panicked"))?;
         let mut failed_sites = BTreeMap::new();
-        for (name, handle) in self.uploaders.drain(..) {
-            match handle.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    failed_sites.insert(name, e);
-                }
-                Err(_) => {
-                    failed_sites.insert(name, "uploader panicked".into());
-                }
+        for (name, handles) in self.uploaders.drain(..) {
+            for handle in handles {
+                let error = match handle.join() {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => e,
+                    Err(_) => "uploader panicked".into(),
+                };
+                // The first error is the cause; the other uploaders of the site stopped after it.
+                failed_sites.entry(name.clone()).or_insert(error);
             }
         }
         // A site dropped for being too slow may have uploaded all it was given: still lagging.
@@ -256,15 +273,24 @@ fn dispatch(keys: &Keys, buffer: PackBuffer, sites: &mut [SiteQueue]) -> IndexPa
     IndexPack { pack: pack.id, entries: pack.entries.clone() }
 }
 
+/// One of a site's uploaders. The first to fail marks the site failed (counted once in
+/// `live`); the others stop at their next pack, and once all have hung up the packer skips
+/// the site.
 fn upload(
     site: &Site,
     packs: Receiver<Arc<chancery_format::pack::Pack>>,
     progress: &Progress,
     live: &AtomicUsize,
+    failed: &AtomicBool,
 ) -> Result<(), String> {
     for pack in packs {
+        if failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if let Err(e) = site.backend.put(ObjectKind::Pack, &pack.id.to_hex(), &pack.bytes) {
-            live.fetch_sub(1, Ordering::Relaxed);
+            if !failed.swap(true, Ordering::Relaxed) {
+                live.fetch_sub(1, Ordering::Relaxed);
+            }
             return Err(e.to_string());
         }
         Progress::add(&progress.bytes_uploaded, pack.bytes.len() as u64);

@@ -10,9 +10,12 @@ use chancery_owner::status::ReceiptedStatus;
 pub fn run(g: &Globals) -> Result<Outcome> {
     let archive = g.open()?;
     let status = chancery_owner::status::status(&archive)?;
+    // The same exit code with or without --json: 3 while a site is unreachable or lags.
+    let lagging = status.sites.iter().any(|s| !s.reachable || s.missing_snapshots > 0);
     if g.json {
         crate::output::json(&status)?;
-        return Ok(Outcome::Success);
+        let outcome = if status.warnings.is_empty() { Outcome::Success } else { Outcome::Warnings };
+        return Ok(if lagging { Outcome::Warnings } else { outcome });
     }
     for s in &status.sites {
         let state = if s.reachable { "reachable" } else { "UNREACHABLE" };
@@ -37,7 +40,6 @@ pub fn run(g: &Globals) -> Result<Outcome> {
         ),
         _ => println!("recovery point: none (no snapshot held by {} sites)", status.min_sites),
     }
-    let lagging = status.sites.iter().any(|s| !s.reachable || s.missing_snapshots > 0);
     let outcome = warn_all(&status.warnings);
     Ok(if lagging { Outcome::Warnings } else { outcome })
 }
