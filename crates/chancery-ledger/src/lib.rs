@@ -1,0 +1,23 @@
+//! The primitives of Chancery's ledger, the owner's append-only log of every change to the
+//! archive: RFC 9162 Merkle tree hashing with inclusion and consistency proofs
+//! ([`merkle`]), C2SP checkpoints ([`checkpoint`]), signed notes and verifier keys
+//! ([`note`], [`key`]), and Ed25519 checkpoint cosignatures ([`cosignature`]).
+//!
+//! Pure and deterministic: no I/O, no clock, no randomness, no storage and no HTTP. Callers
+//! bring keys, leaves and times; the owner and the sites wire these pieces into the ledger.
+//! Every format follows its public specification byte for byte so that standard verifiers
+//! (Go's `sumdb/note`, the C2SP witness ecosystem) accept what this crate writes; the tests
+//! check that against published vectors.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod cosignature;
+pub mod key;
+pub mod merkle;
+pub mod note;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use cosignature::{CosignatureError, Cosigner};
+pub use key::{KeyError, KeyType, NoteSigner, VerifierKey};
+pub use merkle::{Hash, MerkleError};
+pub use note::{open, Note, NoteError, SignatureLine, Verified};
