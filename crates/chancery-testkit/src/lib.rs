@@ -86,8 +86,23 @@ fn getrandom(buf: &mut [u8]) {
 
 impl Garage {
     /// Starts a fresh Garage in a temporary folder and prepares its layout and access key.
+    ///
+    /// Tried up to three times with new ports: a port picked free can be taken by another
+    /// test's server before this one binds it.
     pub fn start() -> anyhow::Result<Garage> {
         let binary = garage_binary()?;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&binary) {
+                Ok(garage) => return Ok(garage),
+                Err(e) if attempt >= 3 => return Err(e),
+                Err(_) => attempt += 1,
+            }
+        }
+    }
+
+    fn start_once(binary: &Path) -> anyhow::Result<Garage> {
+        let binary = binary.to_path_buf();
         let dir = tempfile::tempdir()?;
         let (rpc, s3, admin) = (free_port()?, free_port()?, free_port()?);
         let config = dir.path().join("garage.toml");
@@ -148,7 +163,9 @@ impl Garage {
             if let Some(status) = self.child.try_wait()? {
                 bail!("garage exited at start ({status})");
             }
-            if let Ok(out) = self.cli(&["node", "id", "-q"]) {
+            // `status` goes through the node's RPC port (`node id` only reads a local file).
+            if self.cli(&["status"]).is_ok() {
+                let out = self.cli(&["node", "id", "-q"])?;
                 let id = out.trim().split('@').next().unwrap_or_default().to_string();
                 ensure!(!id.is_empty(), "garage printed no node id");
                 return Ok(id);
