@@ -7,6 +7,9 @@
 #![warn(missing_docs)]
 
 mod errors;
+mod witness;
+
+pub use witness::WitnessAnswer;
 
 use chancery_protocol::auth::{sign_request, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;

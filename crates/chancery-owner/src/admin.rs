@@ -116,6 +116,7 @@ pub fn add_key(archive: &Archive, new_password: &[u8], label: &str) -> Result<Ob
         site.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
         site.backend.sync()?;
     }
+    record_key_change(archive)?;
     Ok(id)
 }
 
@@ -163,5 +164,16 @@ pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
     }
     let path = archive.keys_dir().join(id.to_hex());
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    record_key_change(archive)?;
     Ok(id)
+}
+
+/// Records the key files as they are now in the ledger, at every reachable site.
+fn record_key_change(archive: &Archive) -> Result<()> {
+    let sites: Vec<&Site> = archive.sites.iter().collect();
+    let published = crate::ledger::record(archive, Vec::new(), &sites)?;
+    if let Some((site, why)) = published.failed.first() {
+        bail!("the key change is done but site {site} did not witness it in the ledger: {why}");
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! An opened archive: configuration, unlocked keys and the configured sites.
 
 use crate::config::{Config, Endpoint, SiteConfig};
+use crate::ledger::LedgerView;
 use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
@@ -9,7 +10,7 @@ use chancery_format::keys::{Keys, MasterKey};
 use chancery_format::{FormatError, ObjectId};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A site that could not be opened, and why.
 #[derive(Clone, Debug)]
@@ -42,6 +43,8 @@ pub struct Archive {
     pub unreachable: Vec<Unreachable>,
     /// The receipt files of every site server, reachable or not, by site name.
     pub receipts: BTreeMap<String, Arc<SiteReceipts>>,
+    /// The ledger as verified against the reachable sites, on first use ([`Archive::ledger`]).
+    ledger_view: OnceLock<LedgerView>,
 }
 
 impl Archive {
@@ -78,7 +81,17 @@ impl Archive {
             sites,
             unreachable,
             receipts,
+            ledger_view: OnceLock::new(),
         })
+    }
+
+    /// The ledger, verified against every reachable site the first time it is asked for.
+    pub fn ledger(&self) -> Result<&LedgerView> {
+        if let Some(view) = self.ledger_view.get() {
+            return Ok(view);
+        }
+        let view = crate::ledger::verify(self)?;
+        Ok(self.ledger_view.get_or_init(|| view))
     }
 
     /// The reachable site with this name, or an error saying why it is not usable.

@@ -1,14 +1,15 @@
 //! `check`: the structure and integrity of each site on its own, without falling back to
 //! other sites: every index file and snapshot opens, every indexed pack is present, every tree
 //! of every snapshot decrypts, every blob is indexed; with read-data, every (or a sample of)
-//! pack is read whole and checked against its name, its header and each of its blobs.
+//! pack is read whole and checked against its name, its header and each of its blobs. The
+//! site's ledger must verify, and its snapshots must be exactly those the ledger says it holds.
 
 use crate::archive::Archive;
 use crate::index::{read_index_file, Index};
 use crate::objects::list_ids;
 use crate::reader::BlobReader;
 use crate::site::Site;
-use crate::snapshots::load_snapshot;
+use crate::snapshots::{ledger_problems, load_snapshot};
 use anyhow::Result;
 use chancery_format::blob::open_blob;
 use chancery_format::pack::read_header;
@@ -84,6 +85,9 @@ fn check_site(archive: &Archive, site: &Site, read_data: ReadData) -> Result<Sit
         out: SiteCheck { site: site.name().into(), ..Default::default() },
         uses: Vec::new(),
     };
+    if let Some(problem) = archive.ledger()?.problem(site.name()) {
+        run.problem(None, problem.object, problem.detail);
+    }
     let listed: HashSet<ObjectId> = list_ids(site, ObjectKind::Pack)?.into_iter().collect();
     run.out.packs = listed.len();
     let index = run.load_index()?;
@@ -119,7 +123,12 @@ impl SiteRun<'_> {
 
     fn walk_snapshots(&mut self, index: &Index) -> Result<()> {
         let reader = BlobReader::new(vec![self.site], &self.archive.keys, index);
-        for id in list_ids(self.site, ObjectKind::Snapshot)? {
+        let ids = list_ids(self.site, ObjectKind::Snapshot)?;
+        // Remarks that are no sign of tampering (a snapshot not yet recorded) are not problems.
+        for p in ledger_problems(self.archive.ledger()?, self.site, &ids, &mut Vec::new()) {
+            self.problem(None, p.object, p.detail);
+        }
+        for id in ids {
             self.out.snapshots += 1;
             match load_snapshot(self.archive, self.site, &id) {
                 Ok(snap) => {

@@ -86,11 +86,21 @@ pub struct PolicyConfig {
     pub require_foreign_site: bool,
     /// Minimum site tier (e.g. Uptime Institute tier 1-4); 0 accepts any.
     pub min_tier: u8,
+    /// How many site servers must cosign a ledger checkpoint before a client trusts it; unset:
+    /// `min_sites` (capped by the number of site servers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_quorum: Option<usize>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { min_distance_km: 120.0, min_sites: 2, require_foreign_site: true, min_tier: 0 }
+        Self {
+            min_distance_km: 120.0,
+            min_sites: 2,
+            require_foreign_site: true,
+            min_tier: 0,
+            witness_quorum: None,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsmeta;
 pub mod fsutil;
 pub mod index;
+pub mod ledger;
 pub mod needs;
 pub mod objects;
 pub mod policy;

@@ -76,10 +76,15 @@ fn describe_problem(p: &SiteProblem) -> String {
     format!("site {}: pack {}: {} (served from another site)", p.site, p.pack, p.detail)
 }
 
-/// Sites to read from: the requested one first, then the others in configuration order.
+/// Sites to read from: the requested one first, then the others in configuration order. A
+/// site whose ledger failed verification is left out, and refused when asked for by name.
 pub fn read_order<'a>(archive: &'a Archive, first: Option<&str>) -> Result<Vec<&'a Site>> {
-    let mut sites: Vec<&Site> = archive.sites.iter().collect();
+    let ledger = archive.ledger()?;
+    let mut sites: Vec<&Site> = archive.sites.iter().filter(|s| ledger.problem(s.name()).is_none()).collect();
     if let Some(name) = first {
+        if let Some(problem) = ledger.problem(name) {
+            return Err(problem.into());
+        }
         let chosen = archive.site(name)?;
         sites.retain(|s| s.name() != name);
         sites.insert(0, chosen);

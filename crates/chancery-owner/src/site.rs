@@ -30,6 +30,9 @@ pub struct Site {
     /// The receipts it returns, kept as they come through `backend`; `None` for a local
     /// folder, which gives none.
     pub receipts: Option<Arc<SiteReceipts>>,
+    /// The site server's client, for what is not a stored object (witnessing the ledger);
+    /// `None` for a local folder.
+    pub server: Option<Arc<RemoteBackend>>,
 }
 
 impl Site {
@@ -58,7 +61,7 @@ impl Site {
         // Temp files of a writer killed an hour ago or more will never be linked into place;
         // younger ones may belong to a backup still running. A read-only site keeps them.
         let backend = Arc::new(backend);
-        let site = Site { config: config.clone(), backend: backend.clone(), receipts: None };
+        let site = Site { config: config.clone(), backend: backend.clone(), receipts: None, server: None };
         site.check_marker(repo_id)?;
         let _ = backend.remove_stale_temp(STALE_TEMP_AGE);
         Ok(Site { backend: limited(config, backend), ..site })
@@ -88,16 +91,17 @@ impl Site {
             FsBackend::create(dir).with_context(|| format!("creating site folder {}", dir.display()))?;
         backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
         backend.sync()?;
-        Ok(Site { config: config.clone(), backend: limited(config, backend), receipts: None })
+        Ok(Site { config: config.clone(), backend: limited(config, backend), receipts: None, server: None })
     }
 
     /// A site server's site; with `receipts`, every receipt it returns is kept there.
     fn remote(config: &SiteConfig, backend: RemoteBackend, receipts: Option<Arc<SiteReceipts>>) -> Site {
+        let server = Arc::new(backend);
         let backend = match &receipts {
-            Some(log) => limited(config, KeepReceipts::new(backend, log.clone())),
-            None => limited(config, backend),
+            Some(log) => limited(config, KeepReceipts::new(server.clone(), log.clone())),
+            None => limited(config, server.clone()),
         };
-        Site { config: config.clone(), backend, receipts }
+        Site { config: config.clone(), backend, receipts, server: Some(server) }
     }
 
     fn check_marker(&self, repo_id: &[u8; 32]) -> Result<()> {

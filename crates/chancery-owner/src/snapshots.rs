@@ -1,10 +1,14 @@
-//! Finding snapshots: which exist, and which sites hold each.
+//! Finding snapshots: which exist, and which sites hold each, checked against the ledger: a
+//! snapshot the ledger does not record is refused, a site that lacks one it vouched for is
+//! reported, and a site whose ledger failed verification is not used at all.
 //!
 //! Invariant relied on: a site receives a snapshot object only after every pack and index file
 //! the snapshot needs is durable there (backup and sync both keep this order), so a snapshot
 //! object at a site means the whole snapshot is there, unless it was damaged since (`check`).
 
 use crate::archive::Archive;
+use crate::error::IntegrityError;
+use crate::ledger::{LedgerView, Verdict};
 use crate::objects::{get_verified, list_ids, tampered};
 use crate::site::Site;
 use anyhow::{bail, Result};
@@ -12,6 +16,11 @@ use chancery_format::snapshot::Snapshot;
 use chancery_format::ObjectId;
 use chancery_store::ObjectKind;
 use std::collections::BTreeMap;
+
+/// The warning for an archive made before the ledger existed (a backup starts the ledger, and
+/// does not repeat this).
+pub const NO_LEDGER_YET: &str = "this archive has no ledger yet (its snapshots were made by an earlier \
+     release), so they cannot be checked against one; the next backup starts it";
 
 /// A snapshot and where it is stored.
 #[derive(Clone, Debug)]
@@ -24,11 +33,32 @@ pub struct SnapshotEntry {
     pub sites: Vec<String>,
 }
 
-/// Every snapshot at every reachable site, oldest first; bad copies are reported in `warnings`.
+/// Every snapshot at every reachable site, oldest first; bad copies and tampered sites are
+/// reported in `warnings`.
 pub fn list_snapshots(archive: &Archive, warnings: &mut Vec<String>) -> Result<Vec<SnapshotEntry>> {
+    let (list, problems) = list_checked(archive, warnings)?;
+    warnings.extend(problems.iter().map(|p| p.to_string()));
+    Ok(list)
+}
+
+/// Every snapshot that the ledger records at every reachable, untampered site, oldest first,
+/// and the integrity problems found (a tampered site, a snapshot missing from the ledger or
+/// from a site that vouched for it).
+pub fn list_checked(
+    archive: &Archive,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SnapshotEntry>, Vec<IntegrityError>)> {
+    let ledger = archive.ledger()?;
+    let mut problems = Vec::new();
     let mut found: BTreeMap<ObjectId, SnapshotEntry> = BTreeMap::new();
     for site in &archive.sites {
-        for id in list_ids(site, ObjectKind::Snapshot)? {
+        if let Some(problem) = ledger.problem(site.name()) {
+            problems.push(problem);
+            continue;
+        }
+        let ids = list_ids(site, ObjectKind::Snapshot)?;
+        problems.extend(ledger_problems(ledger, site, &ids, warnings));
+        for id in ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing) {
             if let Some(entry) = found.get_mut(&id) {
                 // Same name, so same bytes if the hash holds: no need to decrypt again.
                 match get_verified(site, ObjectKind::Snapshot, &id) {
@@ -47,7 +77,58 @@ pub fn list_snapshots(archive: &Archive, warnings: &mut Vec<String>) -> Result<V
     }
     let mut list: Vec<SnapshotEntry> = found.into_values().collect();
     list.sort_by_key(|e| (e.snapshot.time_sec, e.snapshot.time_nsec, e.id));
-    Ok(list)
+    if !ledger.started() && !list.is_empty() {
+        warnings.push(NO_LEDGER_YET.into());
+    }
+    Ok((list, problems))
+}
+
+/// What is wrong at `site`, which holds the snapshots `ids`, against the ledger: snapshots it
+/// holds that the ledger does not record, and snapshots the ledger records below the size the
+/// site vouched for that it does not hold. Remarks that are no sign of tampering go to
+/// `warnings`.
+pub fn ledger_problems(
+    ledger: &LedgerView,
+    site: &Site,
+    ids: &[ObjectId],
+    warnings: &mut Vec<String>,
+) -> Vec<IntegrityError> {
+    let mut problems = Vec::new();
+    let problem = |id: &ObjectId, detail: String| IntegrityError {
+        site: site.name().to_string(),
+        object: format!("snapshot {}", id.to_hex()),
+        detail,
+    };
+    for id in ids {
+        match ledger.verdict(id) {
+            Verdict::InLedger => {}
+            Verdict::Pending => warnings.push(format!(
+                "snapshot {} at site {} is not in the ledger yet: a backup stopped before recording it; \
+                 the next backup records it",
+                id.short(),
+                site.name()
+            )),
+            Verdict::NotStarted => {}
+            Verdict::Missing => problems.push(problem(
+                id,
+                format!(
+                    "not recorded in the ledger ({} entries): injected or replayed by the site, or written \
+                     with a stolen key; it is not used",
+                    ledger.size
+                ),
+            )),
+        }
+    }
+    let held: std::collections::HashSet<&ObjectId> = ids.iter().collect();
+    for (id, index) in ledger.owed_by(site.name()) {
+        if !held.contains(&id) {
+            problems.push(problem(
+                &id,
+                format!("recorded in ledger entry {index}, which the site vouched for, but missing there: deleted"),
+            ));
+        }
+    }
+    problems
 }
 
 /// Reads and verifies one snapshot from one site.

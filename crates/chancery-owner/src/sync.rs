@@ -91,12 +91,27 @@ pub fn sync_sites(archive: &crate::archive::Archive, only: Option<&str>) -> Resu
         Some(name) => vec![archive.site(name)?],
         None => archive.sites.iter().collect(),
     };
-    let sources: Vec<&Site> = archive.sites.iter().collect();
+    // A site whose ledger failed verification is no source: what it holds is not trusted.
+    let ledger = archive.ledger()?;
+    let sources: Vec<&Site> = archive.sites.iter().filter(|s| ledger.problem(s.name()).is_none()).collect();
     let mut out = Vec::new();
     for target in targets {
-        out.push((target.name().to_string(), sync_one(archive, target, &sources)?));
+        let mut stats = sync_one(archive, target, &sources)?;
+        if stats.missing == 0 {
+            witness(archive, target, &mut stats)?;
+        }
+        out.push((target.name().to_string(), stats));
     }
     Ok(out)
+}
+
+/// Once a site holds everything, it gets the ledger's entries and witnesses its checkpoint.
+fn witness(archive: &crate::archive::Archive, target: &Site, stats: &mut SyncStats) -> Result<()> {
+    let published = crate::ledger::republish(archive, &[target])?;
+    for (site, why) in published.failed {
+        stats.warnings.push(format!("site {site} did not witness the ledger: {why}"));
+    }
+    Ok(())
 }
 
 /// Receipts lost by an interrupted run first, then key files, then every kind in order.

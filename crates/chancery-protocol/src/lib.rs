@@ -16,10 +16,10 @@ use thiserror::Error;
 pub const API_PREFIX: &str = "/v1";
 
 /// The object namespaces of a tenant, as they appear in URLs (same names as on disk).
-pub const KINDS: [&str; 5] = ["packs", "index", "snapshots", "keys", "meta"];
+pub const KINDS: [&str; 6] = ["packs", "index", "snapshots", "keys", "meta", "ledger"];
 
 /// Kinds whose object name must be the BLAKE3 hash of the body (checked by the site).
-pub const CONTENT_ADDRESSED: [&str; 4] = ["packs", "index", "snapshots", "keys"];
+pub const CONTENT_ADDRESSED: [&str; 5] = ["packs", "index", "snapshots", "keys", "ledger"];
 
 /// Path of one object: `/v1/tenants/{tenant}/{kind}/{name}`.
 pub fn object_path(tenant: &str, kind: &str, name: &str) -> String {
@@ -34,6 +34,26 @@ pub fn list_path(tenant: &str, kind: &str) -> String {
 /// Path of the durability barrier: `POST /v1/tenants/{tenant}/sync`.
 pub fn sync_path(tenant: &str) -> String {
     format!("{API_PREFIX}/tenants/{tenant}/sync")
+}
+
+/// Path of the witness's `add-checkpoint`: `POST /v1/tenants/{tenant}/add-checkpoint`.
+pub fn add_checkpoint_path(tenant: &str) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/add-checkpoint")
+}
+
+/// Path of the newest checkpoint the site cosigned: `GET /v1/tenants/{tenant}/checkpoint`.
+pub fn checkpoint_path(tenant: &str) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/checkpoint")
+}
+
+/// Names of the `meta` objects holding a tenant's witnessed checkpoints start with this; the
+/// rest is the tree size in 20 digits, so the newest sorts last. At a site server only the
+/// site writes them; in a local folder, the owner.
+pub const WITNESS_CHECKPOINT_PREFIX: &str = "witness-checkpoint-";
+
+/// The `meta` object name of the witnessed checkpoint of `size` leaves.
+pub fn witness_checkpoint_name(size: u64) -> String {
+    format!("{WITNESS_CHECKPOINT_PREFIX}{size:020}")
 }
 
 /// A public key that does not parse.

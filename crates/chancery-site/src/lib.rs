@@ -11,6 +11,8 @@
 //!   crate's `Cargo.toml`): every tenant request signed by the owner
 //!   (`chancery_protocol::auth`), replays refused, append-only writes checked against their
 //!   content hash, durable before the signed receipt (`chancery_protocol::receipt`) is sent.
+//! - Witnessing each tenant's ledger (`witness`): C2SP tlog-witness `add-checkpoint`, every
+//!   cosigned checkpoint kept in the tenant's store before the cosignature is returned.
 //! - [`scrub`]: re-hashing what is stored, to find damage without any key.
 //! - Metrics (`GET /metrics`, Prometheus text) and one log line per request (`tracing`).
 //!
@@ -23,7 +25,6 @@
 //! - **Deleting data.** Only an owner's key files may be deleted (a removed password);
 //!   every other kind is append-only here until governance (m-of-n signed, time-locked
 //!   deletion) exists.
-//! - Witnessing checkpoints, governance and the audit log: planned, not built.
 //! - A command line: the `chancery` binary parses arguments and calls these functions.
 #![warn(missing_docs)]
 
@@ -37,6 +38,7 @@ mod server;
 mod state;
 mod storage;
 mod tenants;
+mod witness;
 
 pub use chancery_store::S3Config;
 pub use http::{Route, MAX_BODY_BYTES, ROUTES};

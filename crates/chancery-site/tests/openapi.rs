@@ -65,6 +65,65 @@ fn probe(method: &'static str, template: &'static str, path: String, who: Who, e
 const LIST: &str = "/v1/tenants/{tenant}/{kind}";
 const SYNC: &str = "/v1/tenants/{tenant}/sync";
 const OBJECT: &str = "/v1/tenants/{tenant}/{kind}/{name}";
+const ADD: &str = "/v1/tenants/{tenant}/add-checkpoint";
+const CHECKPOINT: &str = "/v1/tenants/{tenant}/checkpoint";
+
+/// An add-checkpoint body: `leaves` leaves (the last one `last`), signed by `signer` under
+/// `origin_of`'s origin, with the consistency proof from `old`.
+fn checkpoint_body(origin_of: u8, signer: u8, old: u64, leaves: u8, last: &[u8]) -> Vec<u8> {
+    use chancery_ledger::merkle::{consistency_proof, leaf_hash, root};
+    use chancery_ledger::{ledger_origin, AddCheckpoint, Checkpoint, Note, NoteSigner};
+    let mut hashes: Vec<_> = (0..leaves).map(|i| leaf_hash(&[i])).collect();
+    if let Some(l) = hashes.last_mut() {
+        *l = leaf_hash(last);
+    }
+    let origin = ledger_origin(&owner(origin_of).verifying_key().to_bytes());
+    let checkpoint = Checkpoint::new(&origin, hashes.len() as u64, root(&hashes)).unwrap();
+    let mut note = Note::new(checkpoint.format()).unwrap();
+    note.add_signature(NoteSigner::new(&origin, owner(signer)).unwrap().sign(note.text())).unwrap();
+    let proof = if old == 0 { vec![] } else { consistency_proof(&hashes, old).unwrap() };
+    AddCheckpoint { old_size: old, proof, note }.format().into_bytes()
+}
+
+fn witness_probes() -> Vec<Probe> {
+    let add = |body: Vec<u8>, who, expect| Probe {
+        body,
+        ..probe("POST", ADD, "/v1/tenants/ee/add-checkpoint".into(), who, expect)
+    };
+    let get = |tenant: &str, who, expect| {
+        probe("GET", CHECKPOINT, format!("/v1/tenants/{tenant}/checkpoint"), who, expect)
+    };
+    vec![
+        get("ee", Who::Owner, 404),
+        add(checkpoint_body(1, 1, 0, 2, b"b"), Who::Owner, 200),
+        add(checkpoint_body(1, 1, 2, 2, b"b"), Who::Owner, 200),
+        add(checkpoint_body(1, 1, 0, 3, b"c"), Who::Owner, 409),
+        add(checkpoint_body(1, 1, 2, 2, b"fork"), Who::Owner, 409),
+        add(checkpoint_body(1, 9, 2, 3, b"c"), Who::Owner, 403),
+        add(checkpoint_body(7, 7, 2, 3, b"c"), Who::Owner, 404),
+        add(b"old 02\n\nnot a note".to_vec(), Who::Owner, 400),
+        add(checkpoint_body(1, 1, 2, 3, b"c"), Who::Nobody, 401),
+        add(checkpoint_body(1, 1, 2, 3, b"c"), Who::OtherTenant, 403),
+        add(
+            String::from_utf8(checkpoint_body(1, 1, 1, 3, b"c"))
+                .unwrap()
+                .replacen("old 1", "old 2", 1)
+                .into_bytes(),
+            Who::Owner,
+            422,
+        ),
+        get("ee", Who::Owner, 200),
+        get("ee", Who::Nobody, 401),
+        get("ee", Who::OtherTenant, 403),
+        probe(
+            "PUT",
+            OBJECT,
+            object_path("ee", "meta", "witness-checkpoint-00000000000000000009"),
+            Who::Owner,
+            403,
+        ),
+    ]
+}
 
 fn probes() -> Vec<Probe> {
     let pack = b"a pack".to_vec();
@@ -119,6 +178,9 @@ fn probes() -> Vec<Probe> {
         probe("POST", SYNC, "/v1/tenants/ee/sync".into(), Who::Nobody, 401),
         probe("POST", SYNC, "/v1/tenants/ee/sync".into(), Who::OtherTenant, 403),
     ]
+    .into_iter()
+    .chain(witness_probes())
+    .collect()
 }
 
 async fn send(clients: &[Client; 3], p: &Probe) -> u16 {

@@ -17,17 +17,26 @@ pub enum ObjectKind {
     Snapshot,
     /// Keys: wrapped master keys.
     Key,
-    /// Meta: the store's own small descriptors (configuration, version).
+    /// Meta: the store's own small descriptors (configuration, version, a witness's
+    /// cosigned checkpoints).
     Meta,
+    /// Ledger: the entries of the owner's ledger, one object each.
+    Ledger,
 }
 
 impl ObjectKind {
     /// Every kind, in a fixed order (the order of the enum, also its `Ord`).
-    pub const ALL: [ObjectKind; 5] =
-        [ObjectKind::Pack, ObjectKind::Index, ObjectKind::Snapshot, ObjectKind::Key, ObjectKind::Meta];
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Pack,
+        ObjectKind::Index,
+        ObjectKind::Snapshot,
+        ObjectKind::Key,
+        ObjectKind::Meta,
+        ObjectKind::Ledger,
+    ];
 
     /// The folder (or key prefix) this kind lives under: `packs`, `index`, `snapshots`,
-    /// `keys` or `meta`. Part of the on-disk format: never change these.
+    /// `keys`, `meta` or `ledger`. Part of the on-disk format: never change these.
     pub fn dir_name(self) -> &'static str {
         match self {
             ObjectKind::Pack => "packs",
@@ -35,6 +44,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => "snapshots",
             ObjectKind::Key => "keys",
             ObjectKind::Meta => "meta",
+            ObjectKind::Ledger => "ledger",
         }
     }
 
@@ -46,6 +56,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => "snapshot",
             ObjectKind::Key => "key",
             ObjectKind::Meta => "meta",
+            ObjectKind::Ledger => "ledger entry",
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum Command {
     /// Passwords that open the owner's keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The ledger: every change to the archive, witnessed by the sites.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// The whole story on one machine: home, embassy sites, backup, attack, recovery.
     Demo(DemoArgs),
     /// Administer a site (run by the site's operator, not the owner).
@@ -186,6 +189,24 @@ pub struct CheckArgs {
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     /// Bring only this site up to date.
+    #[arg(long)]
+    pub site: Option<String>,
+}
+
+/// `ledger ...`.
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// The ledger's entries, and the checkpoint each site shows with its cosignature.
+    Show(LedgerArgs),
+    /// Checks every site's copy of the ledger against the trusted one and the snapshots it
+    /// holds against the ledger; exit 10 naming the site when one was tampered with.
+    Verify(LedgerArgs),
+}
+
+/// `ledger show|verify`.
+#[derive(Args, Debug)]
+pub struct LedgerArgs {
+    /// Only this site.
     #[arg(long)]
     pub site: Option<String>,
 }

@@ -3,24 +3,13 @@
 
 mod common;
 
+use common::copy_dir;
+
 use assert_cmd::Command;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 const PASSWORD: &str = "fixture password v1";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn lcg_bytes() -> Vec<u8> {
     let mut s: u64 = 1;
@@ -44,7 +33,11 @@ fn archives_written_by_format_v1_restore_check_and_grow() {
     };
     run(&["check", "--read-data"]).assert().success();
     let target = dir.path().join("out");
-    run(&["restore", "latest", "--target", target.to_str().unwrap()]).assert().success();
+    // Made before the ledger: readable, with a warning (exit 3) that it cannot be verified yet.
+    run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("no ledger yet"));
     let reg = target.join("registers");
     assert_eq!(std::fs::read(reg.join("a.txt")).unwrap(), b"population register, format v1\n");
     assert!(std::fs::read(reg.join("sub/b.bin")).unwrap() == lcg_bytes());
@@ -53,4 +46,13 @@ fn archives_written_by_format_v1_restore_check_and_grow() {
     assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_704_164_645, 123_456_789));
     run(&["backup", reg.to_str().unwrap()]).assert().success();
     run(&["check"]).assert().success();
+    // The backup started the ledger with the old snapshot in it: both verify now.
+    let out = run(&["--json", "ledger", "show"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snapshots = shown["entries"].as_array().unwrap().iter().filter(|e| e["event"] == "snapshot").count();
+    assert_eq!(snapshots, 2, "{shown}");
+    assert!(shown["entries"].as_array().unwrap().iter().any(|e| e["event"] == "key-added"), "{shown}");
+    run(&["ledger", "verify"]).assert().success();
+    let again = dir.path().join("again");
+    run(&["restore", "latest", "--target", again.to_str().unwrap()]).assert().success();
 }

@@ -8,6 +8,7 @@ mod walk;
 use crate::archive::Archive;
 use crate::error::PolicyError;
 use crate::index::Index;
+use crate::ledger::Published;
 use crate::needs::{NeedsCache, SnapshotNeeds};
 use crate::progress::Progress;
 use crate::reader::BlobReader;
@@ -56,6 +57,10 @@ pub struct BackupReport {
     pub quorum_met: bool,
     /// Pack bytes written, all sites together (packs a site already had are not sent again).
     pub bytes_uploaded: u64,
+    /// The ledger checkpoint that records the snapshot, and who cosigned it.
+    pub ledger: Option<Published>,
+    /// Tampering found at a site while publishing the ledger (the CLI exits 10).
+    pub integrity: Vec<String>,
 }
 
 /// Summary counts, serialisable.
@@ -94,7 +99,10 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     let site_refs: Vec<&Site> = sites.iter().collect();
     let (index, index_warnings) = Index::load_union(&site_refs, &archive.keys)?;
     warnings.extend(index_warnings);
-    let parent = find_parent(archive, request, &mut warnings)?;
+    let existing = list_snapshots(archive, &mut warnings)?;
+    // This backup starts the ledger, with every existing snapshot in it.
+    warnings.retain(|w| w != crate::snapshots::NO_LEDGER_YET);
+    let parent = find_parent(request, &existing);
     let started = std::time::SystemTime::now();
     let (tree, summary, walk_warnings, result) =
         run_pipeline(archive, &sites, &index, &parent, request, &root_names, progress)?;
@@ -108,7 +116,17 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     // A backup that found everything already stored writes no index file.
     let index_bytes = (!result.packs.is_empty()).then(|| IndexFile::new(result.packs).seal(&archive.keys));
     let index_id = index_bytes.as_deref().map(ObjectId::of);
+    crate::ledger::intend(archive, &snapshot_id)?;
     let stored_at = commit_all(&sites, &mut lagging, index_bytes.as_deref(), &snapshot_bytes);
+    let mut integrity = Vec::new();
+    let ledger = record_in_ledger(
+        archive,
+        &sites,
+        &stored_at,
+        (&existing, &snapshot_id),
+        &mut warnings,
+        &mut integrity,
+    );
     let needs = snapshot_needs(&index, &result.used_packs, &new_packs, index_id);
     // Only a cache: `status` works the needs out from the trees if it is missing.
     let _ = NeedsCache::new(&archive.state_dir()).store(&snapshot_id, &needs);
@@ -124,7 +142,51 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
         warnings,
         quorum_met,
         bytes_uploaded: Progress::get(&progress.bytes_uploaded),
+        ledger,
+        integrity,
     })
+}
+
+/// Records the snapshot in the ledger and publishes it to the sites that hold it; what goes
+/// wrong becomes a warning, or an integrity problem when a site proves tampered with.
+fn record_in_ledger(
+    archive: &Archive,
+    sites: &[Site],
+    stored_at: &[String],
+    (existing, snapshot): (&[SnapshotEntry], &ObjectId),
+    warnings: &mut Vec<String>,
+    integrity: &mut Vec<String>,
+) -> Option<Published> {
+    if stored_at.is_empty() {
+        return None;
+    }
+    let holders: Vec<&Site> = sites.iter().filter(|s| stored_at.iter().any(|n| n == s.name())).collect();
+    let recorded = crate::ledger::snapshot_events(archive, existing, snapshot)
+        .and_then(|events| crate::ledger::record(archive, events, &holders));
+    let published = match recorded {
+        Ok(published) => published,
+        Err(e) if e.is::<crate::error::IntegrityError>() => {
+            integrity.push(format!("{e:#}"));
+            return None;
+        }
+        Err(e) => {
+            warnings.push(format!("the snapshot is stored but not yet in the ledger: {e:#}"));
+            return None;
+        }
+    };
+    for (site, why) in &published.failed {
+        warnings.push(format!("site {site} did not witness the ledger: {why}"));
+    }
+    let quorum = crate::ledger::quorum(&archive.config);
+    if published.cosigned_by.len() < quorum {
+        warnings.push(format!(
+            "the ledger checkpoint (size {}) is cosigned by {} of the {quorum} site servers needed; \
+             run `chancery sync` when the others are back",
+            published.size,
+            published.cosigned_by.len()
+        ));
+    }
+    Some(published)
 }
 
 fn describe(lagging: &BTreeMap<String, String>) -> String {
@@ -168,18 +230,13 @@ fn root_name(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The newest snapshot of the same sources from this host: its unchanged files are not read.
-fn find_parent(
-    archive: &Archive,
-    request: &BackupRequest,
-    warnings: &mut Vec<String>,
-) -> Result<Option<SnapshotEntry>> {
+fn find_parent(request: &BackupRequest, list: &[SnapshotEntry]) -> Option<SnapshotEntry> {
     if request.stdin_name.is_some() {
-        return Ok(None);
+        return None;
     }
     let paths = source_paths(request);
     let host = hostname();
-    let list = list_snapshots(archive, warnings)?;
-    Ok(list.into_iter().rev().find(|e| e.snapshot.hostname == host && e.snapshot.paths == paths))
+    list.iter().rev().find(|e| e.snapshot.hostname == host && e.snapshot.paths == paths).cloned()
 }
 
 fn source_paths(request: &BackupRequest) -> Vec<Vec<u8>> {

@@ -20,6 +20,12 @@ impl ReceiptSource for RemoteBackend {
     }
 }
 
+impl<B: ReceiptSource + ?Sized> ReceiptSource for Arc<B> {
+    fn take_receipts(&self) -> Vec<Receipt> {
+        (**self).take_receipts()
+    }
+}
+
 /// Keeps the receipts of `inner`'s writes in a site's receipt files.
 #[derive(Debug)]
 pub struct KeepReceipts<B> {

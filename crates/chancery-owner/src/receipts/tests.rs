@@ -225,13 +225,7 @@ fn fake_site(dir: &Path) -> (Site, Arc<FakeServer>) {
         limit_download_kib: None,
     };
     let backend = Arc::new(KeepReceipts::new(server.clone(), log.clone()));
-    (Site { config, backend, receipts: Some(log) }, server)
-}
-
-impl ReceiptSource for Arc<FakeServer> {
-    fn take_receipts(&self) -> Vec<Receipt> {
-        (**self).take_receipts()
-    }
+    (Site { config, backend, receipts: Some(log), server: None }, server)
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod objects;
 mod observe;
 mod put;
 mod range;
+mod witness;
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub static ROUTES: &[Route] = &[
     Route { method: "GET", path: "/v1/site", handler: || get(site_info) },
     Route { method: "GET", path: "/v1/tenants/{tenant}/{kind}", handler: || get(objects::list_objects) },
     Route { method: "POST", path: "/v1/tenants/{tenant}/sync", handler: || post(objects::sync_tenant) },
+    Route { method: "POST", path: "/v1/tenants/{tenant}/add-checkpoint", handler: || post(witness::add) },
+    Route { method: "GET", path: "/v1/tenants/{tenant}/checkpoint", handler: || get(witness::get) },
     Route { method: "GET", path: OBJECT, handler: || get(objects::get_object) },
     Route { method: "HEAD", path: OBJECT, handler: || head(objects::head_object) },
     Route { method: "PUT", path: OBJECT, handler: || put(put::put_object) },

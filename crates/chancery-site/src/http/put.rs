@@ -27,6 +27,7 @@ use super::objects::{object_id, ObjectPath};
 use crate::files::unix_now;
 use crate::scrub::hash_object;
 use crate::state::Site;
+use crate::witness::is_witness_name;
 
 /// Stores one object.
 pub(crate) async fn put_object(
@@ -35,6 +36,13 @@ pub(crate) async fn put_object(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let (kind, name) = object_id(&path)?;
+    if kind == ObjectKind::Meta && is_witness_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{name} is the site's own record of a cosigned checkpoint; submit checkpoints to add-checkpoint"),
+        )
+        .reason("forbidden"));
+    }
     if CONTENT_ADDRESSED.contains(&kind.dir_name()) {
         check_hash(&name, &authed.body)?;
     }

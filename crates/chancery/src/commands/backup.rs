@@ -4,8 +4,9 @@ use super::{warn_all, Globals};
 use crate::cli::BackupArgs;
 use crate::output::bytes;
 use crate::Outcome;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use chancery_owner::backup::{backup, BackupRequest};
+use chancery_owner::error::IntegrityProblems;
 use chancery_owner::progress::Progress;
 
 /// Backs up paths or stdin to every reachable site. Exit 3 when a site lags but the policy's
@@ -40,6 +41,15 @@ pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome> {
         eprintln!("warning: site {site} lags (run `chancery sync` when it is back): {why}");
     }
     let outcome = warn_all(&report.warnings);
+    if let Some(ledger) = report.ledger.as_ref().filter(|_| !g.json) {
+        println!("  ledger: {} entries, cosigned by {}", ledger.size, list_or_none(&ledger.cosigned_by));
+    }
+    if let Some(first) = report.integrity.first() {
+        for problem in &report.integrity[1..] {
+            eprintln!("error: {problem}");
+        }
+        return Err(IntegrityProblems { count: report.integrity.len() }).context(first.clone());
+    }
     if !report.quorum_met {
         bail!(
             "snapshot {} is at {} site(s), fewer than the policy's minimum of {}",
@@ -49,4 +59,12 @@ pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome> {
         );
     }
     Ok(if report.lagging.is_empty() { outcome } else { Outcome::Warnings })
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "no site server".into()
+    } else {
+        names.join(", ")
+    }
 }

@@ -7,6 +7,7 @@ mod demo_data;
 mod demo_sites;
 mod init;
 mod key;
+mod ledger;
 mod ls;
 mod policy;
 mod restore;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Status => status::run(&g),
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
+        Command::Ledger(cmd) => ledger::run(&g, cmd),
         Command::Demo(args) => demo::run(args),
         Command::SiteAdmin(cmd) => site_admin::run(&g, cmd),
         Command::Serve(args) => serve::run(args),

@@ -4,8 +4,9 @@ use super::{warn_all, Globals};
 use crate::output::time;
 use crate::Outcome;
 use anyhow::Result;
+use chancery_owner::error::IntegrityProblems;
 use chancery_owner::receipted::{receipted, Depth, SiteReceipted};
-use chancery_owner::snapshots::{list_snapshots, SnapshotEntry};
+use chancery_owner::snapshots::{list_checked, SnapshotEntry};
 use std::collections::BTreeMap;
 
 #[derive(serde::Serialize)]
@@ -22,11 +23,12 @@ struct Row {
     receipted: BTreeMap<String, Option<bool>>,
 }
 
-/// Lists snapshots, the sites that hold each, and the sites that receipted each in full.
+/// Lists snapshots, the sites that hold each, and the sites that receipted each in full; exit
+/// 10 after the list when a site was found tampered with against the ledger.
 pub fn run(g: &Globals) -> Result<Outcome> {
     let archive = g.open()?;
     let mut warnings = Vec::new();
-    let list = list_snapshots(&archive, &mut warnings)?;
+    let (list, problems) = list_checked(&archive, &mut warnings)?;
     let per_site = receipted(&archive, &list, Depth::All, &mut warnings)?;
     let rows: Vec<Row> = list.iter().map(|e| row(e, &per_site)).collect();
     if g.json {
@@ -35,7 +37,14 @@ pub fn run(g: &Globals) -> Result<Outcome> {
         print_table(&rows);
         print_receipted(&per_site, &rows);
     }
-    Ok(warn_all(&warnings))
+    let outcome = warn_all(&warnings);
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    if !problems.is_empty() {
+        return Err(IntegrityProblems { count: problems.len() }.into());
+    }
+    Ok(outcome)
 }
 
 fn row(e: &SnapshotEntry, per_site: &[SiteReceipted]) -> Row {

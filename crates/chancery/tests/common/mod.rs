@@ -122,6 +122,20 @@ pub fn packs_by_size(site: &Path) -> Vec<PathBuf> {
     p
 }
 
+/// Copies a folder tree (files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 pub fn flip_byte(path: &Path, at: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     let at = at.min(bytes.len() - 1);
