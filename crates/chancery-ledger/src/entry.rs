@@ -35,6 +35,8 @@ pub enum Event {
     SiteAdded(String),
     /// A site was removed (its name).
     SiteRemoved(String),
+    /// The owner's configuration changed: the keyed hash that names its encrypted copy.
+    Config(String),
 }
 
 impl Event {
@@ -46,6 +48,7 @@ impl Event {
             Event::KeyRemoved(_) => "key-removed",
             Event::SiteAdded(_) => "site-added",
             Event::SiteRemoved(_) => "site-removed",
+            Event::Config(_) => "config",
         }
     }
 
@@ -56,7 +59,8 @@ impl Event {
             | Event::KeyAdded(a)
             | Event::KeyRemoved(a)
             | Event::SiteAdded(a)
-            | Event::SiteRemoved(a) => a,
+            | Event::SiteRemoved(a)
+            | Event::Config(a) => a,
         }
     }
 
@@ -67,6 +71,7 @@ impl Event {
             "key-removed" => Event::KeyRemoved(argument.to_owned()),
             "site-added" => Event::SiteAdded(argument.to_owned()),
             "site-removed" => Event::SiteRemoved(argument.to_owned()),
+            "config" => Event::Config(argument.to_owned()),
             other => return Err(EntryError::UnknownEvent(other.to_owned())),
         };
         event.check()?;
@@ -78,7 +83,7 @@ impl Event {
     fn check(&self) -> Result<(), EntryError> {
         let a = self.argument();
         let ok = match self {
-            Event::Snapshot(_) | Event::KeyAdded(_) | Event::KeyRemoved(_) => {
+            Event::Snapshot(_) | Event::KeyAdded(_) | Event::KeyRemoved(_) | Event::Config(_) => {
                 a.len() == 64 && a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             }
             Event::SiteAdded(_) | Event::SiteRemoved(_) => {
@@ -204,6 +209,7 @@ mod tests {
             Event::KeyRemoved(ID.into()),
             Event::SiteAdded("lux-1".into()),
             Event::SiteRemoved("tallinn_2".into()),
+            Event::Config(ID.into()),
         ] {
             let entry = Entry::new(7, 1_764_331_234, event).unwrap();
             assert_eq!(Entry::parse(&entry.encode()).unwrap(), entry);

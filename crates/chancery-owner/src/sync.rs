@@ -3,9 +3,9 @@
 //! a site never holds a snapshot whose packs or index files it does not durably hold:
 //! packs, then index files, then snapshots. Key files are not copied between sites: the
 //! owner's local key folder is the authority (a removed key must not come back from a site
-//! that was away), and it is pushed to every site. The receipts of what a site server takes
-//! are kept as for a backup, so that a snapshot written while it was away counts as
-//! receipted there once it has been synced.
+//! that was away), and it is pushed to every site; key files it no longer holds are removed
+//! there. The receipts of what a site server takes are kept as for a backup, so that a
+//! snapshot written while it was away counts as receipted there once it has been synced.
 
 use crate::objects::{get_verified, list_ids};
 use crate::receipts::recover_receipts;
@@ -118,6 +118,7 @@ fn witness(archive: &crate::archive::Archive, target: &Site, stats: &mut SyncSta
 fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site]) -> Result<SyncStats> {
     let recovered = recover_receipts(target)?;
     crate::backup::prepare::push_keys(archive, target)?;
+    remove_old_keys(archive, target)?;
     let mut stats = catch_up(target, sources, &SYNC_ORDER)?;
     stats.warnings.splice(0..0, recovered);
     if let Some(log) = &target.receipts {
@@ -127,4 +128,23 @@ fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site])
         let _ = log.clear_sent();
     }
     Ok(stats)
+}
+
+/// Removes from a site the key files removed here (`key remove`) while it was away, so that a
+/// removed password opens nothing there either. The local key folder is the authority; it
+/// holds at least the key file that opened the archive.
+fn remove_old_keys(archive: &crate::archive::Archive, target: &Site) -> Result<()> {
+    let local: HashSet<ObjectId> =
+        crate::archive::read_key_files(&archive.keys_dir())?.into_iter().map(|(id, _)| id).collect();
+    if local.is_empty() {
+        return Ok(());
+    }
+    for id in list_ids(target, ObjectKind::Key)?.into_iter().filter(|id| !local.contains(id)) {
+        target
+            .backend
+            .delete(ObjectKind::Key, &id.to_hex())
+            .with_context(|| format!("removing old key file {} at site {}", id.short(), target.name()))?;
+    }
+    target.backend.sync()?;
+    Ok(())
 }

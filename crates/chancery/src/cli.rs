@@ -52,6 +52,8 @@ pub enum Command {
     /// Passwords that open the owner's keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// On a new machine: rebuild the owner's config, keys and ledger from one site.
+    Recover(RecoverArgs),
     /// The ledger: every change to the archive, witnessed by the sites.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -189,6 +191,26 @@ pub struct CheckArgs {
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     /// Bring only this site up to date.
+    #[arg(long)]
+    pub site: Option<String>,
+}
+
+/// `recover`.
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// The site's folder (a local-directory site, or a copy of a site server's tenant folder).
+    #[arg(long, required_unless_present = "url")]
+    pub dir: Option<PathBuf>,
+    /// A site server (recovery through a server's API is not built yet; see the message).
+    #[arg(long, conflicts_with = "dir", requires = "site_key")]
+    pub url: Option<String>,
+    /// The site server's key (64 hex digits).
+    #[arg(long)]
+    pub site_key: Option<String>,
+    /// Our tenant name at the site server.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Which configured site the folder is, when its path changed.
     #[arg(long)]
     pub site: Option<String>,
 }

@@ -9,4 +9,6 @@ fn demo_runs_end_to_end() {
     assert!(text.contains("identical, byte for byte"), "{text}");
     assert!(text.contains("site servers abroad") && text.contains("https://127.0.0.1:"), "{text}");
     assert!(text.contains("scrub, without any key, also finds packs"), "{text}");
+    assert!(text.contains("site stockholm") && text.contains("rolled back"), "{text}");
+    assert!(text.contains("the password rebuilt"), "{text}");
 }

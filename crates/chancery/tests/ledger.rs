@@ -106,11 +106,14 @@ fn a_clean_ledger_verifies_everywhere_and_lists_every_snapshot() {
     let shown = world.env.json(&["ledger", "show"], 0);
     let entries = shown["entries"].as_array().unwrap();
     let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    // Every change: the three sites and the key file, then the two snapshots.
-    assert_eq!(events, ["site-added", "site-added", "site-added", "key-added", "snapshot", "snapshot"]);
-    assert_eq!(entries[5]["argument"], second.as_str());
+    // Every change: the three sites, the key file and the config, then the two snapshots.
+    assert_eq!(
+        events,
+        ["site-added", "site-added", "site-added", "key-added", "config", "snapshot", "snapshot"]
+    );
+    assert_eq!(entries[6]["argument"], second.as_str());
     for site in shown["sites"].as_array().unwrap() {
-        assert_eq!(site["size"], 6, "{site}");
+        assert_eq!(site["size"], 7, "{site}");
         assert_eq!(site["cosigned"], true, "{site}");
     }
     // A new password is recorded, and witnessed, at once.
@@ -121,8 +124,8 @@ fn a_clean_ledger_verifies_everywhere_and_lists_every_snapshot() {
         .assert()
         .success();
     let shown = world.env.json(&["ledger", "show"], 0);
-    assert_eq!(shown["entries"][6]["event"], "key-added");
-    assert_eq!(shown["sites"][0]["size"], 7);
+    assert_eq!(shown["entries"][7]["event"], "key-added");
+    assert_eq!(shown["sites"][0]["size"], 8);
     world.env.cmd(&["ledger", "verify"]).assert().success();
     world.env.cmd(&["check"]).assert().success();
     // A fresh machine without this one's ledger trusts what a quorum of sites cosigned.

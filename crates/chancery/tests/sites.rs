@@ -164,10 +164,18 @@ fn passwords_can_be_added_listed_and_removed() {
         .to_string();
     env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"]).assert().success();
     env.cmd(&["key", "remove", &first[..8]]).assert().code(1);
-    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "key", "remove", &first[..8]]).assert().success();
+    // Stockholm is away while the first password is removed.
+    let away = env.path("sto-away");
+    std::fs::rename(env.site_dir("sto"), &away).unwrap();
+    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "key", "remove", &first[..8]]).assert().code(3);
     env.cmd(&["snapshots"]).assert().code(1);
     env.cmd(&["--password-file", pw_file.to_str().unwrap(), "snapshots"]).assert().success();
     assert_eq!(std::fs::read_dir(env.site_dir("lux").join("keys")).unwrap().count(), 1);
+    // Back, it still holds the removed key file until sync removes it there too.
+    std::fs::rename(&away, env.site_dir("sto")).unwrap();
+    assert_eq!(std::fs::read_dir(env.site_dir("sto").join("keys")).unwrap().count(), 2);
+    env.cmd(&["--password-file", pw_file.to_str().unwrap(), "sync"]).assert().success();
+    assert_eq!(std::fs::read_dir(env.site_dir("sto").join("keys")).unwrap().count(), 1);
 }
 
 #[test]

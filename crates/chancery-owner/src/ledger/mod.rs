@@ -7,6 +7,7 @@
 //! cosigned, is reported as tampered with ([`verify`]).
 
 pub mod local;
+pub mod memory;
 pub mod publish;
 pub mod record;
 pub mod verify;

@@ -1,10 +1,12 @@
-//! Publishing the ledger to sites: every entry a site lacks is stored there as a `ledger`
-//! object (named by its BLAKE3 hash), then the owner-signed checkpoint is submitted: a site
+//! Publishing the ledger to sites: the config copy and every entry a site lacks are stored
+//! there (entries as `ledger` objects named by their BLAKE3 hash), then the owner-signed
+//! checkpoint is submitted: a site
 //! server witnesses it (C2SP tlog-witness `add-checkpoint`) and returns its cosignature; a
 //! local folder just stores it. What each site vouched for is remembered (`seen/<site>`), so
 //! that a site showing an older checkpoint later is caught as rolled back.
 
 use super::{witness_key, LocalLedger, LogIdentity};
+use crate::config_copy::{self, ConfigCopy};
 use crate::error::IntegrityError;
 use crate::site::Site;
 use anyhow::{bail, Context, Result};
@@ -27,15 +29,20 @@ pub struct Published {
     pub failed: Vec<(String, String)>,
 }
 
-/// Publishes the whole local ledger to each of `sites`. A site that refuses or fails is
-/// reported in `failed`; an error is returned only when a site proves tampering (an integrity
-/// error naming it), after the other sites were served.
-pub fn publish(identity: &LogIdentity, ledger: &LocalLedger, sites: &[&Site]) -> Result<Published> {
+/// Publishes the whole local ledger, and the config copy it names, to each of `sites`. A site
+/// that refuses or fails is reported in `failed`; an error is returned only when a site proves
+/// tampering (an integrity error naming it), after the other sites were served.
+pub fn publish(
+    identity: &LogIdentity,
+    ledger: &LocalLedger,
+    sites: &[&Site],
+    config: &ConfigCopy,
+) -> Result<Published> {
     let note = identity.sign(ledger, ledger.size());
     let mut out = Published { size: ledger.size(), ..Default::default() };
     let mut tamper = None;
     for site in sites {
-        match publish_one(ledger, site, &note) {
+        match config_copy::store(&*site.backend, config).and_then(|()| publish_one(ledger, site, &note)) {
             Ok(true) => out.cosigned_by.push(site.name().to_string()),
             Ok(false) => out.stored_at.push(site.name().to_string()),
             Err(e) => {
@@ -45,6 +52,12 @@ pub fn publish(identity: &LogIdentity, ledger: &LocalLedger, sites: &[&Site]) ->
                 }
             }
         }
+    }
+    let vouched: Vec<&Site> =
+        sites.iter().copied().filter(|s| out.failed.iter().all(|(n, _)| n != s.name())).collect();
+    if let Err(e) = super::memory::share(ledger, &vouched) {
+        out.failed
+            .push(("(all)".into(), format!("could not store the sites' checkpoints at the sites: {e:#}")));
     }
     match tamper {
         Some(e) => Err(e),
@@ -61,7 +74,7 @@ fn publish_one(ledger: &LocalLedger, site: &Site, note: &Note) -> Result<bool> {
         return Ok(false);
     };
     let key = witness_key(&site.config).context("the site key in the config does not parse")?;
-    let mut old = remembered_size(ledger, site)?.min(ledger.size());
+    let mut old = remembered_size(ledger, site.name())?.min(ledger.size());
     for _ in 0..2 {
         let request = AddCheckpoint { old_size: old, proof: ledger.proof_from(old), note: note.clone() };
         match server.add_checkpoint(&request.format())? {
@@ -84,7 +97,7 @@ fn publish_one(ledger: &LocalLedger, site: &Site, note: &Note) -> Result<bool> {
 
 /// The old size to retry with after a 409, or why not.
 fn conflict(ledger: &LocalLedger, site: &Site, sent: u64, latest: u64) -> Result<u64> {
-    let remembered = remembered_size(ledger, site)?;
+    let remembered = remembered_size(ledger, site.name())?;
     if latest < remembered {
         return Err(tampered(
             site,
@@ -106,8 +119,8 @@ fn conflict(ledger: &LocalLedger, site: &Site, sent: u64, latest: u64) -> Result
 }
 
 /// The size of the checkpoint this site last vouched for, 0 if none.
-pub(crate) fn remembered_size(ledger: &LocalLedger, site: &Site) -> Result<u64> {
-    let Some(bytes) = ledger.seen(site.name())? else { return Ok(0) };
+pub(crate) fn remembered_size(ledger: &LocalLedger, site: &str) -> Result<u64> {
+    let Some(bytes) = ledger.seen(site)? else { return Ok(0) };
     let size = Note::parse(&bytes).ok().and_then(|n| Checkpoint::parse(n.text()).ok()).map(|c| c.size());
     Ok(size.unwrap_or(0))
 }

@@ -8,9 +8,10 @@
 
 use super::{publish, LocalLedger, LogIdentity, Published, Verdict};
 use crate::archive::{read_key_files, Archive};
+use crate::config_copy;
 use crate::site::Site;
 use crate::snapshots::{list_snapshots, SnapshotEntry};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chancery_format::ObjectId;
 use chancery_ledger::Event;
 use std::collections::BTreeSet;
@@ -35,11 +36,18 @@ pub fn snapshot_events(archive: &Archive, existing: &[SnapshotEntry], new: &Obje
     Ok(ids.into_iter().map(|id| Event::Snapshot(id.to_hex())).collect())
 }
 
-/// Appends what is unrecorded and `events` to the ledger, clears the pending snapshot, and
-/// publishes the ledger to `sites`.
+/// Appends what is unrecorded and `events` to the ledger, and publishes the ledger, with the
+/// encrypted copy of the config it names, to `sites`. The pending snapshot is cleared once
+/// recorded.
 pub fn record(archive: &Archive, events: Vec<Event>, sites: &[&Site]) -> Result<Published> {
     let mut ledger = LocalLedger::open(&archive.state_dir())?;
+    let text = std::fs::read_to_string(&archive.config_path)
+        .with_context(|| format!("reading {}", archive.config_path.display()))?;
+    let copy = config_copy::seal(&archive.keys, &text);
     let mut all = config_changes(archive, &ledger)?;
+    if last_config(&ledger) != Some(copy.id.as_str()) {
+        all.push(Event::Config(copy.id.clone()));
+    }
     all.extend(unrecorded_snapshots(archive, &ledger)?.into_iter().filter(|e| !events.contains(e)));
     all.extend(events);
     let mut recorded: BTreeSet<String> = ledger.snapshots().into_keys().collect();
@@ -52,14 +60,24 @@ pub fn record(archive: &Archive, events: Vec<Event>, sites: &[&Site]) -> Result<
         }
         ledger.append(event)?;
     }
-    ledger.set_pending(None)?;
-    publish(&LogIdentity::of(&archive.keys), &ledger, sites)
+    if ledger.pending()?.is_some_and(|p| recorded.contains(&p)) {
+        ledger.set_pending(None)?;
+    }
+    publish(&LogIdentity::of(&archive.keys), &ledger, sites, &copy)
 }
 
-/// Publishes the ledger as it is to `sites` (after a sync brought them up to date).
+/// Publishes the ledger to `sites` (after a sync brought them up to date), with whatever
+/// changed since it was last recorded.
 pub fn republish(archive: &Archive, sites: &[&Site]) -> Result<Published> {
-    let ledger = LocalLedger::open(&archive.state_dir())?;
-    publish(&LogIdentity::of(&archive.keys), &ledger, sites)
+    record(archive, Vec::new(), sites)
+}
+
+/// The id of the newest config the ledger records.
+pub fn last_config(ledger: &LocalLedger) -> Option<&str> {
+    ledger.entries().iter().rev().find_map(|e| match &e.event {
+        Event::Config(id) => Some(id.as_str()),
+        _ => None,
+    })
 }
 
 /// Every snapshot held, oldest first, when no ledger exists anywhere yet.
@@ -80,7 +98,7 @@ fn config_changes(archive: &Archive, ledger: &LocalLedger) -> Result<Vec<Event>>
             Event::SiteRemoved(name) => sites.remove(name),
             Event::KeyAdded(id) => keys.insert(id.clone()),
             Event::KeyRemoved(id) => keys.remove(id),
-            Event::Snapshot(_) => false,
+            Event::Snapshot(_) | Event::Config(_) => false,
         };
     }
     let configured: BTreeSet<String> = archive.config.sites.iter().map(|s| s.name.clone()).collect();

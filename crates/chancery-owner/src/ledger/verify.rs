@@ -11,6 +11,7 @@
 use super::publish::remembered_size;
 use super::{quorum, site_checkpoint, witness_key, LocalLedger, LogIdentity};
 use crate::archive::Archive;
+use crate::config::SiteConfig;
 use crate::error::IntegrityError;
 use crate::objects::{get_verified, list_ids};
 use crate::site::Site;
@@ -163,7 +164,7 @@ fn read_site(site: &Site, identity: &LogIdentity) -> (SiteLedger, Option<Shown>)
             return (view, None);
         }
     };
-    match check_signatures(site, identity, &bytes) {
+    match check_signatures(&site.config, identity, &bytes) {
         Ok((checkpoint, cosigned_at)) => {
             view.size = Some(checkpoint.size());
             view.cosigned = cosigned_at.is_some();
@@ -178,8 +179,8 @@ fn read_site(site: &Site, identity: &LogIdentity) -> (SiteLedger, Option<Shown>)
 }
 
 /// The checkpoint and, for a site server, the time of its own cosignature; or the problem.
-fn check_signatures(
-    site: &Site,
+pub(crate) fn check_signatures(
+    site: &SiteConfig,
     identity: &LogIdentity,
     bytes: &[u8],
 ) -> Result<(Checkpoint, Option<u64>), String> {
@@ -191,7 +192,7 @@ fn check_signatures(
     if checkpoint.origin() != identity.origin {
         return Err(format!("its checkpoint is for another log ({})", checkpoint.origin()));
     }
-    let Some(key) = witness_key(&site.config) else { return Ok((checkpoint, None)) };
+    let Some(key) = witness_key(site) else { return Ok((checkpoint, None)) };
     let verified = note.verify(std::slice::from_ref(&key)).map_err(|_| {
         format!(
             "it shows a checkpoint of size {} that it never cosigned (no valid cosignature of its pinned key)",
@@ -233,7 +234,12 @@ fn extend(
 
 /// The first `size` entries as a site stores them, checked to extend `ledger` and to hash to
 /// `expected`.
-fn fetch_entries(site: &Site, ledger: &LocalLedger, size: u64, expected: &Hash) -> Result<Vec<Entry>> {
+pub(crate) fn fetch_entries(
+    site: &Site,
+    ledger: &LocalLedger,
+    size: u64,
+    expected: &Hash,
+) -> Result<Vec<Entry>> {
     let mut by_index: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
     for id in list_ids(site, ObjectKind::Ledger)? {
         let bytes = get_verified(site, ObjectKind::Ledger, &id)?;
@@ -265,7 +271,7 @@ fn fetch_entries(site: &Site, ledger: &LocalLedger, size: u64, expected: &Hash) 
 /// Compares a site's checkpoint with the trusted entries and with what it vouched for before.
 fn judge(ledger: &LocalLedger, site: &Site, shown: &Shown, view: &mut SiteLedger) -> Result<()> {
     let size = shown.checkpoint.size();
-    let remembered = remembered_size(ledger, site)?;
+    let remembered = remembered_size(ledger, site.name())?;
     if size < remembered {
         view.problem = Some(format!(
             "it shows the ledger at size {size}, but it vouched for size {remembered} before: \

@@ -1,7 +1,7 @@
 //! `demo`: the whole story on one machine: a home folder and two embassy sites served by real
 //! site servers on loopback ports (HTTPS, pinned site keys, signed requests): set-up,
-//! placement check, backups, an attack on one site, detection, and recovery of the registers
-//! from the embassies after the home copy is gone.
+//! placement check, backups, an altered pack and a rolled-back site detected, and recovery of
+//! the home (keys, config, ledger) and of the registers from the embassies after it is gone.
 
 use crate::cli::DemoArgs;
 use crate::output::bytes;
@@ -12,6 +12,7 @@ use chancery_owner::backup::{backup, BackupRequest};
 use chancery_owner::check::{check, ReadData};
 use chancery_owner::config::{Endpoint, Location, SiteConfig, DEFAULT_UPLOAD_TIMEOUT_SECS};
 use chancery_owner::progress::Progress;
+use chancery_owner::recover::recover_from_dir;
 use chancery_owner::restore::{restore, RestoreRequest};
 use chancery_owner::site::OwnerIdentity;
 
@@ -92,8 +93,19 @@ fn story(root: &Path) -> Result<()> {
     );
     step(3, "Backups: a full one, then an incremental one after a change");
     run_backup(&archive, &registers)?;
+    // The Stockholm host quietly keeps a copy of its storage as it is now.
+    let stockholm = servers.site("stockholm")?.data.join("tenants").join(TENANT);
+    let kept = root.join("stockholm-kept-copy");
+    copy_tree(&stockholm, &kept)?;
     std::fs::write(registers.join("population/births-2026.csv"), b"id,name,born\n9001,Mari,2026-11-28\n")?;
     run_backup(&archive, &registers)?;
+    let fresh = Archive::open(&config, PASSWORD)?;
+    let view = fresh.ledger()?;
+    println!(
+        "   ledger: {} entries, checkpoint cosigned by {}",
+        view.size,
+        view.sites.iter().filter(|s| s.cosigned).map(|s| s.site.as_str()).collect::<Vec<_>>().join(" and ")
+    );
     step(4, "Attack: an intruder at the Bissen site alters a pack on its disk");
     let victim = corrupt_largest_pack(&servers.site("bissen")?.data.join("tenants").join(TENANT))?;
     println!("   flipped one byte in pack {}", &victim[..16]);
@@ -116,9 +128,31 @@ fn story(root: &Path) -> Result<()> {
     for c in &scrub.corrupt {
         println!("   the Bissen host's own scrub, without any key, also finds {} {}", c.kind, &c.name[..16]);
     }
-    step(6, "Disaster: the home copy is gone; restore from Bissen first");
-    let original = root.join("home/registers-before-disaster");
+    step(6, "Attack: the Stockholm host rolls its storage back to the copy it kept");
+    let newer = root.join("stockholm-newer");
+    std::fs::rename(&stockholm, &newer)?;
+    std::fs::rename(&kept, &stockholm)?;
+    let reopened = Archive::open(&config, PASSWORD)?;
+    for problem in reopened.ledger()?.sites.iter().filter_map(|s| reopened.ledger().ok()?.problem(&s.site)) {
+        println!("   ledger verification: {problem}");
+    }
+    std::fs::rename(&stockholm, &kept)?;
+    std::fs::rename(&newer, &stockholm)?;
+    println!("   (the genuine storage is put back)");
+    step(7, "Disaster: home is gone, keys, config, ledger and registers; recover from Stockholm");
+    let original = root.join("registers-before-disaster");
     std::fs::rename(&registers, &original)?;
+    std::fs::remove_dir_all(config.parent().context("home")?)?;
+    let handed_over = root.join("stockholm-tenant-copy");
+    copy_tree(&stockholm, &handed_over)?;
+    let config = root.join("new-home/chancery.toml");
+    let recovered = recover_from_dir(&config, &handed_over, Some("stockholm"), PASSWORD)?;
+    println!(
+        "   a copy of the Stockholm tenant folder and the password rebuilt {} key file(s), the config \
+         and a ledger of {} entries ({} snapshots)",
+        recovered.key_files, recovered.ledger_entries, recovered.snapshots
+    );
+    let archive = Archive::open(&config, PASSWORD)?;
     let target = root.join("recovered");
     let request = RestoreRequest {
         snapshot: "latest".into(),
@@ -131,7 +165,7 @@ fn story(root: &Path) -> Result<()> {
         println!("   bad copy skipped: {bad}");
     }
     println!("   restored {} files, {}", report.files, bytes(report.bytes));
-    step(7, "Verification: the recovered registers equal the originals");
+    step(8, "Verification: the recovered registers equal the originals");
     super::demo_data::assert_same_tree(&original, &target.join("registers"))?;
     println!("   identical, byte for byte (the bad Bissen copy was detected and served from Stockholm)");
     Ok(())
@@ -152,6 +186,20 @@ fn run_backup(archive: &Archive, registers: &Path) -> Result<()> {
     );
     if !report.lagging.is_empty() {
         bail!("a site lagged during the demo: {:?}", report.lagging);
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
     }
     Ok(())
 }

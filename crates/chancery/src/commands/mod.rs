@@ -10,6 +10,7 @@ mod key;
 mod ledger;
 mod ls;
 mod policy;
+mod recover;
 mod restore;
 mod serve;
 mod site;
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
         Command::Ledger(cmd) => ledger::run(&g, cmd),
+        Command::Recover(args) => recover::run(&g, args),
         Command::Demo(args) => demo::run(args),
         Command::SiteAdmin(cmd) => site_admin::run(&g, cmd),
         Command::Serve(args) => serve::run(args),

@@ -1,0 +1,243 @@
+//! `recover`: a new machine, the password and one site's folder rebuild the owner's home: key
+//! files, ledger and config, each verified before it is written.
+//!
+//! Order of trust: the key files open with the password (each checked against its name); the
+//! site's newest checkpoint must carry the owner's signature made with the key they open; the
+//! ledger entries stored at the site must hash to that checkpoint; the config copy must be the
+//! one the newest `config` entry names and decrypt with the owner's keys. Anything else is an
+//! integrity error (exit 10) naming the site. Then the recovered archive is opened normally:
+//! what the reachable sites remember of each other's checkpoints is imported, and every
+//! configured site that answers is checked against the recovered ledger (a site rolled back
+//! behind what it once vouched for, or showing another history, is refused).
+
+use crate::archive::Archive;
+use crate::config::{Config, Endpoint, SiteConfig};
+use crate::config_copy;
+use crate::error::IntegrityError;
+use crate::ledger::verify::{check_signatures, fetch_entries};
+use crate::ledger::{site_checkpoint, LocalLedger, LogIdentity};
+use crate::objects::{get_verified, list_ids};
+use crate::site::{Site, MARKER_NAME};
+use anyhow::{bail, Context, Result};
+use chancery_format::keyfile::{open_key_file, OpenedKey};
+use chancery_format::{FormatError, ObjectId};
+use chancery_ledger::{Checkpoint, Event, Note};
+use chancery_store::ObjectKind;
+use std::path::{Path, PathBuf};
+
+/// A key file: its id and bytes.
+type KeyFile = (ObjectId, Vec<u8>);
+
+/// What `recover` rebuilt.
+#[derive(Debug, serde::Serialize)]
+pub struct RecoverReport {
+    /// The config file written.
+    pub config: PathBuf,
+    /// The configured site that the folder is.
+    pub site: String,
+    /// Key files restored.
+    pub key_files: usize,
+    /// Ledger entries restored (after those the other sites added).
+    pub ledger_entries: u64,
+    /// Snapshots the ledger records.
+    pub snapshots: usize,
+    /// Configured sites that answered, checked against the recovered ledger.
+    pub sites_reachable: Vec<String>,
+    /// Other sites found tampered with (not used until repaired).
+    pub tampered_elsewhere: Vec<String>,
+}
+
+/// Rebuilds the home at `config_path` from the site folder `dir` with `password`. `as_site`
+/// names the configured site that `dir` is, when the recovered config cannot tell (the folder
+/// moved, or it is a copy of a site server's tenant folder).
+pub fn recover_from_dir(
+    config_path: &Path,
+    dir: &Path,
+    as_site: Option<&str>,
+    password: &[u8],
+) -> Result<RecoverReport> {
+    if config_path.exists() {
+        bail!("{} exists: recover builds a new home; choose another --config path", config_path.display());
+    }
+    let (site, repo_id) = open_folder(dir)?;
+    let (opened, key_files) = unlock(&site, password, &repo_id)?;
+    let keys = opened.master.derive();
+    let identity = LogIdentity::of(&keys);
+    let (note, checkpoint) = signed_checkpoint(&site, &identity)?;
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let entries =
+        fetch_entries(&site, &LocalLedger::open(scratch.path())?, checkpoint.size(), checkpoint.root())
+            .map_err(|e| tampered(&site, "ledger", format!("{e:#}")))?;
+    let text = config_text(&site, &keys, &entries)?;
+    let mut config: Config = toml::from_str(&text).context("the recovered config does not parse")?;
+    if config.repo_id()? != repo_id || config.owner.public_key != hex::encode(keys.owner_public_key()) {
+        return Err(tampered(&site, "config", "it belongs to another archive or owner".into()));
+    }
+    let name = point_site_at(&mut config, dir, as_site)?;
+    write_home(config_path, &config, &key_files, &entries, (&name, &note))?;
+    let checked = check_sites(config_path, password, &name);
+    if checked.is_err() {
+        // Refused: leave no half-trusted home behind, so that another site can be tried.
+        let _ = std::fs::remove_file(config_path);
+        let _ = std::fs::remove_dir_all(config.state_dir(config_path));
+    }
+    let (archive, view) = checked?;
+    let tampered_elsewhere =
+        view.sites.iter().filter_map(|s| view.problem(&s.site)).map(|p| p.to_string()).collect();
+    Ok(RecoverReport {
+        config: config_path.to_path_buf(),
+        site: name,
+        key_files: key_files.len(),
+        ledger_entries: view.size,
+        snapshots: view.entries.iter().filter(|e| matches!(e.event, Event::Snapshot(_))).count(),
+        sites_reachable: archive.sites.iter().map(|s| s.name().to_string()).collect(),
+        tampered_elsewhere,
+    })
+}
+
+/// Opens the recovered home and checks every reachable site against its ledger; fails if the
+/// site recovered from is found tampered with.
+fn check_sites(
+    config_path: &Path,
+    password: &[u8],
+    from: &str,
+) -> Result<(Archive, crate::ledger::LedgerView)> {
+    let archive = Archive::open(config_path, password)?;
+    // What every reachable site remembers of the others: a site rolled back behind what it
+    // once vouched for, the one recovered from included, is caught by the verification below.
+    crate::ledger::memory::import(&archive, &LocalLedger::open(&archive.state_dir())?)?;
+    let view = archive.ledger()?.clone();
+    if let Some(problem) = view.problem(from) {
+        return Err(problem.into());
+    }
+    Ok((archive, view))
+}
+
+/// The folder as a site, and the archive id its marker names.
+fn open_folder(dir: &Path) -> Result<(Site, [u8; 32])> {
+    let probe = chancery_store::fs::FsBackend::open(dir)
+        .with_context(|| format!("{} is not a readable folder", dir.display()))?;
+    let marker = chancery_store::Backend::get(&probe, ObjectKind::Meta, MARKER_NAME)
+        .with_context(|| format!("{} is not a Chancery site (no meta/{MARKER_NAME})", dir.display()))?;
+    let text = String::from_utf8_lossy(&marker);
+    let repo_hex = text.lines().find_map(|l| l.strip_prefix("archive ")).unwrap_or_default();
+    let mut repo_id = [0u8; 32];
+    hex::decode_to_slice(repo_hex, &mut repo_id)
+        .with_context(|| format!("the marker of {} names no archive", dir.display()))?;
+    let config = SiteConfig {
+        name: "recovering".into(),
+        endpoint: Endpoint::Dir { dir: dir.to_path_buf() },
+        location: "0,0".parse().map_err(anyhow::Error::msg)?,
+        jurisdiction: "ZZ".into(),
+        tier: 0,
+        upload_timeout_secs: 300,
+        limit_upload_kib: None,
+        limit_download_kib: None,
+    };
+    Ok((Site::open(&config, &repo_id, None, None)?, repo_id))
+}
+
+/// Opens a key file of the site with the password; returns it and every key file held.
+fn unlock(site: &Site, password: &[u8], repo_id: &[u8; 32]) -> Result<(OpenedKey, Vec<KeyFile>)> {
+    let mut files = Vec::new();
+    for id in list_ids(site, ObjectKind::Key)? {
+        files.push((id, get_verified(site, ObjectKind::Key, &id)?));
+    }
+    for (_, bytes) in &files {
+        match open_key_file(bytes, password) {
+            Ok(opened) if opened.info.repo_id == *repo_id => return Ok((opened, files)),
+            Ok(_) | Err(FormatError::WrongPassword) => continue,
+            Err(e) => eprintln!("warning: skipping a key file at the site: {e}"),
+        }
+    }
+    bail!("wrong password: it opens none of the {} key files at {}", files.len(), site.backend.location())
+}
+
+/// The site's newest checkpoint, signed by the owner.
+fn signed_checkpoint(site: &Site, identity: &LogIdentity) -> Result<(Vec<u8>, Checkpoint)> {
+    let Some(note) = site_checkpoint(site)? else {
+        bail!(
+            "{} holds no ledger checkpoint: it cannot be verified (made by an earlier release?)",
+            site.backend.location()
+        )
+    };
+    let (checkpoint, _) =
+        check_signatures(&site.config, identity, &note).map_err(|p| tampered(site, "ledger", p))?;
+    Ok((note, checkpoint))
+}
+
+/// The config text the newest `config` entry names.
+fn config_text(
+    site: &Site,
+    keys: &chancery_format::keys::Keys,
+    entries: &[chancery_ledger::Entry],
+) -> Result<String> {
+    let id = entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            Event::Config(id) => Some(id.clone()),
+            _ => None,
+        })
+        .context("the ledger records no config copy (made by an earlier release?)")?;
+    let name = config_copy::object_name(&id);
+    let bytes = site.backend.get(ObjectKind::Meta, &name).map_err(|e| {
+        tampered(site, &format!("meta {name}"), format!("the config the ledger names is not there: {e}"))
+    })?;
+    config_copy::open(keys, &id, &bytes)
+        .map_err(|e| tampered(site, &format!("meta {name}"), format!("{e:#}")))
+}
+
+/// Points the configured site that `dir` is at `dir`; returns its name.
+fn point_site_at(config: &mut Config, dir: &Path, as_site: Option<&str>) -> Result<String> {
+    let dir = std::path::absolute(dir)?;
+    let same = |s: &SiteConfig| matches!(&s.endpoint, Endpoint::Dir { dir: d } if *d == dir);
+    let name = match as_site {
+        Some(name) => config.site(name)?.name.clone(),
+        None => match config.sites.iter().find(|s| same(s)) {
+            Some(site) => site.name.clone(),
+            None => {
+                let names: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "which configured site is {}? say it with --site NAME (one of {})",
+                    dir.display(),
+                    names.join(", ")
+                )
+            }
+        },
+    };
+    let site = config.sites.iter_mut().find(|s| s.name == name).expect("found above");
+    site.endpoint = Endpoint::Dir { dir };
+    Ok(name)
+}
+
+/// Writes the key files, the ledger (with what the site vouched for) and the config.
+fn write_home(
+    config_path: &Path,
+    config: &Config,
+    key_files: &[KeyFile],
+    entries: &[chancery_ledger::Entry],
+    (site, note): (&str, &[u8]),
+) -> Result<()> {
+    let state = config.state_dir(config_path);
+    let keys_dir = state.join("keys");
+    for (id, bytes) in key_files {
+        crate::fsutil::write_atomic(&keys_dir.join(id.to_hex()), bytes)
+            .with_context(|| format!("writing into {}", keys_dir.display()))?;
+    }
+    let mut ledger = LocalLedger::open(&state)?;
+    if ledger.size() > 0 {
+        bail!("{} already holds a ledger; recover into a new home", state.display());
+    }
+    for entry in entries {
+        ledger.append_entry(entry.clone())?;
+    }
+    if Note::parse(note).is_ok() {
+        ledger.remember(site, note)?;
+    }
+    config.save(config_path)
+}
+
+fn tampered(site: &Site, object: &str, detail: String) -> anyhow::Error {
+    IntegrityError { site: site.backend.location(), object: object.to_string(), detail }.into()
+}

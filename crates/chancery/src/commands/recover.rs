@@ -1,0 +1,38 @@
+//! `recover`.
+
+use super::Globals;
+use crate::cli::RecoverArgs;
+use crate::Outcome;
+use anyhow::{bail, Result};
+use chancery_owner::recover::recover_from_dir;
+
+/// Rebuilds the home from one site with the password; exit 10 when the site's keys, ledger or
+/// config copy do not verify.
+pub fn run(g: &Globals, args: RecoverArgs) -> Result<Outcome> {
+    let Some(dir) = &args.dir else {
+        bail!(
+            "recovering through a site server's API is not built yet: ask the site's operator for a \
+             copy of the tenant's folder (<data>/tenants/{}) and run `chancery recover --dir COPY --site NAME`",
+            args.tenant.as_deref().unwrap_or("<tenant>")
+        );
+    };
+    let password = crate::password::password(g.password_file.as_deref())?;
+    let report = recover_from_dir(g.config(), dir, args.site.as_deref(), &password)?;
+    if g.json {
+        crate::output::json(&report)?;
+    } else {
+        println!(
+            "recovered {} from site {}: {} key file(s), a ledger of {} entries recording {} snapshot(s)",
+            report.config.display(),
+            report.site,
+            report.key_files,
+            report.ledger_entries,
+            report.snapshots
+        );
+        println!("sites reachable now: {}", report.sites_reachable.join(", "));
+    }
+    for problem in &report.tampered_elsewhere {
+        eprintln!("warning: {problem} (that site is not used until it is repaired)");
+    }
+    Ok(if report.tampered_elsewhere.is_empty() { Outcome::Success } else { Outcome::Warnings })
+}
