@@ -22,6 +22,10 @@ use std::collections::BTreeMap;
 pub const NO_LEDGER_YET: &str = "this archive has no ledger yet (its snapshots were made by an earlier \
      release), so they cannot be checked against one; the next backup starts it";
 
+/// Part of the warning for a snapshot this machine was committing when a run stopped (a
+/// backup records it, and does not repeat this).
+pub const PENDING_MARK: &str = "is not in the ledger yet";
+
 /// A snapshot and where it is stored.
 #[derive(Clone, Debug)]
 pub struct SnapshotEntry {
@@ -103,7 +107,7 @@ pub fn ledger_problems(
         match ledger.verdict(id) {
             Verdict::InLedger => {}
             Verdict::Pending => warnings.push(format!(
-                "snapshot {} at site {} is not in the ledger yet: a backup stopped before recording it; \
+                "snapshot {} at site {} {PENDING_MARK}: a backup stopped before recording it; \
                  the next backup records it",
                 id.short(),
                 site.name()

@@ -268,3 +268,48 @@ fn a_fork_signed_with_a_stolen_owner_key_is_refused_by_sites_and_clients() {
         world.env.cmd(&["check", "--site", site]).assert().success();
     }
 }
+
+#[test]
+fn a_backup_stopped_between_its_snapshot_and_the_ledger_is_recorded_by_the_next() {
+    let env = Env::with_two_sites();
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup_json(&[&src], 0);
+    // The state after a crash right after the snapshot reached the sites: the ledger (here
+    // and at the sites) as before, the snapshot's objects stored, the pending file written.
+    let state = env.config.parent().unwrap().join(".chancery/ledger");
+    let saved = env.path("saved");
+    copy_dir(&state, &saved.join("home"));
+    for site in ["lux", "sto"] {
+        for part in ["meta", "ledger"] {
+            copy_dir(&env.site_dir(site).join(part), &saved.join(site).join(part));
+        }
+    }
+    std::fs::write(src.join("late.txt"), "late\n").unwrap();
+    let second = env.backup_json(&[&src], 0)["snapshot"].as_str().unwrap().to_string();
+    std::fs::remove_dir_all(&state).unwrap();
+    copy_dir(&saved.join("home"), &state);
+    std::fs::write(state.join("pending"), format!("{second}\n")).unwrap();
+    for site in ["lux", "sto"] {
+        for part in ["meta", "ledger"] {
+            std::fs::remove_dir_all(env.site_dir(site).join(part)).unwrap();
+            copy_dir(&saved.join(site).join(part), &env.site_dir(site).join(part));
+        }
+    }
+
+    // This machine knows it was committing that snapshot: a warning, not an alarm.
+    let out = env.cmd(&["snapshots"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("not in the ledger yet"), "{}", stderr_of(&out));
+    // Another machine of the owner cannot tell it from an injected one.
+    let other = copy_home(&env);
+    std::fs::remove_file(other.config.parent().unwrap().join(".chancery/ledger/pending")).unwrap();
+    let out = other.cmd(&["snapshots"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr_of(&out));
+    // The next backup records it first.
+    std::fs::write(src.join("later.txt"), "later\n").unwrap();
+    env.backup_json(&[&src], 0);
+    assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 3);
+    env.cmd(&["ledger", "verify"]).assert().success();
+    assert!(!state.join("pending").exists());
+}

@@ -100,8 +100,9 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     let (index, index_warnings) = Index::load_union(&site_refs, &archive.keys)?;
     warnings.extend(index_warnings);
     let existing = list_snapshots(archive, &mut warnings)?;
-    // This backup starts the ledger, with every existing snapshot in it.
-    warnings.retain(|w| w != crate::snapshots::NO_LEDGER_YET);
+    // This backup starts the ledger with every existing snapshot in it, and records the one a
+    // stopped run left unrecorded: no need to warn about either.
+    warnings.retain(|w| w != crate::snapshots::NO_LEDGER_YET && !w.contains(crate::snapshots::PENDING_MARK));
     let parent = find_parent(request, &existing);
     let started = std::time::SystemTime::now();
     let (tree, summary, walk_warnings, result) =
