@@ -1,14 +1,17 @@
 //! The owner's client of a site server: a [`chancery_store::Backend`] whose objects live at a
 //! remote site, reached over HTTPS pinned to the site's key, every request signed with the
 //! owner's key. Each write returns the site's signed receipt, which is verified and held until
-//! the owner takes it (`take_receipts`) to keep it in its receipts file.
+//! the owner takes it (`take_receipts`) to keep it in its receipts file. Beside the `Backend`
+//! calls, `prove_range` asks for a proof of storage of one range and verifies it.
 //!
 //! Deliberately left out: what the bytes mean (the owner's crates decide), and the server.
 #![warn(missing_docs)]
 
 mod errors;
+mod proof;
 mod witness;
 
+pub use proof::{ProveError, ProvedRange};
 pub use witness::WitnessAnswer;
 
 use chancery_protocol::auth::{sign_request, HEADER_SERVER_TIME};

@@ -34,12 +34,17 @@ pub struct Index {
     files: HashSet<ObjectId>,
     /// For each pack, the index files that list it (a site needs one of them to use it).
     listed_in: HashMap<ObjectId, Vec<ObjectId>>,
+    /// For each pack, where its last blob ends (its length is the Padmé of that, FORMAT.md §6).
+    pack_ends: HashMap<ObjectId, u64>,
 }
 
 impl Index {
     /// Adds one pack's entries.
     pub fn add_pack(&mut self, pack: &IndexPack) {
         self.packs.insert(pack.pack);
+        let end = pack.entries.iter().map(|e| u64::from(e.offset) + u64::from(e.length)).max();
+        let known = self.pack_ends.entry(pack.pack).or_default();
+        *known = (*known).max(end.unwrap_or(0));
         for e in &pack.entries {
             let loc = BlobLoc {
                 kind: e.kind,
@@ -109,6 +114,13 @@ impl Index {
     /// Every indexed pack.
     pub fn packs(&self) -> &HashSet<ObjectId> {
         &self.packs
+    }
+
+    /// A pack's length in bytes, as its index entries fix it: the writer pads a pack whose
+    /// last blob ends at `E` to `padme(E)` bytes (FORMAT.md §6). Unlike a site's listing, this
+    /// comes from the owner's own encrypted index, so a site cannot make it up.
+    pub fn pack_len(&self, pack: &ObjectId) -> Option<u64> {
+        self.pack_ends.get(pack).map(|end| chancery_format::padding::padme(*end))
     }
 
     /// Number of known blobs.

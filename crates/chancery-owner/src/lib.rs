@@ -1,6 +1,6 @@
 //! The owner's side of Chancery: configuration, placement policy, backup, restore, check,
-//! sync and status, against sites reached through `chancery-store` backends, and the receipts
-//! that site servers return.
+//! audit (proof of storage), sync and status, against sites reached through `chancery-store`
+//! backends, and the receipts that site servers return.
 //!
 //! Deliberately left out: argument parsing and printing (the `chancery` binary), byte layouts
 //! and crypto (`chancery-format`), how bytes are kept (`chancery-store`).
@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod archive;
+pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod config;

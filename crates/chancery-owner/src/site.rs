@@ -152,7 +152,9 @@ impl OwnerIdentity {
     }
 }
 
-fn remote_backend(config: &SiteConfig, owner: Option<&OwnerIdentity>) -> Result<RemoteBackend> {
+/// A client of a site server's endpoint, signing as `owner` (also used alone by `audit`, which
+/// asks for proofs, not `Backend` calls).
+pub(crate) fn remote_backend(config: &SiteConfig, owner: Option<&OwnerIdentity>) -> Result<RemoteBackend> {
     let owner = owner.context("a site server needs the owner's keys: give the password")?;
     let Endpoint::Server { url, site_key, tenant } = &config.endpoint else {
         unreachable!("called for server endpoints only")

@@ -1,12 +1,13 @@
 //! The wire contract between an owner and a site server, shared by both sides so that they
-//! cannot drift apart: URL layout, signed requests, signed receipts, and TLS pinned to the
-//! site's Ed25519 key (no certificate authority involved).
+//! cannot drift apart: URL layout, signed requests, signed receipts, TLS pinned to the site's
+//! Ed25519 key (no certificate authority involved), and proofs of storage.
 //!
 //! Deliberately left out: HTTP clients and servers, storage, and anything that could decrypt
 //! an owner's data. A site links this crate and never `chancery-format`.
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod proof;
 pub mod receipt;
 pub mod tls;
 
@@ -24,6 +25,12 @@ pub const CONTENT_ADDRESSED: [&str; 5] = ["packs", "index", "snapshots", "keys",
 /// Path of one object: `/v1/tenants/{tenant}/{kind}/{name}`.
 pub fn object_path(tenant: &str, kind: &str, name: &str) -> String {
     format!("{API_PREFIX}/tenants/{tenant}/{kind}/{name}")
+}
+
+/// Path of a proof of storage (`proof`): bytes `start..start + len` of one object,
+/// `/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}`.
+pub fn proof_path(tenant: &str, kind: &str, name: &str, start: u64, len: u64) -> String {
+    format!("{}/proof/{start}/{len}", object_path(tenant, kind, name))
 }
 
 /// Path of a kind's listing: `/v1/tenants/{tenant}/{kind}`.

@@ -25,6 +25,8 @@ pub(crate) struct Metrics {
     duration_buckets: [AtomicU64; BUCKETS.len()],
     duration_count: AtomicU64,
     duration_sum_us: AtomicU64,
+    proofs_intact: AtomicU64,
+    proofs_damaged: AtomicU64,
 }
 
 /// A method as a label: the ones the API uses, everything else as `other`.
@@ -55,6 +57,12 @@ impl Metrics {
         self.duration_sum_us.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// Counts one proof of storage, made from an intact or a damaged copy.
+    pub(crate) fn proof(&self, intact: bool) {
+        let counter = if intact { &self.proofs_intact } else { &self.proofs_damaged };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one error; `reason` should be one of [`ERROR_REASONS`].
     pub(crate) fn error(&self, reason: &'static str) {
         *lock(&self.errors).entry(reason).or_default() += 1;
@@ -66,6 +74,7 @@ impl Metrics {
         self.render_requests(&mut out);
         self.render_duration(&mut out);
         self.render_errors(&mut out);
+        self.render_proofs(&mut out);
         header(&mut out, "chancery_site_tenant_stored_bytes", "gauge", "Bytes stored per tenant.");
         for (tenant, bytes) in stored {
             let _ = writeln!(out, "chancery_site_tenant_stored_bytes{{tenant=\"{tenant}\"}} {bytes}");
@@ -111,6 +120,14 @@ impl Metrics {
             let _ = writeln!(out, "chancery_site_errors_total{{reason=\"{reason}\"}} {n}");
         }
     }
+
+    fn render_proofs(&self, out: &mut String) {
+        let name = "chancery_site_proofs_total";
+        header(out, name, "counter", "Proofs of storage made, by whether the copy still hashed to its name.");
+        for (copy, n) in [("intact", &self.proofs_intact), ("damaged", &self.proofs_damaged)] {
+            let _ = writeln!(out, "{name}{{copy=\"{copy}\"}} {}", n.load(Ordering::Relaxed));
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -132,6 +149,9 @@ mod tests {
         metrics.request("PUT", 201, 10, 300, Duration::from_millis(20));
         metrics.request("PUT", 201, 5, 300, Duration::from_secs(500));
         metrics.error("quota");
+        metrics.proof(true);
+        metrics.proof(false);
+        metrics.proof(false);
         let text = metrics.render(&[("ee".into(), 42)]);
         for line in [
             "chancery_site_requests_total{method=\"PUT\",status=\"201\"} 2",
@@ -144,6 +164,8 @@ mod tests {
             "chancery_site_errors_total{reason=\"quota\"} 1",
             "chancery_site_errors_total{reason=\"storage\"} 0",
             "chancery_site_tenant_stored_bytes{tenant=\"ee\"} 42",
+            "chancery_site_proofs_total{copy=\"intact\"} 1",
+            "chancery_site_proofs_total{copy=\"damaged\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -67,6 +67,7 @@ const SYNC: &str = "/v1/tenants/{tenant}/sync";
 const OBJECT: &str = "/v1/tenants/{tenant}/{kind}/{name}";
 const ADD: &str = "/v1/tenants/{tenant}/add-checkpoint";
 const CHECKPOINT: &str = "/v1/tenants/{tenant}/checkpoint";
+const PROOF: &str = "/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}";
 
 /// An add-checkpoint body: `leaves` leaves (the last one `last`), signed by `signer` under
 /// `origin_of`'s origin, with the consistency proof from `old`.
@@ -138,6 +139,7 @@ fn probes() -> Vec<Probe> {
         ..probe("GET", OBJECT, pack_path.clone(), Who::Owner, expect)
     };
     let (key, config) = (object_path("ee", "keys", &name_of(b"k")), object_path("ee", "meta", "config"));
+    let proof = |path: &str, who, expect| probe("GET", PROOF, format!("{path}/proof/0/4"), who, expect);
     vec![
         probe("GET", "/healthz", "/healthz".into(), Who::Nobody, 200),
         probe("GET", "/metrics", "/metrics".into(), Who::Nobody, 200),
@@ -163,6 +165,11 @@ fn probes() -> Vec<Probe> {
         probe("HEAD", OBJECT, "/v1/tenants/ee/packs/.x".into(), Who::Owner, 400),
         probe("HEAD", OBJECT, pack_path.clone(), Who::Nobody, 401),
         probe("HEAD", OBJECT, pack_path.clone(), Who::OtherTenant, 403),
+        proof(&pack_path, Who::Owner, 200),
+        proof(&object_path("ee", "packs", &name_of(b"missing")), Who::Owner, 404),
+        proof("/v1/tenants/ee/meta/config", Who::Owner, 400),
+        proof(&pack_path, Who::Nobody, 401),
+        proof(&pack_path, Who::OtherTenant, 403),
         put(key.clone(), b"k", Who::Owner, 201),
         probe("DELETE", OBJECT, key.clone(), Who::Nobody, 401),
         probe("DELETE", OBJECT, key.clone(), Who::OtherTenant, 403),

@@ -45,6 +45,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the structure and integrity of each site.
     Check(CheckArgs),
+    /// Proof of storage: have a site prove random ranges of random packs (exit 10 on a failure).
+    Audit(AuditArgs),
     /// Per site: reachable, latest snapshot, lag; the recovery point achieved.
     Status,
     /// Bring lagging sites up to date from the others.
@@ -185,6 +187,20 @@ pub struct CheckArgs {
     /// Read this percentage of packs, chosen at random.
     #[arg(long, value_parser = parse_percent)]
     pub read_data_subset: Option<f64>,
+}
+
+/// `audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The site to audit.
+    #[arg(long)]
+    pub site: String,
+    /// Packs to sample, each once (a number, or `all`); every pack when at least their number.
+    #[arg(long, value_name = "N", default_value = "300", value_parser = parse_sample)]
+    pub sample: usize,
+    /// The percentage of lost packs to give the detection probability for.
+    #[arg(long, value_name = "PCT", default_value_t = 1.0, value_parser = parse_percent)]
+    pub assume_lost: f64,
 }
 
 /// `sync`.
@@ -369,6 +385,17 @@ pub struct DemoArgs {
 
 fn parse_location(s: &str) -> Result<Location, String> {
     s.parse()
+}
+
+fn parse_sample(s: &str) -> Result<usize, String> {
+    match s {
+        "all" => Ok(usize::MAX),
+        _ => s
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{s:?} is not a positive number or `all`")),
+    }
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

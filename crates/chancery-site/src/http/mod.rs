@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod objects;
 mod observe;
+mod proof;
 mod put;
 mod range;
 mod witness;
@@ -39,6 +40,7 @@ impl std::fmt::Debug for Route {
 }
 
 const OBJECT: &str = "/v1/tenants/{tenant}/{kind}/{name}";
+const PROOF: &str = "/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}";
 
 /// Every route served, the single source of the router (and checked against `openapi.yaml`).
 pub static ROUTES: &[Route] = &[
@@ -53,6 +55,7 @@ pub static ROUTES: &[Route] = &[
     Route { method: "HEAD", path: OBJECT, handler: || head(objects::head_object) },
     Route { method: "PUT", path: OBJECT, handler: || put(put::put_object) },
     Route { method: "DELETE", path: OBJECT, handler: || delete(objects::delete_object) },
+    Route { method: "GET", path: PROOF, handler: || get(proof::prove_range) },
 ];
 
 /// The application: every route, with logging and metrics around each.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod audit;
 mod backup;
 mod check;
 mod demo;
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ls(args) => ls::run(&g, args),
         Command::Restore(args) => restore::run(&g, args),
         Command::Check(args) => check::run(&g, args),
+        Command::Audit(args) => audit::run(&g, args),
         Command::Status => status::run(&g),
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
