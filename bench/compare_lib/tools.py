@@ -161,7 +161,7 @@ class Rustic(Tool):
                     RUSTIC_CACHE_DIR=str(self.state / "cache"), RUSTIC_NO_PROGRESS="true")
 
     def init(self, log):
-        run_quiet([self.bin, "init"], self.env(), log=log)
+        run_quiet([self.bin, "init", "--set-compression", "3"], self.env(), log=log)
 
     def backup(self, paths, step):
         return Cmd([self.bin, "backup", "--host", "bench", *map(str, paths)])
