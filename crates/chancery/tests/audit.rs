@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::server::{add_server, owner_key, SiteServer};
+use common::server::{start_servers, SiteServer};
 use common::tree::{assert_same, make_tree, noise};
 use common::{flip_byte, packs, packs_by_size, stderr_of, Env, LUXEMBOURG, STOCKHOLM};
 use serde_json::Value;
@@ -29,15 +29,7 @@ fn name_of(pack: &Path) -> String {
 /// [`PACKS`] packs.
 fn archive_of_many_packs() -> (Env, Vec<SiteServer>, PathBuf) {
     let env = Env::init();
-    let key = owner_key(&env);
-    let servers: Vec<SiteServer> = [("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]
-        .iter()
-        .map(|(name, location, cc)| {
-            let server = SiteServer::start(&env.path(&format!("site-{name}")), name, "ee", &key);
-            add_server(&env, name, &server, location, cc);
-            server
-        })
-        .collect();
+    let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
     let src = env.path("src");
     make_tree(&src);
     let src_arg = src.to_str().unwrap().to_string();

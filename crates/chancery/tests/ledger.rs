@@ -9,7 +9,7 @@ use chancery_client::WitnessAnswer;
 use chancery_ledger::{AddCheckpoint, Event};
 use chancery_owner::archive::Archive;
 use chancery_owner::ledger::{LocalLedger, LogIdentity};
-use common::server::{add_server, owner_key, SiteServer};
+use common::server::{start_servers, SiteServer};
 use common::tree::{assert_same, make_tree};
 use common::{copy_dir, flip_byte, packs, stderr_of, Env, LUXEMBOURG, PASSWORD, STOCKHOLM};
 use std::path::{Path, PathBuf};
@@ -27,16 +27,8 @@ impl World {
     /// Three site servers and one backup.
     fn new() -> World {
         let env = Env::init();
-        let key = owner_key(&env);
         let places = [("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE"), ("par", PARIS, "FR")];
-        let servers = places
-            .iter()
-            .map(|(name, location, cc)| {
-                let server = SiteServer::start(&env.path(&format!("site-{name}")), name, "ee", &key);
-                add_server(&env, name, &server, location, cc);
-                server
-            })
-            .collect();
+        let servers = start_servers(&env, &places);
         let src = env.path("src");
         make_tree(&src);
         let world = World { env, servers, src };

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::server::{add_server, owner_key, SiteServer};
+use common::server::{add_server, owner_key, start_servers, SiteServer};
 use common::tree::{assert_same, make_tree, noise};
 use common::{stderr_of, Env, LUXEMBOURG, STOCKHOLM};
 use std::io::Write;
@@ -13,16 +13,7 @@ use std::time::{Duration, Instant};
 const PARIS: &str = "48.8566,2.3522";
 
 fn three_servers(env: &Env) -> Vec<SiteServer> {
-    let key = owner_key(env);
-    let places = [("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE"), ("par", PARIS, "FR")];
-    places
-        .iter()
-        .map(|(name, location, cc)| {
-            let server = SiteServer::start(&env.path(&format!("site-{name}")), name, "ee", &key);
-            add_server(env, name, &server, location, cc);
-            server
-        })
-        .collect()
+    start_servers(env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE"), ("par", PARIS, "FR")])
 }
 
 fn packs_at(server: &SiteServer) -> usize {

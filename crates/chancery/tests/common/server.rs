@@ -108,3 +108,17 @@ pub fn add_server(env: &Env, name: &str, server: &SiteServer, location: &str, cc
         .assert()
         .success();
 }
+
+/// Starts one site server per `(name, location, country)`, each enrolling this owner as tenant
+/// `ee`, and adds each to the owner's config.
+pub fn start_servers(env: &Env, places: &[(&str, &str, &str)]) -> Vec<SiteServer> {
+    let key = owner_key(env);
+    places
+        .iter()
+        .map(|(name, location, cc)| {
+            let server = SiteServer::start(&env.path(&format!("site-{name}")), name, "ee", &key);
+            add_server(env, name, &server, location, cc);
+            server
+        })
+        .collect()
+}
