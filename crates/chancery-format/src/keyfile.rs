@@ -136,7 +136,11 @@ fn header(params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-fn derive_kek(password: &[u8], salt: &[u8; 32], p: KdfParams) -> Result<Zeroizing<[u8; 32]>, FormatError> {
+pub(crate) fn derive_kek(
+    password: &[u8],
+    salt: &[u8; 32],
+    p: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, FormatError> {
     let bad = FormatError::Malformed { what: "key file", why: "invalid Argon2 parameters" };
     let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32)).map_err(|_| bad.clone())?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);

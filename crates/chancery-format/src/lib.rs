@@ -18,6 +18,7 @@ pub mod keys;
 pub mod object;
 pub mod pack;
 pub mod padding;
+pub mod recovery;
 pub mod snapshot;
 pub mod tree;
 

@@ -144,7 +144,8 @@ pub fn list_keys(archive: &Archive) -> Result<Vec<KeyView>> {
     Ok(views)
 }
 
-/// Removes a key file (by id prefix) locally and at every reachable site. The key in use
+/// Removes a key file (by id prefix) locally and at every reachable site, with the recovery
+/// keys of its password. The key in use
 /// cannot be removed: that would lock the user out with the password just typed.
 pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
     let keys = read_key_files(&archive.keys_dir())?;
@@ -158,12 +159,16 @@ pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
     if id == archive.key_id {
         bail!("key {} is the one the current password opened; remove it using another password", id.short());
     }
+    let live: std::collections::BTreeSet<String> =
+        keys.iter().map(|(k, _)| k.to_hex()).filter(|k| *k != id.to_hex()).collect();
     for site in &archive.sites {
         site.backend.delete(ObjectKind::Key, &id.to_hex())?;
         site.backend.sync()?;
+        crate::recovery_keys::prune(site, &live)?;
     }
     let path = archive.keys_dir().join(id.to_hex());
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    crate::recovery_keys::forget_removed(&archive.state_dir(), &live)?;
     record_key_change(archive)?;
     Ok(id)
 }

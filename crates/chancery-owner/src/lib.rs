@@ -26,6 +26,7 @@ pub mod reader;
 pub mod receipted;
 pub mod receipts;
 pub mod recover;
+pub mod recovery_keys;
 pub mod restore;
 pub mod site;
 pub mod snapshots;

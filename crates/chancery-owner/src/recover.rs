@@ -1,4 +1,5 @@
-//! `recover`: a new machine, the password and one site's folder rebuild the owner's home: key
+//! `recover`: a new machine, the password and one site (its folder, or a site server reached
+//! with the password's recovery key, see `recovery_keys`) rebuild the owner's home: key
 //! files, ledger and config, each verified before it is written.
 //!
 //! Order of trust: the key files open with the password (each checked against its name); the
@@ -13,16 +14,17 @@
 use crate::archive::Archive;
 use crate::config::{Config, Endpoint, SiteConfig};
 use crate::config_copy;
-use crate::error::IntegrityError;
+use crate::error::{AuthError, IntegrityError};
 use crate::ledger::verify::{check_signatures, fetch_entries};
 use crate::ledger::{site_checkpoint, LocalLedger, LogIdentity};
 use crate::objects::{get_verified, list_ids};
-use crate::site::{Site, MARKER_NAME};
+use crate::site::{remote_backend, OwnerIdentity, Site, MARKER_NAME};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{open_key_file, OpenedKey};
+use chancery_format::recovery::recovery_signing_key;
 use chancery_format::{FormatError, ObjectId};
 use chancery_ledger::{Checkpoint, Event, Note};
-use chancery_store::ObjectKind;
+use chancery_store::{ObjectKind, StoreError};
 use std::path::{Path, PathBuf};
 
 /// A key file: its id and bytes.
@@ -56,10 +58,54 @@ pub fn recover_from_dir(
     as_site: Option<&str>,
     password: &[u8],
 ) -> Result<RecoverReport> {
+    refuse_existing(config_path)?;
+    let (site, repo_id) = open_folder(dir)?;
+    rebuild(config_path, &site, &repo_id, password, |config| point_site_at(config, dir, as_site))
+}
+
+/// Where a site server is, as the user gives it to `recover --url`.
+#[derive(Clone, Debug)]
+pub struct ServerAddress {
+    /// Base URL, `https://HOST:PORT`.
+    pub url: String,
+    /// The site's key (64 hex digits), pinned.
+    pub site_key: String,
+    /// Our tenant name there.
+    pub tenant: String,
+}
+
+/// Rebuilds the home at `config_path` from a site server with `password`: the password's
+/// recovery key (registered at the site by `key add`, `site add`, `backup` and `sync`) reads
+/// the key files, the ledger and the encrypted config there. `as_site` names the configured
+/// site that the server is when its key and tenant do not tell.
+pub fn recover_from_server(
+    config_path: &Path,
+    address: &ServerAddress,
+    as_site: Option<&str>,
+    password: &[u8],
+) -> Result<RecoverReport> {
+    refuse_existing(config_path)?;
+    let (site, repo_id) = open_server(address, password)?;
+    rebuild(config_path, &site, &repo_id, password, |config| point_server_at(config, address, as_site))
+}
+
+fn refuse_existing(config_path: &Path) -> Result<()> {
     if config_path.exists() {
         bail!("{} exists: recover builds a new home; choose another --config path", config_path.display());
     }
-    let (site, repo_id) = open_folder(dir)?;
+    Ok(())
+}
+
+/// Verifies what `site` holds and writes the home from it; `locate` names the configured site
+/// that `site` is (and points it there).
+fn rebuild(
+    config_path: &Path,
+    site: &Site,
+    repo_id: &[u8; 32],
+    password: &[u8],
+    locate: impl FnOnce(&mut Config) -> Result<String>,
+) -> Result<RecoverReport> {
+    let (site, repo_id) = (site.clone(), *repo_id);
     let (opened, key_files) = unlock(&site, password, &repo_id)?;
     let keys = opened.master.derive();
     let identity = LogIdentity::of(&keys);
@@ -73,7 +119,7 @@ pub fn recover_from_dir(
     if config.repo_id()? != repo_id || config.owner.public_key != hex::encode(keys.owner_public_key()) {
         return Err(tampered(&site, "config", "it belongs to another archive or owner".into()));
     }
-    let name = point_site_at(&mut config, dir, as_site)?;
+    let name = locate(&mut config)?;
     write_home(config_path, &config, &key_files, &entries, (&name, &note))?;
     let checked = check_sites(config_path, password, &name);
     if checked.is_err() {
@@ -82,6 +128,8 @@ pub fn recover_from_dir(
         let _ = std::fs::remove_dir_all(config.state_dir(config_path));
     }
     let (archive, view) = checked?;
+    // The recovered password can recover again from every site server, not only this one.
+    crate::recovery_keys::register(&archive, password, &archive.key_id)?;
     let tampered_elsewhere =
         view.sites.iter().filter_map(|s| view.problem(&s.site)).map(|p| p.to_string()).collect();
     Ok(RecoverReport {
@@ -119,22 +167,89 @@ fn open_folder(dir: &Path) -> Result<(Site, [u8; 32])> {
         .with_context(|| format!("{} is not a readable folder", dir.display()))?;
     let marker = chancery_store::Backend::get(&probe, ObjectKind::Meta, MARKER_NAME)
         .with_context(|| format!("{} is not a Chancery site (no meta/{MARKER_NAME})", dir.display()))?;
-    let text = String::from_utf8_lossy(&marker);
+    let repo_id = marker_archive(&marker, &dir.display().to_string())?;
+    let config = recovering_site(Endpoint::Dir { dir: dir.to_path_buf() })?;
+    Ok((Site::open(&config, &repo_id, None, None)?, repo_id))
+}
+
+/// The archive id a site's marker names.
+fn marker_archive(marker: &[u8], location: &str) -> Result<[u8; 32]> {
+    let text = String::from_utf8_lossy(marker);
     let repo_hex = text.lines().find_map(|l| l.strip_prefix("archive ")).unwrap_or_default();
     let mut repo_id = [0u8; 32];
     hex::decode_to_slice(repo_hex, &mut repo_id)
-        .with_context(|| format!("the marker of {} names no archive", dir.display()))?;
-    let config = SiteConfig {
+        .with_context(|| format!("the marker of {location} names no archive"))?;
+    Ok(repo_id)
+}
+
+/// The site recovered from, before the recovered config names it.
+fn recovering_site(endpoint: Endpoint) -> Result<SiteConfig> {
+    Ok(SiteConfig {
         name: "recovering".into(),
-        endpoint: Endpoint::Dir { dir: dir.to_path_buf() },
+        endpoint,
         location: "0,0".parse().map_err(anyhow::Error::msg)?,
         jurisdiction: "ZZ".into(),
         tier: 0,
         upload_timeout_secs: 300,
         limit_upload_kib: None,
         limit_download_kib: None,
+    })
+}
+
+/// The site server, signed into with the password's recovery key, and its archive id.
+fn open_server(address: &ServerAddress, password: &[u8]) -> Result<(Site, [u8; 32])> {
+    let site_key = chancery_protocol::parse_public_key("site key", &address.site_key)?;
+    let signing = recovery_signing_key(password, &site_key, &address.tenant);
+    let identity = OwnerIdentity::from_signing_key(signing);
+    let config = recovering_site(Endpoint::Server {
+        url: address.url.clone(),
+        site_key: hex::encode(site_key),
+        tenant: address.tenant.clone(),
+    })?;
+    let site = Site::server(&config, remote_backend(&config, Some(&identity))?);
+    let marker = match site.backend.get(ObjectKind::Meta, MARKER_NAME) {
+        Ok(marker) => marker,
+        Err(StoreError::PermissionDenied { .. }) => {
+            return Err(AuthError(format!(
+                "site {} refused the recovery key of this password for tenant {}: the password is \
+             wrong, the tenant name is not ours there, or the password's recovery key was never \
+             registered (a home that still has the password registers it with `chancery sync`)",
+                address.url, address.tenant
+            ))
+            .into())
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("reaching {} (tenant {})", address.url, address.tenant))
+        }
     };
-    Ok((Site::open(&config, &repo_id, None, None)?, repo_id))
+    let repo_id = marker_archive(&marker, &address.url)?;
+    Ok((site, repo_id))
+}
+
+/// Points the configured site that the server is at its address; returns its name.
+fn point_server_at(config: &mut Config, address: &ServerAddress, as_site: Option<&str>) -> Result<String> {
+    let same = |s: &SiteConfig| {
+        matches!(&s.endpoint, Endpoint::Server { site_key, tenant, .. }
+            if site_key.eq_ignore_ascii_case(&address.site_key) && *tenant == address.tenant)
+    };
+    let name = match as_site {
+        Some(name) => config.site(name)?.name.clone(),
+        None => match config.sites.iter().find(|s| same(s)) {
+            Some(site) => site.name.clone(),
+            None => bail!(
+                "no configured site has key {} and tenant {}; say which one it is with --site NAME",
+                address.site_key,
+                address.tenant
+            ),
+        },
+    };
+    let site = config.sites.iter_mut().find(|s| s.name == name).expect("found above");
+    site.endpoint = Endpoint::Server {
+        url: address.url.clone(),
+        site_key: address.site_key.to_ascii_lowercase(),
+        tenant: address.tenant.clone(),
+    };
+    Ok(name)
 }
 
 /// Opens a key file of the site with the password; returns it and every key file held.

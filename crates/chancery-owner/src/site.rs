@@ -94,6 +94,11 @@ impl Site {
         Ok(Site { config: config.clone(), backend: limited(config, backend), receipts: None, server: None })
     }
 
+    /// A site server's site, reached through `backend`, without receipts kept.
+    pub(crate) fn server(config: &SiteConfig, backend: RemoteBackend) -> Site {
+        Site::remote(config, backend, None)
+    }
+
     /// A site server's site; with `receipts`, every receipt it returns is kept there.
     fn remote(config: &SiteConfig, backend: RemoteBackend, receipts: Option<Arc<SiteReceipts>>) -> Site {
         let server = Arc::new(backend);
@@ -146,9 +151,14 @@ pub struct OwnerIdentity {
 impl OwnerIdentity {
     /// The identity of the owner whose keys these are.
     pub fn from_keys(keys: &chancery_format::keys::Keys) -> Self {
-        let signing = keys.owner_signing_key();
+        Self::from_signing_key(keys.owner_signing_key())
+    }
+
+    /// The identity of whoever holds `signing` (a recovery key).
+    pub fn from_signing_key(signing: ed25519_dalek::SigningKey) -> Self {
+        let public_key = signing.verifying_key().to_bytes();
         let signer: Signer = Arc::new(move |message: &[u8]| signing.sign(message).to_bytes());
-        Self { public_key: keys.owner_public_key(), signer }
+        Self { public_key, signer }
     }
 }
 

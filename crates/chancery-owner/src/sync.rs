@@ -130,8 +130,8 @@ fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site])
     Ok(stats)
 }
 
-/// Removes from a site the key files removed here (`key remove`) while it was away, so that a
-/// removed password opens nothing there either. The local key folder is the authority; it
+/// Removes from a site the key files removed here (`key remove`) while it was away, and the
+/// recovery keys of their passwords, so that a removed password opens nothing there either. The local key folder is the authority; it
 /// holds at least the key file that opened the archive.
 fn remove_old_keys(archive: &crate::archive::Archive, target: &Site) -> Result<()> {
     let local: HashSet<ObjectId> =
@@ -146,5 +146,8 @@ fn remove_old_keys(archive: &crate::archive::Archive, target: &Site) -> Result<(
             .with_context(|| format!("removing old key file {} at site {}", id.short(), target.name()))?;
     }
     target.backend.sync()?;
+    let live = local.iter().map(|id| id.to_hex()).collect();
+    crate::recovery_keys::prune(target, &live)
+        .with_context(|| format!("removing old recovery keys at site {}", target.name()))?;
     Ok(())
 }

@@ -58,6 +58,11 @@ pub fn checkpoint_path(tenant: &str) -> String {
 /// site writes them; in a local folder, the owner.
 pub const WITNESS_CHECKPOINT_PREFIX: &str = "witness-checkpoint-";
 
+/// Prefix of the `meta` objects by which an owner registers a recovery key at a site
+/// (`recovery-key-<64 hex digits of the Ed25519 public key>`); the site admits that key to
+/// read key files, ledger and meta of the tenant.
+pub const RECOVERY_KEY_PREFIX: &str = "recovery-key-";
+
 /// The `meta` object name of the witnessed checkpoint of `size` leaves.
 pub fn witness_checkpoint_name(size: u64) -> String {
     format!("{WITNESS_CHECKPOINT_PREFIX}{size:020}")

@@ -4,7 +4,8 @@
 //!
 //! - The site's identity ([`init_site`], [`site_info`]): name, location, jurisdiction, tier,
 //!   and the Ed25519 site key that owners pin, which signs TLS handshakes and receipts.
-//! - Tenants ([`enroll`]): which owner key may act for which tenant, with optional quotas;
+//! - Tenants ([`enroll`]): which keys may act for which tenant and in which [`Role`]s, with
+//!   optional quotas; recovery keys the owner registers itself (`meta/recovery-key-*`);
 //!   one store per tenant: a `chancery_store::FsBackend` folder, or a prefix of an
 //!   S3-compatible bucket (`chancery_store::S3Backend`) when `site.toml` says so ([`StorageConfig`]).
 //! - The HTTP API v1 over TLS ([`run`], [`ROUTES`], documented in `openapi.yaml` beside this
@@ -22,9 +23,9 @@
 //!   the dependency graph: this crate does not depend on `chancery-format` (keys, AEAD,
 //!   encodings) nor on `chancery-owner`, and must never do so. It sees names, sizes and
 //!   ciphertext; it checks hashes and signatures, nothing else.
-//! - **Deleting data.** Only an owner's key files may be deleted (a removed password);
-//!   every other kind is append-only here until governance (m-of-n signed, time-locked
-//!   deletion) exists.
+//! - **Deleting data.** Only an owner's key files and recovery-key registrations may be
+//!   deleted (a removed password); everything else is append-only here until governance
+//!   (m-of-n signed, time-locked deletion) exists.
 //! - A command line: the `chancery` binary parses arguments and calls these functions.
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ mod http;
 mod identity;
 mod metrics;
 mod replay;
+mod roles;
 mod scrub;
 mod server;
 mod state;
@@ -43,7 +45,8 @@ mod witness;
 pub use chancery_store::S3Config;
 pub use http::{Route, MAX_BODY_BYTES, ROUTES};
 pub use identity::{init_site, init_site_with_storage, site_info, SiteInfo};
+pub use roles::{default_owner_roles, parse_roles, show_roles, Role, Roles, RECOVERY_KEY_PREFIX};
 pub use scrub::{scrub, CorruptObject, ScrubReport};
 pub use server::{run, SHUTDOWN_GRACE};
 pub use storage::StorageConfig;
-pub use tenants::enroll;
+pub use tenants::{enroll, enroll_with, Enrollment};

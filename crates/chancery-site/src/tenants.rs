@@ -4,8 +4,13 @@
 //! [[tenant]]
 //! name = "ee"
 //! owner_key = "64 hex digits"
+//! owner_roles = ["writer", "reader", "auditor"]   # optional; these when absent
 //! quota_bytes = 1099511627776   # optional; no quota when absent
 //! enrolled_at = "2026-01-02T03:04:05Z"
+//!
+//! [[tenant.key]]                # optional: more keys of the same owner, by role
+//! key = "64 hex digits"
+//! roles = ["governor"]
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::files::{rfc3339_now, write_atomic, Existing, SITE_TOML, TENANTS_TOML};
 use crate::identity::load_config;
+use crate::roles::{default_owner_roles, Role, Roles};
 use crate::storage::Storage;
 
 /// One `[[tenant]]` entry.
@@ -27,8 +33,19 @@ pub(crate) struct TenantEntry {
     pub(crate) name: String,
     pub(crate) owner_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) owner_roles: Option<Roles>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) quota_bytes: Option<u64>,
     pub(crate) enrolled_at: String,
+    #[serde(default, rename = "key", skip_serializing_if = "Vec::is_empty")]
+    pub(crate) keys: Vec<KeyEntry>,
+}
+
+/// One `[[tenant.key]]` entry: another key of the tenant's owner and what it may do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyEntry {
+    pub(crate) key: String,
+    pub(crate) roles: Roles,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -41,35 +58,55 @@ struct TenantsFile {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Tenant {
     pub(crate) name: String,
+    /// The owner's key: the one that signs the tenant's ledger.
     pub(crate) key: [u8; 32],
+    /// Every enrolled key of the tenant (the owner's included) and its roles.
+    pub(crate) roles: BTreeMap<[u8; 32], Roles>,
     pub(crate) quota_bytes: Option<u64>,
 }
 
+/// What `site-admin enroll` admits.
+#[derive(Clone, Debug, Default)]
+pub struct Enrollment {
+    /// The tenant's name at this site.
+    pub tenant: String,
+    /// The owner's public key (64 hex digits).
+    pub owner_key: String,
+    /// The owner key's roles; `writer,reader,auditor` when `None`.
+    pub owner_roles: Option<Roles>,
+    /// More keys of the owner (64 hex digits each), with their roles.
+    pub keys: Vec<(String, Roles)>,
+    /// Storage quota in bytes.
+    pub quota_bytes: Option<u64>,
+}
+
 /// Admits an owner to the site as `tenant`, authenticated by `owner_key` (64 hex digits), with
-/// an optional storage quota; creates the tenant's store folder.
+/// the default roles and an optional storage quota; see [`enroll_with`].
+pub fn enroll(data: &Path, tenant: &str, owner_key: &str, quota_bytes: Option<u64>) -> anyhow::Result<()> {
+    let enrollment =
+        Enrollment { tenant: tenant.into(), owner_key: owner_key.into(), quota_bytes, ..Default::default() };
+    enroll_with(data, &enrollment)
+}
+
+/// Admits an owner to the site with its keys and their roles; creates the tenant's store folder.
 ///
 /// `tenants.toml` is replaced atomically with the new entry appended (comments kept). A
 /// running server picks the change up at its next request. Refuses a tenant name that is
 /// already enrolled; one owner key may hold several tenants.
-pub fn enroll(data: &Path, tenant: &str, owner_key: &str, quota_bytes: Option<u64>) -> anyhow::Result<()> {
+pub fn enroll_with(data: &Path, enrollment: &Enrollment) -> anyhow::Result<()> {
+    let tenant = enrollment.tenant.as_str();
     if !valid_tenant(tenant) {
         bail!("{tenant:?} is not a valid tenant name: 1 to 64 characters of A-Z a-z 0-9 '-' '_' '.', not starting with '.'");
     }
-    let key = parse_public_key("owner key", owner_key)?;
     if !data.join(SITE_TOML).exists() {
         bail!("{} holds no site; create one first with `site-admin init`", data.display());
     }
+    let entry = entry_of(enrollment)?;
     let path = data.join(TENANTS_TOML);
     let existing = read_text(&path)?;
     if parse(&existing, &path)?.iter().any(|t| t.name == tenant) {
         bail!("tenant {tenant} is already enrolled at this site; choose another name");
     }
-    let entry = TenantEntry {
-        name: tenant.into(),
-        owner_key: hex::encode(key),
-        quota_bytes,
-        enrolled_at: rfc3339_now(),
-    };
     let text = append_entry(&existing, &entry)?;
     parse(&text, &path).context("the new tenants.toml would not parse (this is a bug)")?;
     let config = load_config(data)?;
@@ -79,8 +116,31 @@ pub fn enroll(data: &Path, tenant: &str, owner_key: &str, quota_bytes: Option<u6
     write_atomic(&path, text.as_bytes(), 0o644, Existing::Replace)
 }
 
+/// The `tenants.toml` entry of an enrollment, its keys checked.
+fn entry_of(enrollment: &Enrollment) -> anyhow::Result<TenantEntry> {
+    let owner = parse_public_key("owner key", &enrollment.owner_key)?;
+    let mut keys = Vec::new();
+    for (key, roles) in &enrollment.keys {
+        let key = parse_public_key("key", key)?;
+        if key == owner {
+            bail!("the owner key is given twice; set its roles with the owner's roles instead");
+        }
+        keys.push(KeyEntry { key: hex::encode(key), roles: roles.clone() });
+    }
+    Ok(TenantEntry {
+        name: enrollment.tenant.clone(),
+        owner_key: hex::encode(owner),
+        owner_roles: enrollment.owner_roles.clone(),
+        quota_bytes: enrollment.quota_bytes,
+        enrolled_at: rfc3339_now(),
+        keys,
+    })
+}
+
 fn append_entry(existing: &str, entry: &TenantEntry) -> anyhow::Result<String> {
-    let body = toml::to_string(entry).context("encoding the tenant entry")?;
+    // Encoded as a file of one tenant, so that its keys come out as `[[tenant.key]]`.
+    let one = TenantsFile { tenant: vec![entry.clone()] };
+    let body = toml::to_string(&one).context("encoding the tenant entry")?;
     let mut text = existing.to_string();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -88,7 +148,6 @@ fn append_entry(existing: &str, entry: &TenantEntry) -> anyhow::Result<String> {
     if !text.is_empty() {
         text.push('\n');
     }
-    text.push_str("[[tenant]]\n");
     text.push_str(&body);
     Ok(text)
 }
@@ -110,14 +169,38 @@ fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Tenant>> {
         if !valid_tenant(&entry.name) {
             bail!("{}: {:?} is not a valid tenant name", path.display(), entry.name);
         }
-        let key = parse_public_key("owner_key", &entry.owner_key)
-            .with_context(|| format!("{}: tenant {}", path.display(), entry.name))?;
-        let tenant = Tenant { name: entry.name.clone(), key, quota_bytes: entry.quota_bytes };
+        let tenant =
+            tenant_of(entry).with_context(|| format!("{}: tenant {}", path.display(), entry.name))?;
         if seen.insert(entry.name.clone(), tenant).is_some() {
             bail!("{}: tenant {} is listed twice", path.display(), entry.name);
         }
     }
     Ok(seen.into_values().collect())
+}
+
+/// The checked tenant of one entry: keys well formed, each listed once, roles enrollable.
+fn tenant_of(entry: &TenantEntry) -> anyhow::Result<Tenant> {
+    let key = parse_public_key("owner_key", &entry.owner_key)?;
+    let mut roles = BTreeMap::new();
+    roles.insert(key, entry.owner_roles.clone().unwrap_or_else(default_owner_roles));
+    for other in &entry.keys {
+        let other_key = parse_public_key("key", &other.key)?;
+        if roles.insert(other_key, other.roles.clone()).is_some() {
+            bail!("key {} is listed twice", other.key);
+        }
+    }
+    for (k, r) in &roles {
+        if r.contains(&Role::Recovery) {
+            bail!(
+                "key {}: the recovery role is not enrolled; owners register recovery keys themselves",
+                hex::encode(k)
+            );
+        }
+        if r.is_empty() {
+            bail!("key {} has no role", hex::encode(k));
+        }
+    }
+    Ok(Tenant { name: entry.name.clone(), key, roles, quota_bytes: entry.quota_bytes })
 }
 
 /// Reads `tenants.toml` from a site folder (empty when there is none).
@@ -144,12 +227,13 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// Whom a key may act for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// The key is enrolled for the tenant asked for.
-    Granted(Tenant),
-    /// The key is enrolled here, but not for that tenant (or that tenant does not exist).
-    Forbidden,
-    /// The key is not enrolled at this site.
-    Unknown,
+    /// The key is enrolled for the tenant asked for, in these roles.
+    Granted(Tenant, Roles),
+    /// The key is enrolled here, but not for that tenant (or that tenant does not exist); the
+    /// tenant when it exists (the key may be one of its registered recovery keys).
+    Forbidden(Option<Tenant>),
+    /// The key is not enrolled at this site; the tenant asked for, when it exists.
+    Unknown(Option<Tenant>),
 }
 
 /// The enrolled tenants as the server sees them, re-read when `tenants.toml` changes.
@@ -200,7 +284,9 @@ impl Registry {
     fn install(&mut self, tenants: Vec<Tenant>, stamp: Option<Stamp>) {
         self.keys.clear();
         for t in &tenants {
-            self.keys.entry(t.key).or_default().push(t.name.clone());
+            for key in t.roles.keys() {
+                self.keys.entry(*key).or_default().push(t.name.clone());
+            }
         }
         self.tenants = tenants.into_iter().map(|t| (t.name.clone(), t)).collect();
         self.stamp = stamp;
@@ -211,12 +297,13 @@ impl Registry {
         self.tenants.values()
     }
 
-    /// Whether `key` may act for `tenant`.
+    /// Whether `key` may act for `tenant`, and in which roles.
     pub(crate) fn access(&self, key: &[u8; 32], tenant: &str) -> Access {
-        match self.tenants.get(tenant) {
-            Some(t) if &t.key == key => Access::Granted(t.clone()),
-            _ if self.keys.contains_key(key) => Access::Forbidden,
-            _ => Access::Unknown,
+        let found = self.tenants.get(tenant);
+        match found.and_then(|t| t.roles.get(key)) {
+            Some(roles) => Access::Granted(found.cloned().expect("found"), roles.clone()),
+            None if self.keys.contains_key(key) => Access::Forbidden(found.cloned()),
+            None => Access::Unknown(found.cloned()),
         }
     }
 }
@@ -266,15 +353,46 @@ mod tests {
         let mut registry = Registry::open(dir.path()).unwrap();
         let a = parse_public_key("k", KEY_A).unwrap();
         let b = parse_public_key("k", KEY_B).unwrap();
-        assert!(matches!(registry.access(&a, "ee"), Access::Granted(_)));
-        assert_eq!(registry.access(&a, "lv"), Access::Forbidden);
-        assert_eq!(registry.access(&b, "ee"), Access::Unknown);
+        assert!(
+            matches!(registry.access(&a, "ee"), Access::Granted(_, roles) if roles == default_owner_roles())
+        );
+        assert_eq!(registry.access(&a, "lv"), Access::Forbidden(None));
+        assert!(matches!(registry.access(&b, "ee"), Access::Unknown(Some(t)) if t.name == "ee"));
         assert!(registry.refresh().is_none(), "unchanged file is not re-read");
         enroll(dir.path(), "lv", KEY_B, None).unwrap();
         assert_eq!(registry.refresh().map(|t| t.len()), Some(2));
-        assert_eq!(registry.access(&b, "ee"), Access::Forbidden);
+        assert!(matches!(registry.access(&b, "ee"), Access::Forbidden(Some(_))));
         fs::write(dir.path().join(TENANTS_TOML), "[[tenant]]\nname = 1\n").unwrap();
         assert!(registry.refresh().is_none(), "a broken file keeps the old list");
-        assert!(matches!(registry.access(&b, "lv"), Access::Granted(_)));
+        assert!(matches!(registry.access(&b, "lv"), Access::Granted(..)));
+    }
+
+    #[test]
+    fn keys_are_enrolled_with_their_roles() {
+        let dir = site();
+        let governor: Roles = [Role::Governor].into();
+        let enrollment = Enrollment {
+            tenant: "ee".into(),
+            owner_key: KEY_A.into(),
+            owner_roles: Some([Role::Writer].into()),
+            keys: vec![(KEY_B.into(), governor.clone())],
+            quota_bytes: None,
+        };
+        enroll_with(dir.path(), &enrollment).unwrap();
+        let registry = Registry::open(dir.path()).unwrap();
+        let b = parse_public_key("k", KEY_B).unwrap();
+        assert!(matches!(registry.access(&b, "ee"), Access::Granted(_, roles) if roles == governor));
+        let a = parse_public_key("k", KEY_A).unwrap();
+        assert!(
+            matches!(registry.access(&a, "ee"), Access::Granted(t, roles) if roles == [Role::Writer].into() && t.key == a)
+        );
+        let twice = Enrollment { tenant: "lv".into(), keys: vec![(KEY_A.into(), governor)], ..enrollment };
+        assert!(enroll_with(dir.path(), &twice).unwrap_err().to_string().contains("twice"));
+        fs::write(
+            dir.path().join(TENANTS_TOML),
+            format!("[[tenant]]\nname = \"x\"\nowner_key = \"{KEY_A}\"\nowner_roles = [\"recovery\"]\nenrolled_at = \"t\"\n"),
+        )
+        .unwrap();
+        assert!(format!("{:#}", load(dir.path()).unwrap_err()).contains("recovery role is not enrolled"));
     }
 }

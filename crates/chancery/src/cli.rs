@@ -217,16 +217,17 @@ pub struct RecoverArgs {
     /// The site's folder (a local-directory site, or a copy of a site server's tenant folder).
     #[arg(long, required_unless_present = "url")]
     pub dir: Option<PathBuf>,
-    /// A site server (recovery through a server's API is not built yet; see the message).
-    #[arg(long, conflicts_with = "dir", requires = "site_key")]
+    /// A site server, `https://HOST:PORT`: the password's recovery key (registered there by
+    /// `key add`, `site add`, `backup` and `sync`) reads what recovery needs.
+    #[arg(long, conflicts_with = "dir", requires_all = ["site_key", "tenant"])]
     pub url: Option<String>,
-    /// The site server's key (64 hex digits).
+    /// The site server's key (64 hex digits), pinned.
     #[arg(long)]
     pub site_key: Option<String>,
     /// Our tenant name at the site server.
     #[arg(long)]
     pub tenant: Option<String>,
-    /// Which configured site the folder is, when its path changed.
+    /// Which configured site the folder or server is, when its path, key or tenant changed.
     #[arg(long)]
     pub site: Option<String>,
 }
@@ -348,9 +349,35 @@ pub struct SiteAdminEnrollArgs {
     /// The owner's public key (64 hex).
     #[arg(long)]
     pub owner_key: String,
+    /// The owner key's roles, comma-separated (default: writer,reader,auditor). The roles are
+    /// writer, reader, governor and auditor.
+    #[arg(long, value_parser = parse_roles)]
+    pub owner_roles: Option<chancery_site::Roles>,
+    /// Another key of the owner with its roles, as KEY=ROLE[,ROLE...] (e.g. a governor's key);
+    /// repeatable.
+    #[arg(long, value_parser = parse_key_roles)]
+    pub key: Vec<KeyRoles>,
     /// Storage quota in bytes (default: none).
     #[arg(long)]
     pub quota: Option<u64>,
+}
+
+/// `--key KEY=ROLES`.
+#[derive(Clone, Debug)]
+pub struct KeyRoles {
+    /// The public key, 64 hex digits.
+    pub key: String,
+    /// Its roles.
+    pub roles: chancery_site::Roles,
+}
+
+fn parse_roles(list: &str) -> Result<chancery_site::Roles, String> {
+    chancery_site::parse_roles(list)
+}
+
+fn parse_key_roles(text: &str) -> Result<KeyRoles, String> {
+    let (key, roles) = text.split_once('=').ok_or("give KEY=ROLE[,ROLE...]")?;
+    Ok(KeyRoles { key: key.trim().to_string(), roles: parse_roles(roles)? })
 }
 
 /// `site-admin scrub`.

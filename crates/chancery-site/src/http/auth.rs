@@ -1,9 +1,11 @@
 //! [`Authed`]: the extractor that admits a request to a tenant's data, or refuses it.
 //!
 //! Order of checks: the body is read (it is signed), then the signature, time and form
-//! ([`verify_request`]), then the key's enrolment for the path's tenant, then the nonce. An
-//! unknown key gets 401, a key enrolled for another tenant 403 whether or not the tenant
-//! exists (a caller learns nothing about other tenants), a seen nonce 401.
+//! ([`verify_request`]), then the key's enrolment for the path's tenant (or its registration
+//! as one of the tenant's recovery keys), then the nonce. An unknown key gets 401, a key
+//! enrolled for another tenant 403 whether or not the tenant exists (a caller learns nothing
+//! about other tenants), a seen nonce 401. Each handler then asks [`Authed::require`] for the
+//! role its act needs: 403 naming the role when the key lacks it.
 
 use std::sync::Arc;
 
@@ -12,7 +14,8 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use chancery_protocol::auth::{
-    verify_request, AuthFailure, SignedHeaders, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME,
+    verify_request, AuthFailure, SignedHeaders, VerifiedRequest, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE,
+    HEADER_TIME,
 };
 use http_body_util::LengthLimitError;
 use tokio::sync::OwnedSemaphorePermit;
@@ -21,6 +24,7 @@ use super::error::{blocking, ApiError};
 use super::observe::LogSlot;
 use crate::files::unix_now;
 use crate::replay::Refused;
+use crate::roles::{recovery_key_name, show_roles, Role, Roles};
 use crate::state::{Site, TenantStore};
 use crate::tenants::{Access, Tenant};
 
@@ -31,6 +35,10 @@ pub const MAX_BODY_BYTES: usize = 256 << 20;
 pub(crate) struct Authed {
     /// The tenant the path names, which the key is enrolled for.
     pub(crate) tenant: Tenant,
+    /// The key that signed the request.
+    pub(crate) key: [u8; 32],
+    /// What that key may do for the tenant.
+    pub(crate) roles: Roles,
     /// Its store.
     pub(crate) store: Arc<TenantStore>,
     /// The request body (already verified by the signature).
@@ -50,11 +58,37 @@ impl FromRequest<Arc<Site>> for Authed {
         let body = read_body(body).await?;
         let slot = parts.extensions.get::<LogSlot>().cloned().unwrap_or_default();
         slot.received(body.len());
-        let tenant = authenticate(site, &parts, &tenant, &body, &slot)?;
-        // The first request of a tenant opens its store, which lists it (disk or bucket).
-        let (opener, name) = (site.clone(), tenant.name.clone());
-        let store = blocking("opening the tenant's store", move || opener.store(&name)).await?;
-        Ok(Authed { tenant, store, body, _budget: budget })
+        let verified = verify_signature(site, &parts, &body)?;
+        slot.caller(&tenant, &hex::encode(verified.key)[..16]);
+        let (tenant, roles, store) = grant(site, &verified.key, &tenant).await?;
+        admit_nonce(site, &verified)?;
+        Ok(Authed { tenant, key: verified.key, roles, store, body, _budget: budget })
+    }
+}
+
+impl Authed {
+    /// 403 unless the key holds `role` (`what` says what was asked, for the message).
+    pub(crate) fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        self.require_any(&[role], what)
+    }
+
+    /// 403 unless the key holds one of `roles`.
+    pub(crate) fn require_any(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if roles.iter().any(|r| self.roles.contains(r)) {
+            return Ok(());
+        }
+        let needed: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{what} needs the role {}; key {}… holds {} for tenant {}",
+                needed.join(" or "),
+                &hex::encode(self.key)[..16],
+                show_roles(&self.roles),
+                self.tenant.name
+            ),
+        )
+        .reason("forbidden"))
     }
 }
 
@@ -92,14 +126,8 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Checks signature, enrolment and nonce; the tenant the request may act for.
-fn authenticate(
-    site: &Site,
-    parts: &Parts,
-    tenant: &str,
-    body: &[u8],
-    slot: &LogSlot,
-) -> Result<Tenant, ApiError> {
+/// Checks the signature, its time and form; the verified request.
+fn verify_signature(site: &Site, parts: &Parts, body: &[u8]) -> Result<VerifiedRequest, ApiError> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         key: header(HEADER_KEY),
@@ -127,25 +155,63 @@ fn authenticate(
         )
         .server_time(now));
     }
-    let key_hex = hex::encode(verified.key);
-    slot.caller(tenant, &key_hex[..16]);
-    let granted = match site.access(&verified.key, tenant) {
-        Access::Granted(granted) => granted,
-        Access::Forbidden => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("key {}… may not act for tenant {tenant:?}; check the tenant name in your site configuration", &key_hex[..16]),
-            )
-            .reason("forbidden"))
-        }
-        Access::Unknown => {
-            return Err(unauthenticated(format!(
-                "key {key_hex} is not enrolled at this site; give your owner key (`chancery owner-key`) to the site's operator to enroll"
-            )))
-        }
+    Ok(verified)
+}
+
+/// The tenant `key` may act for, its roles and the tenant's store: an enrolled key, or a
+/// recovery key the tenant's owner registered in its store.
+async fn grant(
+    site: &Arc<Site>,
+    key: &[u8; 32],
+    tenant: &str,
+) -> Result<(Tenant, Roles, Arc<TenantStore>), ApiError> {
+    let (granted, found, forbidden) = match site.access(key, tenant) {
+        Access::Granted(granted, roles) => (Some(roles), granted, false),
+        Access::Forbidden(Some(found)) => (None, found, true),
+        Access::Unknown(Some(found)) => (None, found, false),
+        Access::Forbidden(None) => return Err(forbidden_tenant(key, tenant)),
+        Access::Unknown(None) => return Err(unknown_key(key)),
     };
-    match site.admit_nonce(verified.key, &verified.nonce, verified.time, now) {
-        Ok(()) => Ok(granted),
+    // The first request of a tenant opens its store, which lists it (disk or bucket).
+    let (opener, name) = (site.clone(), found.name.clone());
+    let store = blocking("opening the tenant's store", move || opener.store(&name)).await?;
+    if let Some(roles) = granted {
+        return Ok((found, roles, store));
+    }
+    let (reader, registration) = (store.clone(), recovery_key_name(key));
+    let registered = blocking("looking up a recovery key", move || {
+        reader.backend.stat(chancery_store::ObjectKind::Meta, &registration)
+    })
+    .await?;
+    match registered {
+        Some(_) => Ok((found, [Role::Recovery].into(), store)),
+        None if forbidden => Err(forbidden_tenant(key, tenant)),
+        None => Err(unknown_key(key)),
+    }
+}
+
+fn forbidden_tenant(key: &[u8; 32], tenant: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "key {}… may not act for tenant {tenant:?}; check the tenant name in your site configuration",
+            &hex::encode(key)[..16]
+        ),
+    )
+    .reason("forbidden")
+}
+
+fn unknown_key(key: &[u8; 32]) -> ApiError {
+    unauthenticated(format!(
+        "key {} is not enrolled at this site; give your owner key (`chancery owner-key`) to the site's operator to enroll",
+        hex::encode(key)
+    ))
+}
+
+/// Records the nonce; 401 for a replay.
+fn admit_nonce(site: &Site, verified: &VerifiedRequest) -> Result<(), ApiError> {
+    match site.admit_nonce(verified.key, &verified.nonce, verified.time, unix_now()) {
+        Ok(()) => Ok(()),
         Err(Refused::Replayed) => Err(refused(AuthFailure::Replayed).reason("replayed")),
         Err(Refused::Full) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

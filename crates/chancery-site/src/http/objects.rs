@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Authed;
 use super::error::{blocking, ApiError};
 use super::range::{content_range, resolve, RangeAnswer};
+use crate::roles::{is_recovery_key_name, recovery_may_read, Role, RECOVERY_KEY_PREFIX};
 use crate::state::Site;
 
 /// `/v1/tenants/{tenant}/{kind}/{name}`.
@@ -57,6 +58,7 @@ pub(crate) async fn get_object(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let (kind, name) = object_id(&path)?;
+    require_read(&authed, kind)?;
     let size = stat(&authed, kind, &name).await?;
     let range = resolve(headers.get(RANGE).and_then(|v| v.to_str().ok()), size);
     let (start, len) = match range {
@@ -94,9 +96,19 @@ fn unsatisfiable(size: u64) -> Response {
 /// `HEAD …/{kind}/{name}`: the size, without the bytes.
 pub(crate) async fn head_object(Path(path): Path<ObjectPath>, authed: Authed) -> Result<Response, ApiError> {
     let (kind, name) = object_id(&path)?;
+    require_read(&authed, kind)?;
     let size = stat(&authed, kind, &name).await?;
     let headers = [(CONTENT_LENGTH, size.to_string()), (ACCEPT_RANGES, "bytes".to_string())];
     Ok((StatusCode::OK, headers).into_response())
+}
+
+/// 403 unless the key may read objects of `kind`: a reader reads all, a recovery key only
+/// what recovery needs.
+pub(crate) fn require_read(authed: &Authed, kind: ObjectKind) -> Result<(), ApiError> {
+    if authed.roles.contains(&Role::Recovery) && recovery_may_read(kind) {
+        return Ok(());
+    }
+    authed.require(Role::Reader, &format!("reading {kind}"))
 }
 
 /// The object's size, or 404.
@@ -109,32 +121,37 @@ async fn stat(authed: &Authed, kind: ObjectKind, name: &str) -> Result<u64, ApiE
 /// `GET …/{kind}`: every object of a kind, sorted by name.
 pub(crate) async fn list_objects(Path(path): Path<KindPath>, authed: Authed) -> Result<Response, ApiError> {
     let kind = object_kind(&path.kind)?;
+    require_read(&authed, kind)?;
     let store = authed.store.clone();
     let objects: Vec<ObjectInfo> = blocking("listing objects", move || store.backend.list(kind)).await?;
     let entries: Vec<Entry> = objects.into_iter().map(|o| Entry { name: o.name, size: o.size }).collect();
     Ok(Json(entries).into_response())
 }
 
-/// `DELETE …/keys/{name}`: an owner removes a password's key file. Every other kind is
-/// append-only: deleting there needs governance, which this server does not take yet.
+/// `DELETE …/keys/{name}` and `DELETE …/meta/recovery-key-*`: a writer removes a password's
+/// key file, or the recovery key derived from it. Every other object is append-only:
+/// deleting there needs governance.
 pub(crate) async fn delete_object(
     State(site): State<Arc<Site>>,
     Path(path): Path<ObjectPath>,
     authed: Authed,
 ) -> Result<StatusCode, ApiError> {
     let (kind, name) = object_id(&path)?;
-    if kind != ObjectKind::Key {
+    let deletable = kind == ObjectKind::Key || (kind == ObjectKind::Meta && is_recovery_key_name(&name));
+    if !deletable {
         return Err(ApiError::method_not_allowed(
             format!(
-                "deletion needs governance: {} are append-only; only key files may be deleted by their owner",
+                "deletion needs governance: {} are append-only; only key files and \
+                 meta/{RECOVERY_KEY_PREFIX}* may be deleted by their owner",
                 path.kind
             ),
             "GET, HEAD, PUT",
         ));
     }
+    authed.require(Role::Writer, "deleting a key")?;
     let _guard = site.lock_object(&authed.tenant.name, kind, &name).await;
     let store = authed.store.clone();
-    let removed = blocking("deleting a key file", move || {
+    let removed = blocking("deleting a key", move || {
         let size = store.backend.stat(kind, &name)?;
         store.backend.delete(kind, &name)?;
         store.backend.sync()?;
@@ -147,6 +164,7 @@ pub(crate) async fn delete_object(
 
 /// `POST …/sync`: makes every object stored so far durable, names included.
 pub(crate) async fn sync_tenant(authed: Authed) -> Result<StatusCode, ApiError> {
+    authed.require(Role::Writer, "syncing")?;
     let store = authed.store.clone();
     blocking("syncing", move || store.backend.sync()).await?;
     Ok(StatusCode::NO_CONTENT)

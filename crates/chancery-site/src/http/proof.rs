@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::auth::Authed;
 use super::error::{blocking, ApiError};
 use super::objects::{object_id, ObjectPath};
+use crate::roles::Role;
 use crate::state::Site;
 
 /// `/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}`. The numbers are taken as text so
@@ -40,6 +41,7 @@ pub(crate) async fn prove_range(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let (kind, name) = object_id(&ObjectPath { kind: path.kind.clone(), name: path.name.clone() })?;
+    authed.require_any(&[Role::Reader, Role::Auditor], "proving storage")?;
     let hash = content_addressed(kind, &name)?;
     let (start, len) = (number(&path.start, "start")?, number(&path.len, "len")?);
     check_range(start, len).map_err(|e| ApiError::bad_request(e.to_string()))?;

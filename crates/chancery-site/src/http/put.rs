@@ -25,6 +25,7 @@ use super::auth::Authed;
 use super::error::{blocking, ApiError};
 use super::objects::{object_id, ObjectPath};
 use crate::files::unix_now;
+use crate::roles::{is_recovery_key_name, Role, RECOVERY_KEY_PREFIX};
 use crate::scrub::hash_object;
 use crate::state::Site;
 use crate::witness::is_witness_name;
@@ -36,6 +37,12 @@ pub(crate) async fn put_object(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let (kind, name) = object_id(&path)?;
+    authed.require(Role::Writer, "storing objects")?;
+    if kind == ObjectKind::Meta && name.starts_with(RECOVERY_KEY_PREFIX) && !is_recovery_key_name(&name) {
+        return Err(ApiError::bad_request(format!(
+            "{name}: a recovery key is registered as {RECOVERY_KEY_PREFIX}<64 lower-case hex digits of its public key>"
+        )));
+    }
     if kind == ObjectKind::Meta && is_witness_name(&name) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

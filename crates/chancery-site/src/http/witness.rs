@@ -18,6 +18,7 @@ use chancery_store::ObjectKind;
 use super::auth::Authed;
 use super::error::ApiError;
 use crate::files::unix_now;
+use crate::roles::Role;
 use crate::state::Site;
 use crate::witness::{add_checkpoint, latest, AddError};
 
@@ -25,6 +26,7 @@ const NOTE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Cosigns the tenant's checkpoint if it extends the last one the site cosigned.
 pub(crate) async fn add(State(site): State<Arc<Site>>, authed: Authed) -> Result<Response, ApiError> {
+    authed.require(Role::Writer, "submitting a checkpoint")?;
     // One add at a time per tenant: check and persist must be atomic (C2SP tlog-witness).
     let _guard = site.lock_object(&authed.tenant.name, ObjectKind::Meta, "witness").await;
     let (store, key, owner, body) =
@@ -44,6 +46,7 @@ pub(crate) async fn add(State(site): State<Arc<Site>>, authed: Authed) -> Result
 
 /// The newest checkpoint the site cosigned for the tenant, as a signed note; 404 if none.
 pub(crate) async fn get(authed: Authed) -> Result<Response, ApiError> {
+    authed.require_any(&[Role::Reader, Role::Recovery], "reading the checkpoint")?;
     let store = authed.store.clone();
     let found = tokio::task::spawn_blocking(move || latest(&*store.backend))
         .await

@@ -12,7 +12,7 @@ use chancery_owner::progress::Progress;
 /// Backs up paths or stdin to every reachable site. Exit 3 when a site lags but the policy's
 /// minimum number of sites hold the snapshot; 1 when fewer do.
 pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome> {
-    let archive = g.open()?;
+    let archive = g.open_registering()?;
     let request = BackupRequest {
         paths: args.paths,
         stdin_name: if args.stdin { args.stdin_name } else { None },

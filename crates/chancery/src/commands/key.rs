@@ -9,12 +9,13 @@ use chancery_owner::admin;
 
 /// Dispatches `key ...`.
 pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
-    let archive = g.open()?;
+    let archive = g.open_registering()?;
     match cmd {
         KeyCommand::Add(args) => {
             let pw =
                 crate::password::new_password(args.new_password_file.as_deref(), "CHANCERY_NEW_PASSWORD")?;
             let id = admin::add_key(&archive, &pw, &args.label)?;
+            chancery_owner::recovery_keys::register(&archive, &pw, &id)?;
             println!("added key {} (local and at {} site(s))", id.short(), archive.sites.len());
         }
         KeyCommand::List => {

@@ -39,12 +39,28 @@ pub struct Globals {
 impl Globals {
     /// Opens the archive with the password.
     pub fn open(&self) -> Result<Archive> {
+        self.open_with_password().map(|(archive, _)| archive)
+    }
+
+    /// Opens the archive with the password, for a command that writes to the sites: the
+    /// password's recovery key is registered first at every site server that lacks it, so that
+    /// the password alone can `recover --url` from any of them.
+    pub fn open_registering(&self) -> Result<Archive> {
+        let (archive, password) = self.open_with_password()?;
+        let key_id = archive.key_id;
+        if let Err(e) = chancery_owner::recovery_keys::register(&archive, &password, &key_id) {
+            eprintln!("warning: the password's recovery keys are not all registered: {e:#}");
+        }
+        Ok(archive)
+    }
+
+    fn open_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>)> {
         let password = crate::password::password(self.password_file.as_deref())?;
         let archive = Archive::open(&self.config, &password)?;
         for u in &archive.unreachable {
             eprintln!("warning: site {} is unreachable: {}", u.config.name, u.reason);
         }
-        Ok(archive)
+        Ok((archive, password))
     }
 
     /// The config path.

@@ -39,8 +39,13 @@ fn add(g: &Globals, args: SiteAddArgs) -> Result<Outcome> {
         limit_download_kib: args.limit_download,
     };
     let name = site.name.clone();
+    let server = owner.is_some();
     let config = chancery_owner::admin::add_site(g.config(), site, owner.as_ref())?;
     println!("added site {name}");
+    if server {
+        // The password can recover from the new site too (`recover --url`).
+        g.open_registering()?;
+    }
     let report = policy::check(&config);
     if !report.ok() {
         for v in &report.violations {

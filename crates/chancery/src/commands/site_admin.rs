@@ -32,7 +32,14 @@ pub fn run(g: &Globals, cmd: SiteAdminCommand) -> Result<Outcome> {
             }
         }
         SiteAdminCommand::Enroll(a) => {
-            chancery_site::enroll(&a.data, &a.tenant, &a.owner_key, a.quota)?;
+            let enrollment = chancery_site::Enrollment {
+                tenant: a.tenant.clone(),
+                owner_key: a.owner_key,
+                owner_roles: a.owner_roles,
+                keys: a.key.into_iter().map(|k| (k.key, k.roles)).collect(),
+                quota_bytes: a.quota,
+            };
+            chancery_site::enroll_with(&a.data, &enrollment)?;
             println!("tenant {} enrolled", a.tenant);
         }
         SiteAdminCommand::Scrub(a) => {

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 /// Brings lagging sites up to date from the others.
 pub fn run(g: &Globals, args: SyncArgs) -> Result<Outcome> {
-    let archive = g.open()?;
+    let archive = g.open_registering()?;
     let results = chancery_owner::sync::sync_sites(&archive, args.site.as_deref())?;
     if g.json {
         crate::output::json(&results)?;
