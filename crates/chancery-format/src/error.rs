@@ -34,4 +34,18 @@ pub enum FormatError {
     /// The password does not open this key file.
     #[error("wrong password")]
     WrongPassword,
+    /// Sealed with a key generation that the opened key file does not hold: made after a
+    /// rotation, read with a password whose key file predates it.
+    #[error(
+        "{what} is sealed with key generation {generation}, and this key file holds generations up to \
+         {newest}: open the archive with a password added after the rotation"
+    )]
+    UnknownKeyGeneration {
+        /// Which record.
+        what: &'static str,
+        /// Its generation.
+        generation: u8,
+        /// The newest generation held.
+        newest: u8,
+    },
 }

@@ -9,7 +9,7 @@
 
 use crate::codec::{decode_exact, encode};
 use crate::error::FormatError;
-use crate::keys::{MasterKey, NONCE_LEN, SEAL_OVERHEAD};
+use crate::keys::{KeyRing, MasterKey, NONCE_LEN, SEAL_OVERHEAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
@@ -18,8 +18,10 @@ use zeroize::Zeroizing;
 
 /// Magic bytes of a key file.
 pub const KEYFILE_MAGIC: [u8; 4] = *b"CHKY";
-/// Current key file version.
+/// Key file version of an archive never rotated: the payload holds one master secret.
 pub const KEYFILE_VERSION: u8 = 1;
+/// Key file version after a rotation: the payload holds every generation's master secret.
+pub const KEYFILE_VERSION_RING: u8 = 2;
 /// KDF identifier: Argon2id, version 0x13.
 pub const KDF_ARGON2ID: u8 = 1;
 /// Bytes before the sealed payload.
@@ -62,22 +64,40 @@ struct Payload1 {
     master: [u8; 32],
 }
 
+#[derive(Serialize, Deserialize)]
+struct Payload2 {
+    info: KeyInfo,
+    /// Every generation's master secret, generation 0 first.
+    masters: Vec<[u8; 32]>,
+}
+
 /// A key file opened with its password.
 #[derive(Debug)]
 pub struct OpenedKey {
-    /// The master secret.
-    pub master: MasterKey,
+    /// The master secrets of every key generation.
+    pub ring: KeyRing,
     /// Its metadata.
     pub info: KeyInfo,
 }
 
-/// Wraps `master` with `password` into a new key file.
+/// Wraps `master` (an archive of one key generation) with `password` into a new key file.
 pub fn seal_key_file(master: &MasterKey, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
+    let ring = KeyRing::single(MasterKey::from_bytes(*master.expose()));
+    seal_key_ring(&ring, info, password, params)
+}
+
+/// Wraps every generation of `ring` with `password` into a new key file: version 1 for a
+/// single generation (what releases before rotation read), version 2 otherwise.
+pub fn seal_key_ring(ring: &KeyRing, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
-    let mut out = header(params, &salt);
+    let version = if ring.generations().len() == 1 { KEYFILE_VERSION } else { KEYFILE_VERSION_RING };
+    let mut out = header(version, params, &salt);
     let kek = derive_kek(password, &salt, params).expect("default Argon2 parameters are valid");
-    let payload = Zeroizing::new(encode(&Payload1 { info, master: *master.expose() }));
+    let payload = Zeroizing::new(match version {
+        KEYFILE_VERSION => encode(&Payload1 { info, master: *ring.generations()[0].expose() }),
+        _ => encode(&Payload2 { info, masters: ring.generations().iter().map(|m| *m.expose()).collect() }),
+    });
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher(&kek)
@@ -100,8 +120,18 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<OpenedKey, FormatE
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: head })
             .map_err(|_| FormatError::WrongPassword)?,
     );
-    let payload: Payload1 = decode_exact(&plain, "key file payload")?;
-    Ok(OpenedKey { master: MasterKey::from_bytes(payload.master), info: payload.info })
+    if head[4] == KEYFILE_VERSION {
+        let payload: Payload1 = decode_exact(&plain, "key file payload")?;
+        return Ok(OpenedKey {
+            ring: KeyRing::single(MasterKey::from_bytes(payload.master)),
+            info: payload.info,
+        });
+    }
+    let payload: Payload2 = decode_exact(&plain, "key file payload")?;
+    let masters = payload.masters.into_iter().map(MasterKey::from_bytes).collect();
+    let ring = KeyRing::from_generations(masters)
+        .ok_or(FormatError::Malformed { what: "key file payload", why: "no key generation, or too many" })?;
+    Ok(OpenedKey { ring, info: payload.info })
 }
 
 /// Reads the KDF parameters, checking magic, version and bounds before any costly work.
@@ -110,7 +140,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     if bytes.len() < KEYFILE_HEADER_LEN + SEAL_OVERHEAD || bytes[..4] != KEYFILE_MAGIC {
         return Err(FormatError::Malformed { what: WHAT, why: "not a Chancery key file" });
     }
-    if bytes[4] != KEYFILE_VERSION {
+    if bytes[4] != KEYFILE_VERSION && bytes[4] != KEYFILE_VERSION_RING {
         return Err(FormatError::UnsupportedVersion { what: WHAT, version: bytes[4] });
     }
     if bytes[5] != KDF_ARGON2ID || bytes[6..8] != [0, 0] {
@@ -125,10 +155,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     Ok(params)
 }
 
-fn header(params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
+fn header(version: u8, params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(KEYFILE_HEADER_LEN + 96);
     out.extend_from_slice(&KEYFILE_MAGIC);
-    out.extend_from_slice(&[KEYFILE_VERSION, KDF_ARGON2ID, 0, 0]);
+    out.extend_from_slice(&[version, KDF_ARGON2ID, 0, 0]);
     for word in [params.m_kib, params.t, params.p] {
         out.extend_from_slice(&word.to_le_bytes());
     }
@@ -168,9 +198,24 @@ mod tests {
         let master = MasterKey::generate();
         let file = seal_key_file(&master, info(), b"pw", CHEAP);
         let opened = open_key_file(&file, b"pw").unwrap();
-        assert_eq!(opened.master.expose(), master.expose());
+        assert_eq!(opened.ring.generations()[0].expose(), master.expose());
         assert_eq!(opened.info, info());
         assert_eq!(open_key_file(&file, b"px").unwrap_err(), FormatError::WrongPassword);
+    }
+
+    #[test]
+    fn a_rotated_ring_round_trips_as_version_2() {
+        let ring = KeyRing::single(MasterKey::generate()).rotated().unwrap();
+        let file = seal_key_ring(&ring, info(), b"pw", CHEAP);
+        assert_eq!(file[4], KEYFILE_VERSION_RING);
+        let opened = open_key_file(&file, b"pw").unwrap();
+        assert_eq!(opened.ring.generations().len(), 2);
+        assert_eq!(opened.ring.current(), 1);
+        for (a, b) in opened.ring.generations().iter().zip(ring.generations()) {
+            assert_eq!(a.expose(), b.expose());
+        }
+        let single = seal_key_ring(&KeyRing::single(MasterKey::generate()), info(), b"pw", CHEAP);
+        assert_eq!(single[4], KEYFILE_VERSION, "an archive never rotated keeps version 1");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Secret keys. One random 32-byte master secret per key generation; every working key is
-//! derived from it with BLAKE3's `derive_key` under a fixed context string, so that a key file
-//! only ever has to wrap 32 bytes.
+//! derived from one with BLAKE3's `derive_key` under a fixed context string, so that a key file
+//! only ever has to wrap 32 bytes per generation.
+//!
+//! Key generations ([`KeyRing`]): `chancery key rotate` adds a new master secret, whose data
+//! key seals everything written from then on; the data keys of earlier generations stay, to
+//! open what they sealed. The blob-id key, the chunker key and the owner's signing key come
+//! from generation 0 for the archive's life: they name data (dedup across generations goes on)
+//! and identify the owner to the sites and in the ledger, which a rotation must not change.
 //!
 //! Secrets live only in zeroizing wrappers, and none of these types prints its bytes.
 
@@ -47,16 +53,69 @@ impl MasterKey {
         &self.0
     }
 
-    /// Derives the working keys.
+    /// Derives the working keys of an archive with this one generation.
     pub fn derive(&self) -> Keys {
         let derive = |ctx| Zeroizing::new(blake3::derive_key(ctx, self.0.as_ref()));
         let signing_seed = derive(CTX_SIGNING);
         Keys {
-            aead: XChaCha20Poly1305::new(derive(CTX_DATA).as_ref().into()),
+            data: vec![self.data_cipher()],
             id_key: derive(CTX_ID),
             chunker_key: derive(CTX_CHUNKER),
             signing: SigningKey::from_bytes(&signing_seed),
         }
+    }
+
+    fn data_cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(Zeroizing::new(blake3::derive_key(CTX_DATA, self.0.as_ref())).as_ref().into())
+    }
+}
+
+/// The master secrets of every key generation, oldest (generation 0) first.
+pub struct KeyRing(Vec<MasterKey>);
+
+/// The most generations a ring holds: the generation is one byte in pack and object headers.
+pub const MAX_GENERATIONS: usize = 256;
+
+impl KeyRing {
+    /// A ring of one generation.
+    pub fn single(master: MasterKey) -> Self {
+        KeyRing(vec![master])
+    }
+
+    /// A ring of these generations (at least one, at most [`MAX_GENERATIONS`]).
+    pub fn from_generations(masters: Vec<MasterKey>) -> Option<Self> {
+        (!masters.is_empty() && masters.len() <= MAX_GENERATIONS).then_some(KeyRing(masters))
+    }
+
+    /// Every generation's master secret, oldest first.
+    pub fn generations(&self) -> &[MasterKey] {
+        &self.0
+    }
+
+    /// The newest generation's number.
+    pub fn current(&self) -> u8 {
+        u8::try_from(self.0.len() - 1).expect("at most 256 generations")
+    }
+
+    /// This ring with a new random generation, which then seals new data; `None` when the
+    /// ring is full.
+    pub fn rotated(&self) -> Option<KeyRing> {
+        let mut masters: Vec<MasterKey> = self.0.iter().map(|m| MasterKey::from_bytes(*m.expose())).collect();
+        masters.push(MasterKey::generate());
+        KeyRing::from_generations(masters)
+    }
+
+    /// The working keys: identity from generation 0, a data key per generation.
+    pub fn derive(&self) -> Keys {
+        let mut keys = self.0[0].derive();
+        keys.data = self.0.iter().map(MasterKey::data_cipher).collect();
+        keys
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRing({} generation(s), <secret>)", self.0.len())
     }
 }
 
@@ -66,9 +125,10 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// The owner's working keys, derived from a [`MasterKey`].
+/// The owner's working keys, derived from a [`MasterKey`] or a [`KeyRing`].
 pub struct Keys {
-    aead: XChaCha20Poly1305,
+    /// The data key of each generation; the last one seals.
+    data: Vec<XChaCha20Poly1305>,
     id_key: Zeroizing<[u8; 32]>,
     chunker_key: Zeroizing<[u8; 32]>,
     signing: SigningKey,
@@ -91,12 +151,17 @@ impl Keys {
         &self.chunker_key
     }
 
-    /// Encrypts and authenticates: `nonce (24) || ciphertext || tag (16)`.
+    /// The generation whose data key seals (written into pack and object headers).
+    pub fn generation(&self) -> u8 {
+        u8::try_from(self.data.len() - 1).expect("at most 256 generations")
+    }
+
+    /// Encrypts and authenticates with the newest generation's data key:
+    /// `nonce (24) || ciphertext || tag (16)`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = self
-            .aead
+        let ct = self.data[self.data.len() - 1]
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
@@ -105,13 +170,33 @@ impl Keys {
         out
     }
 
-    /// Verifies and decrypts what [`Keys::seal`] produced with the same `aad`.
+    /// Verifies and decrypts what [`Keys::seal`] produced with the same `aad`, under any
+    /// generation's data key, newest first (a blob read by range has no header to say which;
+    /// a wrong key costs one Poly1305 pass, as the tag is checked before decrypting).
     pub fn open(&self, aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>, FormatError> {
-        if sealed.len() < SEAL_OVERHEAD {
-            return Err(FormatError::Malformed { what, why: "shorter than nonce and tag" });
-        }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        self.aead
+        let (nonce, ct) = split_sealed(sealed, what)?;
+        self.data
+            .iter()
+            .rev()
+            .find_map(|cipher| cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).ok())
+            .ok_or(FormatError::Authentication { what })
+    }
+
+    /// [`Keys::open`] with the data key of `generation` only (from a pack or object header).
+    pub fn open_generation(
+        &self,
+        generation: u8,
+        aad: &[u8],
+        sealed: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<u8>, FormatError> {
+        let (nonce, ct) = split_sealed(sealed, what)?;
+        let cipher = self.data.get(usize::from(generation)).ok_or(FormatError::UnknownKeyGeneration {
+            what,
+            generation,
+            newest: self.generation(),
+        })?;
+        cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
             .map_err(|_| FormatError::Authentication { what })
     }
@@ -133,6 +218,13 @@ impl Keys {
     }
 }
 
+fn split_sealed<'a>(sealed: &'a [u8], what: &'static str) -> Result<(&'a [u8], &'a [u8]), FormatError> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(FormatError::Malformed { what, why: "shorter than nonce and tag" });
+    }
+    Ok(sealed.split_at(NONCE_LEN))
+}
+
 /// Verifies an Ed25519 signature made by [`Keys::sign`].
 pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(public_key) else {
@@ -143,6 +235,27 @@ pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rotation_seals_with_the_new_generation_and_opens_every_one() {
+        let ring = KeyRing::single(MasterKey::generate());
+        let old = ring.derive();
+        let rotated = ring.rotated().unwrap();
+        let new = rotated.derive();
+        assert_eq!((old.generation(), new.generation()), (0, 1));
+        assert_eq!(old.owner_public_key(), new.owner_public_key(), "identity stays");
+        assert_eq!(old.blob_id(b"x"), new.blob_id(b"x"), "ids stay, so dedup goes on");
+        let sealed_old = old.seal(b"aad", b"before");
+        let sealed_new = new.seal(b"aad", b"after");
+        assert_eq!(new.open(b"aad", &sealed_old, "t").unwrap(), b"before");
+        assert!(old.open(b"aad", &sealed_new, "t").is_err(), "the old key cannot read new data");
+        assert_eq!(new.open_generation(0, b"aad", &sealed_old, "t").unwrap(), b"before");
+        assert!(new.open_generation(1, b"aad", &sealed_old, "t").is_err());
+        assert!(matches!(
+            old.open_generation(1, b"aad", &sealed_new, "t"),
+            Err(FormatError::UnknownKeyGeneration { generation: 1, newest: 0, .. })
+        ));
+    }
+
     use super::*;
 
     #[test]

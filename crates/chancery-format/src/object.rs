@@ -1,7 +1,7 @@
 //! Standalone encrypted objects (indexes, snapshots, the owner's config): one record each.
 //!
 //! Layout (FORMAT.md "Object envelope"):
-//! `magic "CHOB" | version 1 | type u8 | suite 1 | 0 | nonce [24] | ciphertext | tag [16]`
+//! `magic "CHOB" | version 1 | type u8 | suite 1 | key generation u8 | nonce [24] | ciphertext | tag [16]`
 //! The AAD is the first 8 bytes; the plaintext is the postcard record followed by zeros up to
 //! its Padmé length. The object's name is the BLAKE3 hash of all its bytes.
 
@@ -44,7 +44,7 @@ impl ObjectType {
 pub fn seal_object<T: Serialize>(keys: &Keys, ty: ObjectType, record: &T) -> Vec<u8> {
     let mut plain = encode(record);
     plain.resize(padme(plain.len() as u64) as usize, 0);
-    let prefix = prefix(ty);
+    let prefix = prefix(ty, keys.generation());
     let mut out = prefix.to_vec();
     out.extend_from_slice(&keys.seal(&prefix, &plain));
     out
@@ -64,16 +64,16 @@ pub fn open_object_plain(keys: &Keys, ty: ObjectType, bytes: &[u8]) -> Result<Ve
     if bytes[4] != OBJECT_VERSION {
         return Err(FormatError::UnsupportedVersion { what, version: bytes[4] });
     }
-    if bytes[5] != ty as u8 || bytes[6] != SUITE_XCHACHA20POLY1305 || bytes[7] != 0 {
+    if bytes[5] != ty as u8 || bytes[6] != SUITE_XCHACHA20POLY1305 {
         return Err(FormatError::Malformed { what, why: "wrong object type or cipher suite" });
     }
     let (prefix, sealed) = bytes.split_at(OBJECT_PREFIX_LEN);
-    keys.open(prefix, sealed, what)
+    keys.open_generation(bytes[7], prefix, sealed, what)
 }
 
-fn prefix(ty: ObjectType) -> [u8; OBJECT_PREFIX_LEN] {
+fn prefix(ty: ObjectType, generation: u8) -> [u8; OBJECT_PREFIX_LEN] {
     let [a, b, c, d] = OBJECT_MAGIC;
-    [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, 0]
+    [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, generation]
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Packs: many sealed blobs in one object, in random order, behind an encrypted header, padded.
 //!
 //! Layout (FORMAT.md "Pack"):
-//! `magic "CHPK" | version 1 | suite 1 | 0 0 | header_len u32 LE | sealed header | blobs | padding`
+//! `magic "CHPK" | version 1 | suite 1 | key generation u8 | 0 | header_len u32 LE | sealed header | blobs | padding`
 //! The sealed header's AAD is the 12 bytes before it. Its plaintext is the postcard encoding of
 //! the entry list, zero-padded to a multiple of 4 KiB so that it reveals the blob count only
 //! coarsely. Padding after the blobs is random and brings the whole pack to a Padmé length.
@@ -89,7 +89,7 @@ pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
             entry
         })
         .collect();
-    let prefix = prefix(header_len as u32);
+    let prefix = prefix(header_len as u32, keys.generation());
     let mut header = encode(&entries);
     header.resize(header_plain_len, 0);
     let total = padme(offset as u64) as usize;
@@ -111,11 +111,12 @@ fn header_plain_len(blobs: &[SealedBlob]) -> usize {
     upper.div_ceil(HEADER_PAD) * HEADER_PAD
 }
 
-fn prefix(header_len: u32) -> [u8; PACK_PREFIX_LEN] {
+fn prefix(header_len: u32, generation: u8) -> [u8; PACK_PREFIX_LEN] {
     let mut p = [0u8; PACK_PREFIX_LEN];
     p[..4].copy_from_slice(&PACK_MAGIC);
     p[4] = PACK_VERSION;
     p[5] = SUITE_XCHACHA20POLY1305;
+    p[6] = generation;
     p[8..12].copy_from_slice(&header_len.to_le_bytes());
     p
 }
@@ -129,7 +130,7 @@ pub fn header_len(prefix: &[u8]) -> Result<u32, FormatError> {
     if prefix[4] != PACK_VERSION {
         return Err(FormatError::UnsupportedVersion { what: WHAT, version: prefix[4] });
     }
-    if prefix[5] != SUITE_XCHACHA20POLY1305 || prefix[6..8] != [0, 0] {
+    if prefix[5] != SUITE_XCHACHA20POLY1305 || prefix[7] != 0 {
         return Err(FormatError::Malformed { what: WHAT, why: "unknown cipher suite" });
     }
     let len = u32::from_le_bytes(prefix[8..12].try_into().expect("4 bytes"));
@@ -145,7 +146,7 @@ pub fn read_header(keys: &Keys, bytes: &[u8]) -> Result<Vec<PackEntry>, FormatEr
     let sealed = bytes
         .get(PACK_PREFIX_LEN..PACK_PREFIX_LEN + len)
         .ok_or(FormatError::Malformed { what: "pack", why: "truncated header" })?;
-    let plain = keys.open(&bytes[..PACK_PREFIX_LEN], sealed, "pack header")?;
+    let plain = keys.open_generation(bytes[6], &bytes[..PACK_PREFIX_LEN], sealed, "pack header")?;
     let entries: Vec<PackEntry> = decode_padded(&plain, "pack header")?;
     let body_start = (PACK_PREFIX_LEN + len) as u64;
     if entries.iter().any(|e| (e.offset as u64) < body_start) {

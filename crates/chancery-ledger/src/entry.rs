@@ -37,6 +37,8 @@ pub enum Event {
     SiteRemoved(String),
     /// The owner's configuration changed: the keyed hash that names its encrypted copy.
     Config(String),
+    /// A new key generation seals new data (its number, 1 to 255, in decimal).
+    KeyRotated(String),
 }
 
 impl Event {
@@ -49,6 +51,7 @@ impl Event {
             Event::SiteAdded(_) => "site-added",
             Event::SiteRemoved(_) => "site-removed",
             Event::Config(_) => "config",
+            Event::KeyRotated(_) => "key-rotated",
         }
     }
 
@@ -60,7 +63,8 @@ impl Event {
             | Event::KeyRemoved(a)
             | Event::SiteAdded(a)
             | Event::SiteRemoved(a)
-            | Event::Config(a) => a,
+            | Event::Config(a)
+            | Event::KeyRotated(a) => a,
         }
     }
 
@@ -72,6 +76,7 @@ impl Event {
             "site-added" => Event::SiteAdded(argument.to_owned()),
             "site-removed" => Event::SiteRemoved(argument.to_owned()),
             "config" => Event::Config(argument.to_owned()),
+            "key-rotated" => Event::KeyRotated(argument.to_owned()),
             other => return Err(EntryError::UnknownEvent(other.to_owned())),
         };
         event.check()?;
@@ -79,7 +84,7 @@ impl Event {
     }
 
     /// Object ids are 64 lower-case hex digits; site names are 1 to 64 letters, digits,
-    /// `-` or `_`.
+    /// `-` or `_`; a key generation is 1 to 255 in decimal.
     fn check(&self) -> Result<(), EntryError> {
         let a = self.argument();
         let ok = match self {
@@ -90,6 +95,8 @@ impl Event {
                 (1..=64).contains(&a.len())
                     && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             }
+            // Canonical decimal: no sign, no leading zero.
+            Event::KeyRotated(_) => a.parse::<u8>().is_ok_and(|n| n >= 1 && n.to_string() == a),
         };
         if ok {
             Ok(())
@@ -210,9 +217,18 @@ mod tests {
             Event::SiteAdded("lux-1".into()),
             Event::SiteRemoved("tallinn_2".into()),
             Event::Config(ID.into()),
+            Event::KeyRotated("1".into()),
+            Event::KeyRotated("255".into()),
         ] {
             let entry = Entry::new(7, 1_764_331_234, event).unwrap();
             assert_eq!(Entry::parse(&entry.encode()).unwrap(), entry);
+        }
+    }
+
+    #[test]
+    fn a_key_generation_is_canonical_decimal_from_1_to_255() {
+        for bad in ["0", "01", "256", "+1", "", "x"] {
+            assert!(Entry::new(1, 5, Event::KeyRotated(bad.into())).is_err(), "{bad}");
         }
     }
 

@@ -8,7 +8,7 @@ use crate::config::{
 use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
-use chancery_format::keyfile::{seal_key_file, KdfParams, KeyInfo};
+use chancery_format::keyfile::{seal_key_file, seal_key_ring, KdfParams, KeyInfo};
 use chancery_format::keys::MasterKey;
 use chancery_format::ObjectId;
 use chancery_store::ObjectKind;
@@ -109,8 +109,8 @@ pub fn add_key(archive: &Archive, new_password: &[u8], label: &str) -> Result<Ob
     if new_password.is_empty() {
         bail!("the new password must not be empty");
     }
-    let opened = MasterKey::from_bytes(*archive.master.expose());
-    let bytes = seal_key_file(&opened, key_info(archive.repo_id, label), new_password, KdfParams::default());
+    let bytes =
+        seal_key_ring(&archive.ring, key_info(archive.repo_id, label), new_password, KdfParams::default());
     let id = write_local_key(&archive.keys_dir(), &bytes)?;
     for site in &archive.sites {
         site.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
@@ -181,4 +181,68 @@ fn record_key_change(archive: &Archive) -> Result<()> {
         bail!("the key change is done but site {site} did not witness it in the ledger: {why}");
     }
     Ok(())
+}
+
+/// What `key rotate` did.
+#[derive(Debug, serde::Serialize)]
+pub struct Rotation {
+    /// The new key generation, which seals new data from now on.
+    pub generation: u8,
+    /// The key file of the password in use, now holding every generation.
+    pub key_file: String,
+    /// Key files of other passwords removed: they hold only the old generations (add those
+    /// passwords again with `key add`).
+    pub removed: Vec<String>,
+}
+
+/// A new master key for new data. The password in use gets a key file holding every
+/// generation; every other key file is removed, locally and at every reachable site, because
+/// it cannot be given the new generation without its password (and a rotation usually means
+/// an old secret may be known). The ledger records the new generation and the key changes.
+pub fn rotate_key(archive: &Archive, password: &[u8]) -> Result<Rotation> {
+    let ring =
+        archive.ring.rotated().context("this archive has 256 key generations, the most there can be")?;
+    let generation = ring.current();
+    let bytes = seal_key_ring(
+        &ring,
+        key_info(archive.repo_id, &archive.key_info.label),
+        password,
+        KdfParams::default(),
+    );
+    let id = write_local_key(&archive.keys_dir(), &bytes)?;
+    for site in &archive.sites {
+        site.backend.put(ObjectKind::Key, &id.to_hex(), &bytes)?;
+        site.backend.sync()?;
+    }
+    let mut removed = Vec::new();
+    let live: std::collections::BTreeSet<String> = [id.to_hex()].into();
+    for (old, _) in read_key_files(&archive.keys_dir())? {
+        if old == id {
+            continue;
+        }
+        for site in &archive.sites {
+            site.backend.delete(ObjectKind::Key, &old.to_hex())?;
+        }
+        let path = archive.keys_dir().join(old.to_hex());
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        removed.push(old.to_hex());
+    }
+    for site in &archive.sites {
+        site.backend.sync()?;
+        crate::recovery_keys::prune(site, &live)?;
+    }
+    crate::recovery_keys::forget_removed(&archive.state_dir(), &live)?;
+    // Reopened with the new ring, so that the config copy the ledger names is sealed with it.
+    let rotated = Archive::open(&archive.config_path, password)?;
+    crate::recovery_keys::register(&rotated, password, &id)?;
+    let sites: Vec<&Site> = rotated.sites.iter().collect();
+    let published = crate::ledger::record(
+        &rotated,
+        vec![chancery_ledger::Event::KeyRotated(generation.to_string())],
+        &sites,
+    )?;
+    if let Some((site, why)) = published.failed.first() {
+        bail!("the key is rotated but site {site} did not witness it in the ledger: {why}");
+    }
+    Ok(Rotation { generation, key_file: id.to_hex(), removed })
 }

@@ -6,7 +6,7 @@ use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
 use chancery_format::keyfile::{open_key_file, KeyInfo};
-use chancery_format::keys::{Keys, MasterKey};
+use chancery_format::keys::{KeyRing, Keys};
 use chancery_format::{FormatError, ObjectId};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,9 @@ pub struct Archive {
     pub repo_id: [u8; 32],
     /// Working keys.
     pub keys: Keys,
-    /// The master secret they derive from (kept to wrap it with new passwords).
-    pub master: MasterKey,
+    /// The master secrets of every key generation they derive from (kept to wrap them with
+    /// new passwords).
+    pub ring: KeyRing,
     /// The key file that the password opened.
     pub key_id: ObjectId,
     /// Metadata of that key file.
@@ -62,8 +63,8 @@ impl Archive {
                 config_path.display()
             );
         }
-        let keys = opened.master.derive();
-        let master = opened.master;
+        let keys = opened.ring.derive();
+        let ring = opened.ring;
         if hex::encode(keys.owner_public_key()) != config.owner.public_key {
             bail!("config {} names another owner key than the key files hold", config_path.display());
         }
@@ -75,7 +76,7 @@ impl Archive {
             config_path: config_path.to_path_buf(),
             repo_id,
             keys,
-            master,
+            ring,
             key_id,
             key_info: opened.info,
             sites,

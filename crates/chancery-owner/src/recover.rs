@@ -107,7 +107,7 @@ fn rebuild(
 ) -> Result<RecoverReport> {
     let (site, repo_id) = (site.clone(), *repo_id);
     let (opened, key_files) = unlock(&site, password, &repo_id)?;
-    let keys = opened.master.derive();
+    let keys = opened.ring.derive();
     let identity = LogIdentity::of(&keys);
     let (note, checkpoint) = signed_checkpoint(&site, &identity)?;
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;

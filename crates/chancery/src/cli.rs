@@ -259,6 +259,9 @@ pub enum KeyCommand {
     List,
     /// Remove a key file, locally and at every site.
     Remove(KeyRemoveArgs),
+    /// A new master key for new data: old snapshots stay readable; the password in use keeps
+    /// a key file with every generation, other passwords must be added again.
+    Rotate,
 }
 
 /// `key add`.

@@ -1,4 +1,4 @@
-//! `key add|list|remove`.
+//! `key add|list|remove|rotate`.
 
 use super::Globals;
 use crate::cli::KeyCommand;
@@ -9,7 +9,7 @@ use chancery_owner::admin;
 
 /// Dispatches `key ...`.
 pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
-    let archive = g.open_registering()?;
+    let (archive, password) = g.open_registering_with_password()?;
     match cmd {
         KeyCommand::Add(args) => {
             let pw =
@@ -39,6 +39,21 @@ pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
         KeyCommand::Remove(args) => {
             let id = admin::remove_key(&archive, &args.id)?;
             println!("removed key {} locally and at {} site(s)", id.short(), archive.sites.len());
+        }
+        KeyCommand::Rotate => {
+            let rotation = admin::rotate_key(&archive, &password)?;
+            if g.json {
+                crate::output::json(&rotation)?;
+            } else {
+                println!(
+                    "key generation {} seals new data from now on; key file {} holds every generation",
+                    rotation.generation,
+                    &rotation.key_file[..16]
+                );
+                for old in &rotation.removed {
+                    println!("removed key file {} (its password opens only the old generations): add it again with `key add`", &old[..16]);
+                }
+            }
         }
     }
     Ok(if archive.unreachable.is_empty() { Outcome::Success } else { Outcome::Warnings })

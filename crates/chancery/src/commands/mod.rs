@@ -46,12 +46,17 @@ impl Globals {
     /// password's recovery key is registered first at every site server that lacks it, so that
     /// the password alone can `recover --url` from any of them.
     pub fn open_registering(&self) -> Result<Archive> {
+        self.open_registering_with_password().map(|(archive, _)| archive)
+    }
+
+    /// [`Globals::open_registering`], keeping the password for the command.
+    pub fn open_registering_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>)> {
         let (archive, password) = self.open_with_password()?;
         let key_id = archive.key_id;
         if let Err(e) = chancery_owner::recovery_keys::register(&archive, &password, &key_id) {
             eprintln!("warning: the password's recovery keys are not all registered: {e:#}");
         }
-        Ok(archive)
+        Ok((archive, password))
     }
 
     fn open_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>)> {
