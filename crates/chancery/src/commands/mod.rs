@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod check;
+mod custody;
 mod demo;
 mod demo_data;
 mod demo_sites;
@@ -37,10 +38,19 @@ pub struct Globals {
 }
 
 impl Globals {
-    /// Opens the archive with the password.
+    /// Opens the archive with the password, or with custodians' shares when `CHANCERY_SHARES`
+    /// names share files (a home recovered with shares has no password of its own yet).
     pub fn open(&self) -> Result<Archive> {
-        let password = crate::password::password(self.password_file.as_deref())?;
-        let archive = Archive::open(&self.config, &password)?;
+        let archive = match custody::shares_from_env()? {
+            Some(shares) => {
+                let secret = chancery_owner::custody::unlock::secret_for_home(&self.config, &shares)?;
+                Archive::open(&self.config, &secret[..])?
+            }
+            None => {
+                let password = crate::password::password(self.password_file.as_deref())?;
+                Archive::open(&self.config, &password)?
+            }
+        };
         for u in &archive.unreachable {
             eprintln!("warning: site {} is unreachable: {}", u.config.name, u.reason);
         }
@@ -72,6 +82,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Key(cmd) => key::run(&g, cmd),
         Command::Ledger(cmd) => ledger::run(&g, cmd),
         Command::Recover(args) => recover::run(&g, args),
+        Command::Custody(cmd) => custody::run(&g, cmd),
         Command::Demo(args) => demo::run(args),
         Command::SiteAdmin(cmd) => site_admin::run(&g, cmd),
         Command::Serve(args) => serve::run(args),

@@ -4,10 +4,10 @@ use super::Globals;
 use crate::cli::RecoverArgs;
 use crate::Outcome;
 use anyhow::{bail, Result};
-use chancery_owner::recover::recover_from_dir;
+use chancery_owner::recover::{recover_from_dir_with, Credential};
 
-/// Rebuilds the home from one site with the password; exit 10 when the site's keys, ledger or
-/// config copy do not verify.
+/// Rebuilds the home from one site with the password or custodians' shares; exit 10 when the
+/// site's keys, ledger or config copy, or a share, do not verify.
 pub fn run(g: &Globals, args: RecoverArgs) -> Result<Outcome> {
     let Some(dir) = &args.dir else {
         bail!(
@@ -16,8 +16,15 @@ pub fn run(g: &Globals, args: RecoverArgs) -> Result<Outcome> {
             args.tenant.as_deref().unwrap_or("<tenant>")
         );
     };
-    let password = crate::password::password(g.password_file.as_deref())?;
-    let report = recover_from_dir(g.config(), dir, args.site.as_deref(), &password)?;
+    let credential = if args.shares.is_empty() {
+        Credential::Password(crate::password::password(g.password_file.as_deref())?)
+    } else {
+        Credential::Shares(super::custody::read_shares(&args.shares, args.identity.as_deref())?)
+    };
+    let report = recover_from_dir_with(g.config(), dir, args.site.as_deref(), &credential)?;
+    for why in &report.shares_left_out {
+        eprintln!("warning: share left out: {why}");
+    }
     if g.json {
         crate::output::json(&report)?;
     } else {
@@ -34,5 +41,12 @@ pub fn run(g: &Globals, args: RecoverArgs) -> Result<Outcome> {
     for problem in &report.tampered_elsewhere {
         eprintln!("warning: {problem} (that site is not used until it is repaired)");
     }
-    Ok(if report.tampered_elsewhere.is_empty() { Outcome::Success } else { Outcome::Warnings })
+    if report.by_shares {
+        eprintln!(
+            "opened with custodians' shares: this home has no password of its own yet; add one with \
+             `CHANCERY_SHARES=FILE:FILE:... chancery key add` (the shares open it until then)"
+        );
+    }
+    let clean = report.tampered_elsewhere.is_empty() && report.shares_left_out.is_empty();
+    Ok(if clean { Outcome::Success } else { Outcome::Warnings })
 }
