@@ -98,14 +98,16 @@ fn verified_manifests(manifests: &[(String, Vec<u8>)]) -> BTreeMap<u32, (Manifes
     known
 }
 
-/// The generation to recover with: the archive's newest. Shares of older ones are left out.
+/// The generation to recover with: the newest of the manifests at hand and of the shares (a
+/// site missed by the last split lacks its manifest; the share files carry it). Shares of
+/// older generations are left out.
 fn pick_generation(
     known: &BTreeMap<u32, (Manifest, Vec<u8>)>,
     parsed: &[(&str, &ShareFile)],
     left_out: &mut Vec<String>,
 ) -> Result<u32> {
     let newest_share = parsed.iter().map(|(_, f)| f.record.generation).max();
-    let current = known.keys().next_back().copied().or(newest_share);
+    let current = known.keys().next_back().copied().max(newest_share);
     let Some(current) = current else {
         bail!("no readable share given: {}", left_out.join("; "));
     };
@@ -281,5 +283,8 @@ mod tests {
         given.push(ShareInput { name: "typo".into(), parsed: Err(ShareError::Checksum) });
         let unlocked = unlock_with_shares(&new.key_files, &at_site, &given, "site").unwrap();
         assert!(unlocked.left_out[0].starts_with("typo: corrupted"));
+        // A site that missed the newer split: the share files carry its manifest.
+        let behind = vec![("a".to_string(), old.manifest.clone())];
+        unlock_with_shares(&new.key_files, &behind, &inputs(&new.shares[2..]), "site").unwrap();
     }
 }
