@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::server::start_servers;
 use common::tree::{assert_same, make_tree};
-use common::{stderr_of, Env};
+use common::{copy_dir, stderr_of, Env, LUXEMBOURG, STOCKHOLM};
 use std::path::{Path, PathBuf};
 
 /// A home with two folder sites, one backup, and a 3-of-5 split into `shares-1`.
@@ -190,4 +191,24 @@ fn a_threshold_above_the_shares_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let status = env.json(&["custody", "status"], 0);
     assert_eq!(status["split"], false);
+}
+
+#[test]
+fn site_servers_hold_the_custody_key_file_and_a_copy_of_a_tenant_folder_recovers() {
+    let env = Env::init();
+    let servers = start_servers(&env, &[("bissen", LUXEMBOURG, "LU"), ("kista", STOCKHOLM, "SE")]);
+    split(&env, "shares-1", &[]);
+    let first = env.json(&["custody", "status"], 0)["key_file"].as_str().unwrap().to_string();
+    split(&env, "shares-2", &[]);
+    let status = env.json(&["custody", "status"], 0);
+    assert_eq!(status["sites"], serde_json::json!(["bissen", "kista"]));
+    let tenant = servers[1].data.join("tenants/ee");
+    assert!(!tenant.join("keys").join(&first).exists(), "the server deleted the old custody key file");
+    assert!(tenant.join("meta/custody-0000000002").exists());
+    let copy = env.path("kista-copy");
+    copy_dir(&tenant, &copy);
+    wipe_home(&env);
+    let config = env.path("new-machine/chancery.toml");
+    let out = recover(&config, &copy, &shares(&env, "shares-2", 2, &[5, 1, 3]), &["--site", "kista"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
 }
