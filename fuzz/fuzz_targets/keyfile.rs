@@ -1,7 +1,7 @@
 //! Key files: `keyfile::parse_header` and `keyfile::open_key_file`.
 #![no_main]
 
-use chancery_format::keyfile::{open_key_file, parse_header, KEYFILE_HEADER_LEN};
+use chancery_format::keyfile::{open_key_file, parse_header, KDF_DIRECT, KEYFILE_HEADER_LEN};
 use chancery_format::keys::SEAL_OVERHEAD;
 use chancery_fuzz::{mode, mutate, seal_key_file_payload, templates, MAX_FUZZ_M_KIB, MAX_FUZZ_T, PASSWORD};
 use libfuzzer_sys::fuzz_target;
@@ -14,7 +14,8 @@ fn try_open(bytes: &[u8]) -> Option<bool> {
         return Some(false);
     };
     assert!(bytes.len() >= KEYFILE_HEADER_LEN + SEAL_OVERHEAD);
-    assert!(params.p >= 1 && params.p <= 64 && params.t <= 64);
+    // A custody key file (direct KDF) carries no cost words; a password key file must.
+    assert!(bytes[5] == KDF_DIRECT || (params.p >= 1 && params.p <= 64 && params.t <= 64));
     if params.m_kib > MAX_FUZZ_M_KIB || params.t > MAX_FUZZ_T {
         return None;
     }

@@ -6,6 +6,10 @@
 //! `magic "CHKY" | version 1 | kdf 1 (Argon2id v1.3) | 0 0 | m_kib u32 | t u32 | p u32 |
 //!  salt [32] | sealed payload` where the sealing key is Argon2id(password, salt) and the AAD
 //! is every byte before the sealed payload.
+//!
+//! A custody key file (`custody split`) has the same layout with kdf 2 (direct): it is sealed
+//! with a random 32-byte recovery secret, not a password, so no costly KDF is needed and the
+//! three cost words are zero.
 
 use crate::codec::{decode_exact, encode};
 use crate::error::FormatError;
@@ -24,6 +28,10 @@ pub const KEYFILE_VERSION: u8 = 1;
 pub const KEYFILE_VERSION_RING: u8 = 2;
 /// KDF identifier: Argon2id, version 0x13.
 pub const KDF_ARGON2ID: u8 = 1;
+/// KDF identifier: a full-entropy 32-byte secret through BLAKE3 `derive_key` (custody key files).
+pub const KDF_DIRECT: u8 = 2;
+/// Context string of the direct KDF (FORMAT.md "Custody key file").
+const CTX_DIRECT: &str = "chancery v1 custody key file";
 /// Bytes before the sealed payload.
 pub const KEYFILE_HEADER_LEN: usize = 4 + 1 + 1 + 2 + 12 + 32;
 
@@ -91,16 +99,38 @@ pub fn seal_key_file(master: &MasterKey, info: KeyInfo, password: &[u8], params:
 pub fn seal_key_ring(ring: &KeyRing, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
-    let version = if ring.generations().len() == 1 { KEYFILE_VERSION } else { KEYFILE_VERSION_RING };
-    let mut out = header(version, params, &salt);
     let kek = derive_kek(password, &salt, params).expect("default Argon2 parameters are valid");
-    let payload = Zeroizing::new(match version {
+    seal(header(ring_version(ring), KDF_ARGON2ID, params, &salt), &kek, ring, info)
+}
+
+/// Wraps every generation of `ring` with a random 32-byte recovery secret into a custody key
+/// file (kdf 2).
+pub fn seal_custody_key_file(ring: &KeyRing, info: KeyInfo, secret: &[u8; 32]) -> Vec<u8> {
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let kek = derive_direct(secret, &salt);
+    let header = header(ring_version(ring), KDF_DIRECT, KdfParams { m_kib: 0, t: 0, p: 0 }, &salt);
+    seal(header, &kek, ring, info)
+}
+
+/// Version 1 for a single generation (what releases before rotation read), 2 otherwise.
+fn ring_version(ring: &KeyRing) -> u8 {
+    if ring.generations().len() == 1 {
+        KEYFILE_VERSION
+    } else {
+        KEYFILE_VERSION_RING
+    }
+}
+
+/// Seals the payload of `out`'s version after the header `out`.
+fn seal(mut out: Vec<u8>, kek: &[u8; 32], ring: &KeyRing, info: KeyInfo) -> Vec<u8> {
+    let payload = Zeroizing::new(match out[4] {
         KEYFILE_VERSION => encode(&Payload1 { info, master: *ring.generations()[0].expose() }),
         _ => encode(&Payload2 { info, masters: ring.generations().iter().map(|m| *m.expose()).collect() }),
     });
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ct = cipher(&kek)
+    let ct = cipher(kek)
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: &payload, aad: &out })
         .expect("in-memory encryption does not fail");
     out.extend_from_slice(&nonce);
@@ -108,12 +138,19 @@ pub fn seal_key_ring(ring: &KeyRing, info: KeyInfo, password: &[u8], params: Kdf
     out
 }
 
-/// Opens a key file with a password. [`FormatError::WrongPassword`] when it does not fit.
+/// Opens a key file with a password (or, for a custody key file, the 32-byte recovery
+/// secret). [`FormatError::WrongPassword`] when it does not fit.
 pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<OpenedKey, FormatError> {
     let params = parse_header(bytes)?;
     let (head, sealed) = bytes.split_at(KEYFILE_HEADER_LEN);
     let salt: [u8; 32] = head[20..52].try_into().expect("fixed slice");
-    let kek = derive_kek(password, &salt, params)?;
+    let kek = match head[5] {
+        KDF_DIRECT => {
+            let secret: &[u8; 32] = password.try_into().map_err(|_| FormatError::WrongPassword)?;
+            derive_direct(secret, &salt)
+        }
+        _ => derive_kek(password, &salt, params)?,
+    };
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
     let plain = Zeroizing::new(
         cipher(&kek)
@@ -143,11 +180,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     if bytes[4] != KEYFILE_VERSION && bytes[4] != KEYFILE_VERSION_RING {
         return Err(FormatError::UnsupportedVersion { what: WHAT, version: bytes[4] });
     }
-    if bytes[5] != KDF_ARGON2ID || bytes[6..8] != [0, 0] {
+    if !matches!(bytes[5], KDF_ARGON2ID | KDF_DIRECT) || bytes[6..8] != [0, 0] {
         return Err(FormatError::Malformed { what: WHAT, why: "unknown key derivation function" });
     }
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let params = KdfParams { m_kib: word(8), t: word(12), p: word(16) };
+    if bytes[5] == KDF_DIRECT {
+        if params != (KdfParams { m_kib: 0, t: 0, p: 0 }) {
+            return Err(FormatError::Malformed { what: WHAT, why: "direct KDF with cost words" });
+        }
+        return Ok(params);
+    }
     // Refuse parameters that would let a planted key file exhaust memory or time.
     if params.m_kib > 4 * 1024 * 1024 || params.t > 64 || params.p == 0 || params.p > 64 {
         return Err(FormatError::Malformed { what: WHAT, why: "key derivation cost out of bounds" });
@@ -155,10 +198,15 @@ pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     Ok(params)
 }
 
-fn header(version: u8, params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
+/// Whether a key file is sealed with a 32-byte secret rather than a password: cheap to try.
+pub fn is_custody_key_file(bytes: &[u8]) -> bool {
+    parse_header(bytes).is_ok() && bytes[5] == KDF_DIRECT
+}
+
+fn header(version: u8, kdf: u8, params: KdfParams, salt: &[u8; 32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(KEYFILE_HEADER_LEN + 96);
     out.extend_from_slice(&KEYFILE_MAGIC);
-    out.extend_from_slice(&[version, KDF_ARGON2ID, 0, 0]);
+    out.extend_from_slice(&[version, kdf, 0, 0]);
     for word in [params.m_kib, params.t, params.p] {
         out.extend_from_slice(&word.to_le_bytes());
     }
@@ -177,6 +225,15 @@ pub(crate) fn derive_kek(
     let mut kek = Zeroizing::new([0u8; 32]);
     argon.hash_password_into(password, salt, kek.as_mut()).map_err(|_| bad)?;
     Ok(kek)
+}
+
+/// The secret is uniformly random, so one keyed hash is as strong as any password KDF; the salt
+/// still makes every custody key file's sealing key distinct.
+fn derive_direct(secret: &[u8; 32], salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut material = Zeroizing::new([0u8; 64]);
+    material[..32].copy_from_slice(secret);
+    material[32..].copy_from_slice(salt);
+    Zeroizing::new(blake3::derive_key(CTX_DIRECT, material.as_ref()))
 }
 
 fn cipher(kek: &[u8; 32]) -> XChaCha20Poly1305 {
@@ -216,6 +273,19 @@ mod tests {
         }
         let single = seal_key_ring(&KeyRing::single(MasterKey::generate()), info(), b"pw", CHEAP);
         assert_eq!(single[4], KEYFILE_VERSION, "an archive never rotated keeps version 1");
+    }
+
+    #[test]
+    fn custody_key_file_opens_with_its_secret_only() {
+        let master = MasterKey::generate();
+        let file = seal_custody_key_file(&KeyRing::single(MasterKey::from_bytes(*master.expose())), info(), &[9; 32]);
+        assert!(is_custody_key_file(&file));
+        assert_eq!(open_key_file(&file, &[9; 32]).unwrap().ring.generations()[0].expose(), master.expose());
+        assert_eq!(open_key_file(&file, &[8; 32]).unwrap_err(), FormatError::WrongPassword);
+        assert_eq!(open_key_file(&file, b"a password").unwrap_err(), FormatError::WrongPassword);
+        let mut costly = file;
+        costly[12] = 1; // a direct KDF carries no cost words
+        assert!(matches!(parse_header(&costly), Err(FormatError::Malformed { .. })));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod blob;
 pub mod chunker;
 pub mod codec;
 pub mod compress;
+pub mod custody;
 pub mod error;
 pub mod id;
 pub mod index;

@@ -54,12 +54,12 @@ pub fn init(
     Ok(config)
 }
 
-fn key_info(repo_id: [u8; 32], label: &str) -> KeyInfo {
+pub(crate) fn key_info(repo_id: [u8; 32], label: &str) -> KeyInfo {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     KeyInfo { repo_id, created_sec: now.as_secs() as i64, hostname: hostname(), label: label.to_string() }
 }
 
-fn write_local_key(dir: &Path, bytes: &[u8]) -> Result<ObjectId> {
+pub(crate) fn write_local_key(dir: &Path, bytes: &[u8]) -> Result<ObjectId> {
     let id = ObjectId::of(bytes);
     crate::fsutil::write_atomic(&dir.join(id.to_hex()), bytes)
         .with_context(|| format!("writing key file into {}", dir.display()))?;
@@ -174,7 +174,7 @@ pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
 }
 
 /// Records the key files as they are now in the ledger, at every reachable site.
-fn record_key_change(archive: &Archive) -> Result<()> {
+pub(crate) fn record_key_change(archive: &Archive) -> Result<()> {
     let sites: Vec<&Site> = archive.sites.iter().collect();
     let published = crate::ledger::record(archive, Vec::new(), &sites)?;
     if let Some((site, why)) = published.failed.first() {

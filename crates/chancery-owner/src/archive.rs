@@ -5,7 +5,7 @@ use crate::ledger::LedgerView;
 use crate::receipts::SiteReceipts;
 use crate::site::{OwnerIdentity, Site};
 use anyhow::{bail, Context, Result};
-use chancery_format::keyfile::{open_key_file, KeyInfo};
+use chancery_format::keyfile::{is_custody_key_file, open_key_file, KeyInfo};
 use chancery_format::keys::{KeyRing, Keys};
 use chancery_format::{FormatError, ObjectId};
 use std::collections::BTreeMap;
@@ -165,7 +165,9 @@ fn open_sites(
 
 /// Tries the password on every key file in `dir`.
 fn unlock(dir: &Path, password: &[u8]) -> Result<(ObjectId, chancery_format::keyfile::OpenedKey)> {
-    let files = read_key_files(dir)?;
+    let mut files = read_key_files(dir)?;
+    // Custody key files first: trying them costs a hash, a password key file costs Argon2id.
+    files.sort_by_key(|(_, bytes)| !is_custody_key_file(bytes));
     if files.is_empty() {
         bail!("no key files in {}; run `chancery init` first, or pass --config", dir.display());
     }

@@ -45,3 +45,11 @@ impl fmt::Display for PolicyError {
 #[derive(Debug, Error)]
 #[error("{0}")]
 pub struct AuthError(pub String);
+
+/// Custodians' shares that are corrupted or forged, or that do not open the archive they claim.
+#[derive(Debug, Error)]
+#[error("custody shares refused: {detail}")]
+pub struct ShareIntegrityError {
+    /// Which share files, and what is wrong with each.
+    pub detail: String,
+}

@@ -13,6 +13,7 @@ pub mod backup;
 pub mod check;
 pub mod config;
 pub mod config_copy;
+pub mod custody;
 pub mod error;
 pub mod fsmeta;
 pub mod fsutil;

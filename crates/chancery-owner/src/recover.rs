@@ -1,8 +1,10 @@
-//! `recover`: a new machine, the password and one site (its folder, or a site server reached
-//! with the password's recovery key, see `recovery_keys`) rebuild the owner's home: key
-//! files, ledger and config, each verified before it is written.
+//! `recover`: a new machine, the password (or custodians' shares) and one site (its folder,
+//! or a site server reached with the password's recovery key, see `recovery_keys`) rebuild the
+//! owner's home: key files, ledger and config, each verified before it is written.
 //!
-//! Order of trust: the key files open with the password (each checked against its name); the
+//! Order of trust: the key files open with the password, or the custody key file with the
+//! secret the shares combine to (see [`crate::custody::unlock`]); each is checked against its
+//! name; the
 //! site's newest checkpoint must carry the owner's signature made with the key they open; the
 //! ledger entries stored at the site must hash to that checkpoint; the config copy must be the
 //! one the newest `config` entry names and decrypt with the owner's keys. Anything else is an
@@ -14,6 +16,7 @@
 use crate::archive::Archive;
 use crate::config::{Config, Endpoint, SiteConfig};
 use crate::config_copy;
+use crate::custody::{unlock::unlock_with_shares, ShareInput};
 use crate::error::{AuthError, IntegrityError};
 use crate::ledger::verify::{check_signatures, fetch_entries};
 use crate::ledger::{site_checkpoint, LocalLedger, LogIdentity};
@@ -26,9 +29,29 @@ use chancery_format::{FormatError, ObjectId};
 use chancery_ledger::{Checkpoint, Event, Note};
 use chancery_store::{ObjectKind, StoreError};
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 /// A key file: its id and bytes.
 type KeyFile = (ObjectId, Vec<u8>);
+
+/// What opens the archive on the new machine.
+pub enum Credential {
+    /// The password of one of the key files.
+    Password(Zeroizing<Vec<u8>>),
+    /// Custodians' share files (at least the threshold of the archive's newest split).
+    Shares(Vec<ShareInput>),
+}
+
+/// The archive's key, opened at the site.
+struct Unlocked {
+    opened: OpenedKey,
+    files: Vec<KeyFile>,
+    /// What opens the home from now on: the password, or the recovery secret.
+    password: Zeroizing<Vec<u8>>,
+    /// The custody manifest used (saved into the home), and the shares left out.
+    custody: Option<(chancery_format::custody::Manifest, Vec<u8>)>,
+    left_out: Vec<String>,
+}
 
 /// What `recover` rebuilt.
 #[derive(Debug, serde::Serialize)]
@@ -47,20 +70,37 @@ pub struct RecoverReport {
     pub sites_reachable: Vec<String>,
     /// Other sites found tampered with (not used until repaired).
     pub tampered_elsewhere: Vec<String>,
+    /// Whether custodians' shares opened the archive (then no password of the new home is
+    /// known yet: `key add` one).
+    pub by_shares: bool,
+    /// Share files left out (corrupted, forged or stale), each with why.
+    pub shares_left_out: Vec<String>,
 }
 
-/// Rebuilds the home at `config_path` from the site folder `dir` with `password`. `as_site`
-/// names the configured site that `dir` is, when the recovered config cannot tell (the folder
-/// moved, or it is a copy of a site server's tenant folder).
+/// Rebuilds the home at `config_path` from the site folder `dir` with the password; see
+/// [`recover_from_dir_with`].
 pub fn recover_from_dir(
     config_path: &Path,
     dir: &Path,
     as_site: Option<&str>,
     password: &[u8],
 ) -> Result<RecoverReport> {
+    let credential = Credential::Password(Zeroizing::new(password.to_vec()));
+    recover_from_dir_with(config_path, dir, as_site, &credential)
+}
+
+/// Rebuilds the home at `config_path` from the site folder `dir` with `credential`. `as_site`
+/// names the configured site that `dir` is, when the recovered config cannot tell (the folder
+/// moved, or it is a copy of a site server's tenant folder).
+pub fn recover_from_dir_with(
+    config_path: &Path,
+    dir: &Path,
+    as_site: Option<&str>,
+    credential: &Credential,
+) -> Result<RecoverReport> {
     refuse_existing(config_path)?;
     let (site, repo_id) = open_folder(dir)?;
-    rebuild(config_path, &site, &repo_id, password, |config| point_site_at(config, dir, as_site))
+    rebuild(config_path, &site, &repo_id, credential, |config| point_site_at(config, dir, as_site))
 }
 
 /// Where a site server is, as the user gives it to `recover --url`.
@@ -86,7 +126,8 @@ pub fn recover_from_server(
 ) -> Result<RecoverReport> {
     refuse_existing(config_path)?;
     let (site, repo_id) = open_server(address, password)?;
-    rebuild(config_path, &site, &repo_id, password, |config| point_server_at(config, address, as_site))
+    let credential = Credential::Password(Zeroizing::new(password.to_vec()));
+    rebuild(config_path, &site, &repo_id, &credential, |config| point_server_at(config, address, as_site))
 }
 
 fn refuse_existing(config_path: &Path) -> Result<()> {
@@ -102,11 +143,12 @@ fn rebuild(
     config_path: &Path,
     site: &Site,
     repo_id: &[u8; 32],
-    password: &[u8],
+    credential: &Credential,
     locate: impl FnOnce(&mut Config) -> Result<String>,
 ) -> Result<RecoverReport> {
     let (site, repo_id) = (site.clone(), *repo_id);
-    let (opened, key_files) = unlock(&site, password, &repo_id)?;
+    let unlocked = unlock(&site, credential, &repo_id)?;
+    let (opened, key_files, password) = (&unlocked.opened, &unlocked.files, &unlocked.password);
     let keys = opened.ring.derive();
     let identity = LogIdentity::of(&keys);
     let (note, checkpoint) = signed_checkpoint(&site, &identity)?;
@@ -120,7 +162,10 @@ fn rebuild(
         return Err(tampered(&site, "config", "it belongs to another archive or owner".into()));
     }
     let name = locate(&mut config)?;
-    write_home(config_path, &config, &key_files, &entries, (&name, &note))?;
+    write_home(config_path, &config, key_files, &entries, (&name, &note))?;
+    if let Some((manifest, bytes)) = &unlocked.custody {
+        crate::custody::save_local_manifest(&config.state_dir(config_path), manifest, bytes)?;
+    }
     let checked = check_sites(config_path, password, &name);
     if checked.is_err() {
         // Refused: leave no half-trusted home behind, so that another site can be tried.
@@ -129,7 +174,9 @@ fn rebuild(
     }
     let (archive, view) = checked?;
     // The recovered password can recover again from every site server, not only this one.
-    crate::recovery_keys::register(&archive, password, &archive.key_id)?;
+    if matches!(credential, Credential::Password(_)) {
+        crate::recovery_keys::register(&archive, password, &archive.key_id)?;
+    }
     let tampered_elsewhere =
         view.sites.iter().filter_map(|s| view.problem(&s.site)).map(|p| p.to_string()).collect();
     Ok(RecoverReport {
@@ -140,6 +187,8 @@ fn rebuild(
         snapshots: view.entries.iter().filter(|e| matches!(e.event, Event::Snapshot(_))).count(),
         sites_reachable: archive.sites.iter().map(|s| s.name().to_string()).collect(),
         tampered_elsewhere,
+        by_shares: unlocked.custody.is_some(),
+        shares_left_out: unlocked.left_out,
     })
 }
 
@@ -252,15 +301,40 @@ fn point_server_at(config: &mut Config, address: &ServerAddress, as_site: Option
     Ok(name)
 }
 
-/// Opens a key file of the site with the password; returns it and every key file held.
-fn unlock(site: &Site, password: &[u8], repo_id: &[u8; 32]) -> Result<(OpenedKey, Vec<KeyFile>)> {
+/// Opens a key file of the site with the credential, reading every key file the site holds.
+fn unlock(site: &Site, credential: &Credential, repo_id: &[u8; 32]) -> Result<Unlocked> {
     let mut files = Vec::new();
     for id in list_ids(site, ObjectKind::Key)? {
         files.push((id, get_verified(site, ObjectKind::Key, &id)?));
     }
-    for (_, bytes) in &files {
+    let password = match credential {
+        Credential::Password(password) => password,
+        Credential::Shares(shares) => {
+            let manifests = crate::custody::site_manifests(site)?;
+            let place = format!("site folder {}", site.backend.location());
+            let u = unlock_with_shares(&files, &manifests, shares, &place)?;
+            if u.opened.info.repo_id != *repo_id {
+                return Err(tampered(site, "custody key file", "it opens another archive".into()));
+            }
+            let password = Zeroizing::new(u.secret.to_vec());
+            let custody = Some(u.manifest);
+            return Ok(Unlocked { opened: u.opened, files, password, custody, left_out: u.left_out });
+        }
+    };
+    let opened = open_with_password(site, &files, password, repo_id)?;
+    Ok(Unlocked { opened, files, password: password.clone(), custody: None, left_out: Vec::new() })
+}
+
+/// Tries the password on every key file.
+fn open_with_password(
+    site: &Site,
+    files: &[KeyFile],
+    password: &[u8],
+    repo_id: &[u8; 32],
+) -> Result<OpenedKey> {
+    for (_, bytes) in files {
         match open_key_file(bytes, password) {
-            Ok(opened) if opened.info.repo_id == *repo_id => return Ok((opened, files)),
+            Ok(opened) if opened.info.repo_id == *repo_id => return Ok(opened),
             Ok(_) | Err(FormatError::WrongPassword) => continue,
             Err(e) => eprintln!("warning: skipping a key file at the site: {e}"),
         }

@@ -56,6 +56,9 @@ pub enum Command {
     Key(KeyCommand),
     /// On a new machine: rebuild the owner's config, keys and ledger from one site.
     Recover(RecoverArgs),
+    /// Custodians' shares of a recovery secret that opens the archive without a password.
+    #[command(subcommand)]
+    Custody(CustodyCommand),
     /// The ledger: every change to the archive, witnessed by the sites.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -230,6 +233,41 @@ pub struct RecoverArgs {
     /// Which configured site the folder or server is, when its path, key or tenant changed.
     #[arg(long)]
     pub site: Option<String>,
+    /// A custodian's share file; give at least the threshold of them instead of the password.
+    #[arg(long = "share", value_name = "FILE")]
+    pub shares: Vec<PathBuf>,
+    /// An age identity file that decrypts age-encrypted share files (env CHANCERY_IDENTITY).
+    #[arg(long, env = "CHANCERY_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+/// `custody ...`.
+#[derive(Subcommand, Debug)]
+pub enum CustodyCommand {
+    /// Splits a new recovery secret into N share files, any K of which open the archive; the
+    /// shares of the previous split stop working.
+    Split(CustodySplitArgs),
+    /// When the archive was split, into how many shares, the threshold, the generation, and
+    /// which sites hold the custody key file.
+    Status,
+}
+
+/// `custody split`.
+#[derive(Args, Debug)]
+pub struct CustodySplitArgs {
+    /// Shares to make (N), at most 255.
+    #[arg(long)]
+    pub shares: u8,
+    /// Shares needed to recover (K), at least 2.
+    #[arg(long)]
+    pub threshold: u8,
+    /// Folder for the share files and their QR codes.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Encrypts share i to the i-th custodian's age X25519 key (`age1...`, or a file holding
+    /// it); give none, or one per share.
+    #[arg(long = "age-recipient", value_name = "FILE_OR_KEY")]
+    pub age_recipients: Vec<String>,
 }
 
 /// `ledger ...`.

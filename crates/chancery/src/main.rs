@@ -7,7 +7,7 @@ mod output;
 mod password;
 mod progress;
 
-use chancery_owner::error::{AuthError, IntegrityError, IntegrityProblems, PolicyError};
+use chancery_owner::error::{AuthError, IntegrityError, IntegrityProblems, PolicyError, ShareIntegrityError};
 use chancery_store::StoreError;
 use clap::Parser;
 use std::process::ExitCode;
@@ -44,7 +44,10 @@ fn main() -> ExitCode {
 
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<IntegrityError>() || cause.is::<IntegrityProblems>() {
+        if cause.is::<IntegrityError>()
+            || cause.is::<IntegrityProblems>()
+            || cause.is::<ShareIntegrityError>()
+        {
             return EXIT_INTEGRITY;
         }
         if cause.is::<PolicyError>() {

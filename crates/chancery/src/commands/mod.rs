@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod check;
+mod custody;
 mod demo;
 mod demo_data;
 mod demo_sites;
@@ -37,9 +38,10 @@ pub struct Globals {
 }
 
 impl Globals {
-    /// Opens the archive with the password.
+    /// Opens the archive with the password, or with custodians' shares when `CHANCERY_SHARES`
+    /// names share files (a home recovered with shares has no password of its own yet).
     pub fn open(&self) -> Result<Archive> {
-        self.open_with_password().map(|(archive, _)| archive)
+        self.open_with_password().map(|(archive, _, _)| archive)
     }
 
     /// Opens the archive with the password, for a command that writes to the sites: the
@@ -49,23 +51,33 @@ impl Globals {
         self.open_registering_with_password().map(|(archive, _)| archive)
     }
 
-    /// [`Globals::open_registering`], keeping the password for the command.
+    /// [`Globals::open_registering`], keeping the password (or the custody secret) for the
+    /// command.
     pub fn open_registering_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>)> {
-        let (archive, password) = self.open_with_password()?;
+        let (archive, password, is_password) = self.open_with_password()?;
         let key_id = archive.key_id;
-        if let Err(e) = chancery_owner::recovery_keys::register(&archive, &password, &key_id) {
-            eprintln!("warning: the password's recovery keys are not all registered: {e:#}");
+        if is_password {
+            if let Err(e) = chancery_owner::recovery_keys::register(&archive, &password, &key_id) {
+                eprintln!("warning: the password's recovery keys are not all registered: {e:#}");
+            }
         }
         Ok((archive, password))
     }
 
-    fn open_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>)> {
-        let password = crate::password::password(self.password_file.as_deref())?;
+    /// The archive, what opened it, and whether that was a password (not shares).
+    fn open_with_password(&self) -> Result<(Archive, zeroize::Zeroizing<Vec<u8>>, bool)> {
+        let (password, is_password) = match custody::shares_from_env()? {
+            Some(shares) => {
+                let secret = chancery_owner::custody::unlock::secret_for_home(&self.config, &shares)?;
+                (zeroize::Zeroizing::new(secret[..].to_vec()), false)
+            }
+            None => (crate::password::password(self.password_file.as_deref())?, true),
+        };
         let archive = Archive::open(&self.config, &password)?;
         for u in &archive.unreachable {
             eprintln!("warning: site {} is unreachable: {}", u.config.name, u.reason);
         }
-        Ok((archive, password))
+        Ok((archive, password, is_password))
     }
 
     /// The config path.
@@ -93,6 +105,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Key(cmd) => key::run(&g, cmd),
         Command::Ledger(cmd) => ledger::run(&g, cmd),
         Command::Recover(args) => recover::run(&g, args),
+        Command::Custody(cmd) => custody::run(&g, cmd),
         Command::Demo(args) => demo::run(args),
         Command::SiteAdmin(cmd) => site_admin::run(&g, cmd),
         Command::Serve(args) => serve::run(args),
