@@ -278,7 +278,11 @@ mod tests {
     #[test]
     fn custody_key_file_opens_with_its_secret_only() {
         let master = MasterKey::generate();
-        let file = seal_custody_key_file(&KeyRing::single(MasterKey::from_bytes(*master.expose())), info(), &[9; 32]);
+        let file = seal_custody_key_file(
+            &KeyRing::single(MasterKey::from_bytes(*master.expose())),
+            info(),
+            &[9; 32],
+        );
         assert!(is_custody_key_file(&file));
         assert_eq!(open_key_file(&file, &[9; 32]).unwrap().ring.generations()[0].expose(), master.expose());
         assert_eq!(open_key_file(&file, &[8; 32]).unwrap_err(), FormatError::WrongPassword);

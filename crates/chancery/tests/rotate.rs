@@ -5,7 +5,7 @@
 mod common;
 
 use common::tree::{assert_same, make_tree};
-use common::{copy_dir, packs, stderr_of, Env, PASSWORD};
+use common::{packs, stderr_of, Env, PASSWORD};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +26,10 @@ fn a_rotation_seals_new_data_with_a_new_generation_and_keeps_old_snapshots_reada
     let src = env.path("src");
     make_tree(&src);
     env.backup_json(&[&src], 0);
+    // The tree as first backed up (it holds a FIFO, so it is restored rather than copied).
     let before = env.path("before");
-    copy_dir(&src, &before);
+    env.cmd(&["restore", "latest", "--target", before.to_str().unwrap()]).assert().success();
+    let before = before.join("src");
     let old_snapshot = env.json(&["snapshots"], 0)[0]["id"].as_str().unwrap().to_string();
     let old_packs = pack_set(&env.site_dir("lux"));
     assert!(old_packs.iter().all(|p| generation_of(p) == 0));

@@ -222,7 +222,8 @@ mod tests {
     fn fixture(generation: u32, master: &MasterKey) -> Fixture {
         let secret = new_secret();
         let info = KeyInfo { repo_id: [1; 32], created_sec: 0, hostname: "h".into(), label: "c".into() };
-        let key_file = seal_custody_key_file(&KeyRing::single(MasterKey::from_bytes(*master.expose())), info, &secret);
+        let key_file =
+            seal_custody_key_file(&KeyRing::single(MasterKey::from_bytes(*master.expose())), info, &secret);
         let records = split(&secret, generation, 3, 5);
         let keys = master.derive();
         let manifest = Manifest {
