@@ -48,8 +48,22 @@ pub async fn run(
     let app = router(site.clone());
     let addr = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%addr, site = %site.info.name, site_key = %site.info.site_key, "serving");
-    serve(listener, acceptor, app, site, shutdown).await;
+    let flusher = tokio::spawn(flush_audit_logs(site.clone()));
+    serve(listener, acceptor, app, site.clone(), shutdown).await;
+    flusher.abort();
+    // The records of the last reads reach the disk before `run` returns.
+    let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
     Ok(())
+}
+
+/// Fsyncs the audit journals that hold records of reads, every `FLUSH_EVERY`.
+async fn flush_audit_logs(site: Arc<Site>) {
+    let mut tick = tokio::time::interval(crate::audit_log::FLUSH_EVERY);
+    loop {
+        tick.tick().await;
+        let site = site.clone();
+        let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
+    }
 }
 
 fn tls_acceptor(key: &SigningKey) -> anyhow::Result<TlsAcceptor> {

@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::audit_log::{record, Seen};
 use super::error::ErrorReason;
 use crate::metrics::method_label;
 use crate::state::Site;
@@ -49,11 +50,20 @@ pub(crate) async fn observe(State(site): State<Arc<Site>>, mut req: Request, nex
     req.extensions_mut().insert(slot.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let claimed_key = req.headers().get(chancery_protocol::auth::HEADER_KEY).cloned();
     let response = next.run(req).await;
     let took = start.elapsed();
     let caller = slot.lock().clone();
-    let status = response.status().as_u16();
     let bytes_out = response.body().size_hint().exact().unwrap_or(0);
+    let seen = Seen {
+        method: &method,
+        path: &path,
+        claimed_key: claimed_key.as_ref(),
+        bytes_in: caller.bytes_in,
+        bytes_out,
+    };
+    let response = record(&site, seen, response).await;
+    let status = response.status().as_u16();
     if let Some(ErrorReason(reason)) = response.extensions().get::<ErrorReason>() {
         site.metrics.error(reason);
     }
