@@ -95,8 +95,15 @@ impl TenantLog {
 
     /// Stores the journal as a segment in the tenant's store, durably, then empties it.
     pub(super) fn seal(&mut self, store: &dyn Backend) -> Result<(), StoreError> {
+        let name = audit_segment_name(self.first);
+        if store.stat(ObjectKind::Meta, &name)?.is_some() {
+            // An earlier seal stored the segment but failed after: opening again drops the
+            // records it holds from the journal.
+            *self = TenantLog::open(&self.path, store)?;
+            return Ok(());
+        }
         let bytes = std::fs::read(&self.path).map_err(|e| io_error(&self.path, "reading", e))?;
-        store.put(ObjectKind::Meta, &audit_segment_name(self.first), &bytes)?;
+        store.put(ObjectKind::Meta, &name, &bytes)?;
         store.sync()?;
         let header = (AUDIT_LOG_HEADER.len() + 1) as u64;
         self.file

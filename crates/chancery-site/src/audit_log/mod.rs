@@ -123,7 +123,11 @@ impl AuditLogs {
             let log = self.opened(&mut guard, tenant, store)?;
             let record = log.append(tenant, site_key, event, now_ms())?;
             if log.records() >= self.segment_records {
-                log.seal(store)?;
+                // The record is in the journal already: a store that fails now only delays
+                // the seal to a later append.
+                if let Err(e) = log.seal(store) {
+                    tracing::error!(tenant, "sealing an audit-log segment (retried later): {e}");
+                }
             }
             tracing::trace!(tenant, seq = record.seq, "audit record");
             log.file()

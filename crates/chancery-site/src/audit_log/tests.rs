@@ -105,3 +105,20 @@ fn roles_come_from_one_place() {
     assert_eq!(role_of(&[1; 32], None), "-");
     assert!(is_audit_name("audit-log-00000000000000000000") && !is_audit_name("config"));
 }
+
+#[test]
+fn a_store_that_refuses_a_seal_delays_it_without_losing_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = chancery_store::FaultyBackend::new(MemoryBackend::new());
+    let logs = AuditLogs::with_segments(dir.path(), 3);
+    store.fail_puts_after(0);
+    for status in 200..205 {
+        logs.append("ee", &store, &key(), &event(status), true).unwrap();
+    }
+    assert!(store.list(ObjectKind::Meta).unwrap().is_empty(), "nothing sealed yet");
+    store.plan().clear();
+    logs.append("ee", &store, &key(), &event(205), true).unwrap();
+    assert_eq!(store.list(ObjectKind::Meta).unwrap().len(), 1, "all six records in one segment");
+    let statuses: Vec<u16> = verified(&logs, &store).iter().map(|r| r.status).collect();
+    assert_eq!(statuses, (200..206).collect::<Vec<u16>>());
+}
