@@ -4,7 +4,8 @@
 //! `http/1.1`), then hyper serves the router over whichever HTTP version the client speaks.
 //! When `shutdown` completes the listener is closed, every connection is asked to finish
 //! (HTTP/2 GOAWAY; HTTP/1.1 closes after the request in flight), and `run` returns once they
-//! have, or after [`SHUTDOWN_GRACE`].
+//! have, or after [`SHUTDOWN_GRACE`]. Meanwhile a task fsyncs the audit journals that hold
+//! records of reads every second, and once more before `run` returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
