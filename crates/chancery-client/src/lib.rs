@@ -2,11 +2,13 @@
 //! remote site, reached over HTTPS pinned to the site's key, every request signed with the
 //! owner's key. Each write returns the site's signed receipt, which is verified and held until
 //! the owner takes it (`take_receipts`) to keep it in its receipts file. Beside the `Backend`
-//! calls, `prove_range` asks for a proof of storage of one range and verifies it.
+//! calls, `prove_range` asks for a proof of storage of one range and verifies it, and
+//! `audit_log_page` reads the site's audit log of the tenant.
 //!
 //! Deliberately left out: what the bytes mean (the owner's crates decide), and the server.
 #![warn(missing_docs)]
 
+mod audit_log;
 mod errors;
 mod proof;
 mod witness;

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod archive;
 pub mod audit;
+pub mod audit_log;
 pub mod backup;
 pub mod check;
 pub mod config;

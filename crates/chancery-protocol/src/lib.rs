@@ -6,6 +6,7 @@
 //! an owner's data. A site links this crate and never `chancery-format`.
 #![warn(missing_docs)]
 
+pub mod audit_log;
 pub mod auth;
 pub mod proof;
 pub mod receipt;
@@ -51,6 +52,22 @@ pub fn add_checkpoint_path(tenant: &str) -> String {
 /// Path of the newest checkpoint the site cosigned: `GET /v1/tenants/{tenant}/checkpoint`.
 pub fn checkpoint_path(tenant: &str) -> String {
     format!("{API_PREFIX}/tenants/{tenant}/checkpoint")
+}
+
+/// Path of the site's audit log of the tenant: `GET /v1/tenants/{tenant}/audit-log`, with
+/// `?since=<seq>` for the records from that sequence number on.
+pub fn audit_log_path(tenant: &str, since: u64) -> String {
+    format!("{API_PREFIX}/tenants/{tenant}/audit-log?since={since}")
+}
+
+/// Names of the `meta` objects holding sealed segments of a tenant's audit log at a site
+/// server start with this; the rest is the first record's sequence number in 20 digits.
+/// Only the site writes them.
+pub const AUDIT_SEGMENT_PREFIX: &str = "audit-log-";
+
+/// The `meta` object name of the audit-log segment whose first record is `seq`.
+pub fn audit_segment_name(seq: u64) -> String {
+    format!("{AUDIT_SEGMENT_PREFIX}{seq:020}")
 }
 
 /// Names of the `meta` objects holding a tenant's witnessed checkpoints start with this; the

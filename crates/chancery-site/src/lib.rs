@@ -14,6 +14,8 @@
 //!   content hash, durable before the signed receipt (`chancery_protocol::receipt`) is sent.
 //! - Witnessing each tenant's ledger (`witness`): C2SP tlog-witness `add-checkpoint`, every
 //!   cosigned checkpoint kept in the tenant's store before the cosignature is returned.
+//! - The audit log (`audit_log`): every request for a tenant, hash-chained and signed with the
+//!   site key, readable by the tenant (`GET …/audit-log`) and never writable through the API.
 //! - [`scrub`]: re-hashing what is stored, to find damage without any key.
 //! - Metrics (`GET /metrics`, Prometheus text) and one log line per request (`tracing`).
 //!
@@ -29,6 +31,7 @@
 //! - A command line: the `chancery` binary parses arguments and calls these functions.
 #![warn(missing_docs)]
 
+mod audit_log;
 mod files;
 mod http;
 mod identity;

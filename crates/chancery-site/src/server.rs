@@ -4,7 +4,8 @@
 //! `http/1.1`), then hyper serves the router over whichever HTTP version the client speaks.
 //! When `shutdown` completes the listener is closed, every connection is asked to finish
 //! (HTTP/2 GOAWAY; HTTP/1.1 closes after the request in flight), and `run` returns once they
-//! have, or after [`SHUTDOWN_GRACE`].
+//! have, or after [`SHUTDOWN_GRACE`]. Meanwhile a task fsyncs the audit journals that hold
+//! records of reads every second, and once more before `run` returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,8 +49,22 @@ pub async fn run(
     let app = router(site.clone());
     let addr = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%addr, site = %site.info.name, site_key = %site.info.site_key, "serving");
-    serve(listener, acceptor, app, site, shutdown).await;
+    let flusher = tokio::spawn(flush_audit_logs(site.clone()));
+    serve(listener, acceptor, app, site.clone(), shutdown).await;
+    flusher.abort();
+    // The records of the last reads reach the disk before `run` returns.
+    let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
     Ok(())
+}
+
+/// Fsyncs the audit journals that hold records of reads, every `FLUSH_EVERY`.
+async fn flush_audit_logs(site: Arc<Site>) {
+    let mut tick = tokio::time::interval(crate::audit_log::FLUSH_EVERY);
+    loop {
+        tick.tick().await;
+        let site = site.clone();
+        let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
+    }
 }
 
 fn tls_acceptor(key: &SigningKey) -> anyhow::Result<TlsAcceptor> {

@@ -12,6 +12,7 @@ use chancery_store::{Backend, ObjectKind, StoreError};
 use ed25519_dalek::SigningKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::audit_log::AuditLogs;
 use crate::identity::{info_of, load_config, load_key, SiteInfo};
 use crate::metrics::Metrics;
 use crate::replay::{Refused, ReplayCache, MAX_ENTRIES};
@@ -69,6 +70,8 @@ pub(crate) struct Site {
     /// When this server started (unix seconds). The replay cache lives in memory, so requests
     /// signed before the start are refused: none can be replayed across a restart.
     pub(crate) started: i64,
+    /// Every tenant's audit log.
+    pub(crate) audit: AuditLogs,
     registry: Mutex<Registry>,
     stores: RwLock<BTreeMap<String, Arc<TenantStore>>>,
     replay: Mutex<ReplayCache>,
@@ -89,6 +92,7 @@ impl Site {
             key,
             metrics: Metrics::default(),
             started: crate::files::unix_now(),
+            audit: AuditLogs::new(data),
             stores: RwLock::new(BTreeMap::new()),
             replay: Mutex::new(ReplayCache::new(MAX_ENTRIES)),
             stripes: (0..WRITE_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -111,6 +115,11 @@ impl Site {
         let mut registry = lock(&self.registry);
         registry.refresh();
         registry.access(key, tenant)
+    }
+
+    /// The owner key of an enrolled tenant; `None` if there is no such tenant.
+    pub(crate) fn tenant_key(&self, tenant: &str) -> Option<[u8; 32]> {
+        lock(&self.registry).tenants().find(|t| t.name == tenant).map(|t| t.key)
     }
 
     /// Records a request's nonce; refused if replayed (or the cache is full).

@@ -68,6 +68,7 @@ const OBJECT: &str = "/v1/tenants/{tenant}/{kind}/{name}";
 const ADD: &str = "/v1/tenants/{tenant}/add-checkpoint";
 const CHECKPOINT: &str = "/v1/tenants/{tenant}/checkpoint";
 const PROOF: &str = "/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}";
+const AUDIT_LOG: &str = "/v1/tenants/{tenant}/audit-log";
 
 /// An add-checkpoint body: `leaves` leaves (the last one `last`), signed by `signer` under
 /// `origin_of`'s origin, with the consistency proof from `old`.
@@ -123,6 +124,21 @@ fn witness_probes() -> Vec<Probe> {
             Who::Owner,
             403,
         ),
+    ]
+}
+
+fn audit_log_probes() -> Vec<Probe> {
+    let get = |query: &str, who, expect| {
+        probe("GET", AUDIT_LOG, format!("/v1/tenants/ee/audit-log{query}"), who, expect)
+    };
+    vec![
+        get("", Who::Owner, 200),
+        get("?since=3", Who::Owner, 200),
+        get("?since=2026-01-02T03:04:05Z", Who::Owner, 200),
+        get("?since=yesterday", Who::Owner, 400),
+        get("", Who::Nobody, 401),
+        get("", Who::OtherTenant, 403),
+        probe("PUT", OBJECT, object_path("ee", "meta", "audit-log-00000000000000000000"), Who::Owner, 403),
     ]
 }
 
@@ -187,6 +203,7 @@ fn probes() -> Vec<Probe> {
     ]
     .into_iter()
     .chain(witness_probes())
+    .chain(audit_log_probes())
     .collect()
 }
 

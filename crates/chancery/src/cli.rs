@@ -47,6 +47,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Proof of storage: have a site prove random ranges of random packs (exit 10 on a failure).
     Audit(AuditArgs),
+    /// A site server's signed audit log of every request for this tenant, checked (exit 10 on
+    /// a gap, an altered record, or a log shorter than this machine saw).
+    AuditLog(AuditLogArgs),
     /// Per site: reachable, latest snapshot, lag; the recovery point achieved.
     Status,
     /// Bring lagging sites up to date from the others.
@@ -204,6 +207,21 @@ pub struct AuditArgs {
     /// The percentage of lost packs to give the detection probability for.
     #[arg(long, value_name = "PCT", default_value_t = 1.0, value_parser = parse_percent)]
     pub assume_lost: f64,
+}
+
+/// `audit-log`.
+#[derive(Args, Debug)]
+pub struct AuditLogArgs {
+    /// The site server whose log to read.
+    #[arg(long)]
+    pub site: String,
+    /// Show records from this record number, or this RFC 3339 time (2026-01-02T03:04:05Z).
+    #[arg(long, value_name = "T")]
+    pub since: Option<chancery_owner::audit_log::Since>,
+    /// Read and check the whole log from its first record (not only from the record this
+    /// machine saw last).
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `sync`.

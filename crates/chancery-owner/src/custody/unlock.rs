@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use chancery_format::custody::{new_secret, split, ShareError};
     use chancery_format::keyfile::{seal_custody_key_file, KeyInfo};
-    use chancery_format::keys::MasterKey;
+    use chancery_format::keys::{KeyRing, MasterKey};
 
     struct Fixture {
         key_files: Vec<(ObjectId, Vec<u8>)>,

@@ -61,6 +61,7 @@ impl FromRequest<Arc<Site>> for Authed {
         let verified = verify_signature(site, &parts, &body)?;
         slot.caller(&tenant, &hex::encode(verified.key)[..16]);
         let (tenant, roles, store) = grant(site, &verified.key, &tenant).await?;
+        slot.granted(&show_roles(&roles));
         admit_nonce(site, &verified)?;
         Ok(Authed { tenant, key: verified.key, roles, store, body, _budget: budget })
     }

@@ -1,6 +1,7 @@
 //! The HTTP API v1 (documented in the crate's `openapi.yaml`): one table of routes, the
 //! handlers, authentication, and the request log.
 
+mod audit_log;
 mod auth;
 mod error;
 mod objects;
@@ -56,6 +57,7 @@ pub static ROUTES: &[Route] = &[
     Route { method: "PUT", path: OBJECT, handler: || put(put::put_object) },
     Route { method: "DELETE", path: OBJECT, handler: || delete(objects::delete_object) },
     Route { method: "GET", path: PROOF, handler: || get(proof::prove_range) },
+    Route { method: "GET", path: "/v1/tenants/{tenant}/audit-log", handler: || get(audit_log::get_log) },
 ];
 
 /// The application: every route, with logging and metrics around each.

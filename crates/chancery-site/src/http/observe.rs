@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::audit_log::{record, Seen};
 use super::error::ErrorReason;
 use crate::metrics::method_label;
 use crate::state::Site;
@@ -22,6 +23,8 @@ struct Caller {
     tenant: String,
     key_prefix: String,
     bytes_in: u64,
+    /// The key's roles for the tenant, once it was admitted (`writer,reader`).
+    roles: Option<String>,
 }
 
 impl LogSlot {
@@ -30,6 +33,11 @@ impl LogSlot {
         let mut caller = self.lock();
         caller.tenant = tenant.to_string();
         caller.key_prefix = key_prefix.to_string();
+    }
+
+    /// The roles the key was admitted with.
+    pub(crate) fn granted(&self, roles: &str) {
+        self.lock().roles = Some(roles.to_string());
     }
 
     /// The request body's size.
@@ -49,11 +57,21 @@ pub(crate) async fn observe(State(site): State<Arc<Site>>, mut req: Request, nex
     req.extensions_mut().insert(slot.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let claimed_key = req.headers().get(chancery_protocol::auth::HEADER_KEY).cloned();
     let response = next.run(req).await;
     let took = start.elapsed();
     let caller = slot.lock().clone();
-    let status = response.status().as_u16();
     let bytes_out = response.body().size_hint().exact().unwrap_or(0);
+    let seen = Seen {
+        method: &method,
+        path: &path,
+        claimed_key: claimed_key.as_ref(),
+        roles: caller.roles.as_deref(),
+        bytes_in: caller.bytes_in,
+        bytes_out,
+    };
+    let response = record(&site, seen, response).await;
+    let status = response.status().as_u16();
     if let Some(ErrorReason(reason)) = response.extensions().get::<ErrorReason>() {
         site.metrics.error(reason);
     }

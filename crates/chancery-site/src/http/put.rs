@@ -24,6 +24,7 @@ use chancery_store::{Backend, ObjectKind};
 use super::auth::Authed;
 use super::error::{blocking, ApiError};
 use super::objects::{object_id, ObjectPath};
+use crate::audit_log::is_audit_name;
 use crate::files::unix_now;
 use crate::roles::{is_recovery_key_name, Role, RECOVERY_KEY_PREFIX};
 use crate::scrub::hash_object;
@@ -47,6 +48,15 @@ pub(crate) async fn put_object(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("{name} is the site's own record of a cosigned checkpoint; submit checkpoints to add-checkpoint"),
+        )
+        .reason("forbidden"));
+    }
+    if kind == ObjectKind::Meta && is_audit_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{name} is part of the site's audit log, which only the site writes; read it at …/audit-log"
+            ),
         )
         .reason("forbidden"));
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod audit;
+mod audit_log;
 mod backup;
 mod check;
 mod custody;
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Restore(args) => restore::run(&g, args),
         Command::Check(args) => check::run(&g, args),
         Command::Audit(args) => audit::run(&g, args),
+        Command::AuditLog(args) => audit_log::run(&g, args),
         Command::Status => status::run(&g),
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
