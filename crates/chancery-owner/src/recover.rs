@@ -114,20 +114,39 @@ pub struct ServerAddress {
     pub tenant: String,
 }
 
-/// Rebuilds the home at `config_path` from a site server with `password`: the password's
-/// recovery key (registered at the site by `key add`, `site add`, `backup` and `sync`) reads
-/// the key files, the ledger and the encrypted config there. `as_site` names the configured
-/// site that the server is when its key and tenant do not tell.
+/// Rebuilds the home at `config_path` from a site server with `password`; see
+/// [`recover_from_server_with`].
 pub fn recover_from_server(
     config_path: &Path,
     address: &ServerAddress,
     as_site: Option<&str>,
     password: &[u8],
 ) -> Result<RecoverReport> {
-    refuse_existing(config_path)?;
-    let (site, repo_id) = open_server(address, password)?;
     let credential = Credential::Password(Zeroizing::new(password.to_vec()));
-    rebuild(config_path, &site, &repo_id, &credential, |config| point_server_at(config, address, as_site))
+    recover_from_server_with(config_path, address, as_site, &credential)
+}
+
+/// Rebuilds the home at `config_path` from a site server: the recovery key of the password, or
+/// of the secret the shares combine to (registered at the site by `key add`, `site add`,
+/// `backup`, `sync` and `custody split`), reads the key files, the ledger and the encrypted
+/// config there. `as_site` names the configured site that the server is when its key and
+/// tenant do not tell.
+pub fn recover_from_server_with(
+    config_path: &Path,
+    address: &ServerAddress,
+    as_site: Option<&str>,
+    credential: &Credential,
+) -> Result<RecoverReport> {
+    refuse_existing(config_path)?;
+    let signing_secret = match credential {
+        Credential::Password(password) => password.clone(),
+        Credential::Shares(shares) => {
+            let combined = crate::custody::unlock::combine_shares(&[], shares, "the share files")?;
+            Zeroizing::new(combined.secret.to_vec())
+        }
+    };
+    let (site, repo_id) = open_server(address, &signing_secret)?;
+    rebuild(config_path, &site, &repo_id, credential, |config| point_server_at(config, address, as_site))
 }
 
 fn refuse_existing(config_path: &Path) -> Result<()> {
@@ -260,9 +279,10 @@ fn open_server(address: &ServerAddress, password: &[u8]) -> Result<(Site, [u8; 3
         Ok(marker) => marker,
         Err(StoreError::PermissionDenied { .. }) => {
             return Err(AuthError(format!(
-                "site {} refused the recovery key of this password for tenant {}: the password is \
-             wrong, the tenant name is not ours there, or the password's recovery key was never \
-             registered (a home that still has the password registers it with `chancery sync`)",
+                "site {} refused the recovery key of this password (or these shares) for tenant {}: \
+             the password is wrong, the tenant name is not ours there, or the recovery key was \
+             never registered (a home that still has the password registers it with `chancery \
+             sync`; shares are registered by `custody split`)",
                 address.url, address.tenant
             ))
             .into())

@@ -144,3 +144,37 @@ fn a_site_server_rolled_back_is_refused() {
     assert!(stderr_of(&out).contains("rolled back"), "{}", stderr_of(&out));
     assert!(!config.exists());
 }
+
+#[test]
+fn custodians_shares_and_one_site_server_rebuild_the_home() {
+    let (env, servers, src) = world();
+    let shares = env.path("shares");
+    env.cmd(&["custody", "split", "--shares", "3", "--threshold", "2", "--out", shares.to_str().unwrap()])
+        .assert()
+        .success();
+    let share = |n: u32| shares.join(format!("share-1-{n}.txt")).to_str().unwrap().to_string();
+    let config = wipe_home(&env, "new-machine");
+    let with_shares = |picked: &[u32]| {
+        let mut args =
+            vec!["recover", "--url", &servers[2].url, "--site-key", &servers[2].key, "--tenant", "ee"]
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+        for n in picked {
+            args.extend(["--share".to_string(), share(*n)]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        at(&config, "no password", &refs).output().unwrap()
+    };
+    let out = with_shares(&[3]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("1 shares given, 2 needed"), "{}", stderr_of(&out));
+    let out = with_shares(&[1, 3]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let target = env.path("restored");
+    at(&config, "no password", &["restore", "latest", "--target", target.to_str().unwrap()])
+        .env("CHANCERY_SHARES", format!("{}:{}", share(1), share(3)))
+        .assert()
+        .success();
+    assert_same(&src, &target.join("src"));
+}

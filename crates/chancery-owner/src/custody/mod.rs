@@ -90,6 +90,7 @@ pub fn split(archive: &Archive, opts: &SplitOptions) -> Result<SplitReport> {
         Some(old) if old.key_file != key_id => Some(remove_key_file(archive, &old.key_file)?),
         _ => None,
     };
+    register_recovery_key(archive, &secret, &key_id)?;
     record_key_change(archive)?;
     Ok(SplitReport {
         generation,
@@ -115,6 +116,20 @@ fn store(archive: &Archive, key_file: &[u8], generation: u32, manifest: &[u8]) -
         site.backend.sync()?;
     }
     Ok(id)
+}
+
+/// Registers, at every site server, the recovery key derived from the secret (as from a
+/// password), so that the shares alone open a site server (`recover --url --share`), and
+/// removes there the registrations of key files no longer held (the previous split's).
+fn register_recovery_key(archive: &Archive, secret: &[u8; 32], key_id: &ObjectId) -> Result<()> {
+    let live: std::collections::BTreeSet<String> =
+        crate::archive::read_key_files(&archive.keys_dir())?.into_iter().map(|(id, _)| id.to_hex()).collect();
+    for site in &archive.sites {
+        crate::recovery_keys::prune(site, &live)?;
+    }
+    crate::recovery_keys::forget_removed(&archive.state_dir(), &live)?;
+    crate::recovery_keys::register(archive, secret, key_id)?;
+    Ok(())
 }
 
 /// Removes an old custody key file locally and at every reachable site (the ledger then

@@ -43,6 +43,32 @@ pub fn unlock_with_shares(
     shares: &[ShareInput],
     place: &str,
 ) -> Result<Unlocked> {
+    let Combined { secret, manifest, bytes, left_out } = combine_shares(manifests, shares, place)?;
+    let opened = open_custody_key(key_files, &manifest, &secret, place)?;
+    Ok(Unlocked { opened, secret, manifest: (manifest, bytes), left_out })
+}
+
+/// The secret `shares` combine to, checked against the manifest of their generation (from
+/// `manifests`, or the share files' own copy), before any key file is at hand.
+pub struct Combined {
+    /// The recovery secret.
+    pub secret: RecoverySecret,
+    /// The manifest used.
+    pub manifest: Manifest,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Shares left out, each named with why.
+    pub left_out: Vec<String>,
+}
+
+/// Checks each share against its generation's manifest and combines `threshold` valid ones.
+/// The secret still has to open the custody key file (`unlock_with_shares`); a site server is
+/// reached first with the recovery key derived from it (`recover --url --share`).
+pub fn combine_shares(
+    manifests: &[(String, Vec<u8>)],
+    shares: &[ShareInput],
+    place: &str,
+) -> Result<Combined> {
     let mut left_out = Vec::new();
     let mut parsed = Vec::new();
     for share in shares {
@@ -66,8 +92,7 @@ pub fn unlock_with_shares(
     let records: Vec<_> = valid.values().map(|f| &f.record).take(threshold).collect();
     let secret = combine(&records, manifest.threshold)
         .ok_or_else(|| ShareIntegrityError { detail: "the shares do not combine".into() })?;
-    let opened = open_custody_key(key_files, &manifest, &secret, place)?;
-    Ok(Unlocked { opened, secret, manifest: (manifest, bytes), left_out })
+    Ok(Combined { secret, manifest, bytes, left_out })
 }
 
 /// The recovery secret for the home at `config_path`, from share files: how a home recovered

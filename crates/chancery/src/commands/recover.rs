@@ -4,7 +4,7 @@ use super::Globals;
 use crate::cli::RecoverArgs;
 use crate::Outcome;
 use anyhow::{bail, Result};
-use chancery_owner::recover::{recover_from_dir_with, recover_from_server, Credential, ServerAddress};
+use chancery_owner::recover::{recover_from_dir_with, recover_from_server_with, Credential, ServerAddress};
 
 /// Rebuilds the home from one site with the password or custodians' shares; exit 10 when the
 /// site's keys, ledger or config copy, or a share, do not verify.
@@ -16,15 +16,11 @@ pub fn run(g: &Globals, args: RecoverArgs) -> Result<Outcome> {
     };
     let report = match (&args.dir, &args.url, &args.site_key, &args.tenant, &credential) {
         (Some(dir), ..) => recover_from_dir_with(g.config(), dir, args.site.as_deref(), &credential)?,
-        (None, Some(url), Some(site_key), Some(tenant), Credential::Password(password)) => {
+        (None, Some(url), Some(site_key), Some(tenant), _) => {
             let address =
                 ServerAddress { url: url.clone(), site_key: site_key.clone(), tenant: tenant.clone() };
-            recover_from_server(g.config(), &address, args.site.as_deref(), password)?
+            recover_from_server_with(g.config(), &address, args.site.as_deref(), &credential)?
         }
-        (None, Some(_), ..) if !args.shares.is_empty() => bail!(
-            "shares recover from a site's folder (--dir): a site server admits the recovery keys of \
-             passwords only; ask its operator for a copy of the tenant's folder"
-        ),
         _ => bail!("give --dir PATH, or --url URL with --site-key KEY and --tenant T"),
     };
     for why in &report.shares_left_out {
