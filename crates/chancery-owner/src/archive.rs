@@ -188,18 +188,11 @@ fn unlock(dir: &Path, password: &[u8]) -> Result<(ObjectId, chancery_format::key
 /// Every key file in a folder, named by the hash of its bytes.
 pub fn read_key_files(dir: &Path) -> Result<Vec<(ObjectId, Vec<u8>)>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Some(id) = entry.file_name().to_str().and_then(ObjectId::from_hex) else {
+    for path in crate::fsutil::entries_if_any(dir)? {
+        let Some(id) = path.file_name().and_then(|n| n.to_str()).and_then(ObjectId::from_hex) else {
             continue;
         };
-        let bytes =
-            std::fs::read(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         if ObjectId::of(&bytes) == id {
             out.push((id, bytes));
         }

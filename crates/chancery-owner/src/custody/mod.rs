@@ -193,13 +193,7 @@ pub fn site_manifests(site: &Site) -> Result<Vec<(String, Vec<u8>)>> {
 /// Every custody manifest in a local folder.
 pub fn local_manifests(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    for entry in entries {
-        let path = entry?.path();
+    for path in crate::fsutil::entries_if_any(dir)? {
         if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(MANIFEST_PREFIX)) {
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             out.push((path.display().to_string(), bytes));
