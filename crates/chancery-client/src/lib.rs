@@ -10,6 +10,7 @@
 
 mod audit_log;
 mod errors;
+mod governance;
 mod proof;
 mod witness;
 

@@ -39,6 +39,12 @@ pub enum Event {
     Config(String),
     /// A new key generation seals new data (its number, 1 to 255, in decimal).
     KeyRotated(String),
+    /// A governance proposal was made (its id, FORMAT.md §20).
+    Proposed(String),
+    /// A site executed a governance proposal (its id).
+    ProposalExecuted(String),
+    /// A governor cancelled a governance proposal (its id).
+    ProposalCancelled(String),
 }
 
 impl Event {
@@ -52,6 +58,9 @@ impl Event {
             Event::SiteRemoved(_) => "site-removed",
             Event::Config(_) => "config",
             Event::KeyRotated(_) => "key-rotated",
+            Event::Proposed(_) => "proposed",
+            Event::ProposalExecuted(_) => "proposal-executed",
+            Event::ProposalCancelled(_) => "proposal-cancelled",
         }
     }
 
@@ -64,7 +73,10 @@ impl Event {
             | Event::SiteAdded(a)
             | Event::SiteRemoved(a)
             | Event::Config(a)
-            | Event::KeyRotated(a) => a,
+            | Event::KeyRotated(a)
+            | Event::Proposed(a)
+            | Event::ProposalExecuted(a)
+            | Event::ProposalCancelled(a) => a,
         }
     }
 
@@ -77,6 +89,9 @@ impl Event {
             "site-removed" => Event::SiteRemoved(argument.to_owned()),
             "config" => Event::Config(argument.to_owned()),
             "key-rotated" => Event::KeyRotated(argument.to_owned()),
+            "proposed" => Event::Proposed(argument.to_owned()),
+            "proposal-executed" => Event::ProposalExecuted(argument.to_owned()),
+            "proposal-cancelled" => Event::ProposalCancelled(argument.to_owned()),
             other => return Err(EntryError::UnknownEvent(other.to_owned())),
         };
         event.check()?;
@@ -88,7 +103,13 @@ impl Event {
     fn check(&self) -> Result<(), EntryError> {
         let a = self.argument();
         let ok = match self {
-            Event::Snapshot(_) | Event::KeyAdded(_) | Event::KeyRemoved(_) | Event::Config(_) => {
+            Event::Snapshot(_)
+            | Event::KeyAdded(_)
+            | Event::KeyRemoved(_)
+            | Event::Config(_)
+            | Event::Proposed(_)
+            | Event::ProposalExecuted(_)
+            | Event::ProposalCancelled(_) => {
                 a.len() == 64 && a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             }
             Event::SiteAdded(_) | Event::SiteRemoved(_) => {
@@ -218,6 +239,9 @@ mod tests {
             Event::SiteRemoved("tallinn_2".into()),
             Event::Config(ID.into()),
             Event::KeyRotated("1".into()),
+            Event::Proposed(ID.into()),
+            Event::ProposalExecuted(ID.into()),
+            Event::ProposalCancelled(ID.into()),
             Event::KeyRotated("255".into()),
         ] {
             let entry = Entry::new(7, 1_764_331_234, event).unwrap();

@@ -17,6 +17,7 @@ pub mod entry;
 pub mod key;
 pub mod merkle;
 pub mod note;
+pub mod proposal;
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
@@ -25,4 +26,5 @@ pub use entry::{Entry, EntryError, Event};
 pub use key::{KeyError, KeyType, NoteSigner, VerifierKey};
 pub use merkle::{Hash, MerkleError};
 pub use note::{open, Note, NoteError, SignatureLine, Verified};
+pub use proposal::{Act, Deletion, Proposal, ProposalError, Setting};
 pub use witness::{check_add, ledger_origin, witness_name, AddCheckpoint, WitnessRefusal};

@@ -97,7 +97,7 @@ impl SignatureLine {
     }
 
     /// Parses one line without its newline.
-    fn parse(line: &str) -> Result<Self, NoteError> {
+    pub fn parse(line: &str) -> Result<Self, NoteError> {
         let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or(NoteError::MissingDash)?;
         let (name, b64) = rest.split_once(' ').ok_or(NoteError::BadPayload)?;
         check_name(name).map_err(NoteError::BadKeyName)?;

@@ -8,6 +8,7 @@
 
 pub mod audit_log;
 pub mod auth;
+pub mod governance;
 pub mod proof;
 pub mod receipt;
 pub mod tls;

@@ -33,6 +33,7 @@
 
 mod audit_log;
 mod files;
+mod governance;
 mod http;
 mod identity;
 mod metrics;

@@ -5,7 +5,8 @@
 //! When `shutdown` completes the listener is closed, every connection is asked to finish
 //! (HTTP/2 GOAWAY; HTTP/1.1 closes after the request in flight), and `run` returns once they
 //! have, or after [`SHUTDOWN_GRACE`]. Meanwhile a task fsyncs the audit journals that hold
-//! records of reads every second, and once more before `run` returns.
+//! records of reads every second, and once more before `run` returns, and another moves
+//! governance proposals on (locks them, executes them when due).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,8 +51,10 @@ pub async fn run(
     let addr = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%addr, site = %site.info.name, site_key = %site.info.site_key, "serving");
     let flusher = tokio::spawn(flush_audit_logs(site.clone()));
+    let governor = tokio::spawn(run_governance(site.clone()));
     serve(listener, acceptor, app, site.clone(), shutdown).await;
     flusher.abort();
+    governor.abort();
     // The records of the last reads reach the disk before `run` returns.
     let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
     Ok(())
@@ -65,6 +68,26 @@ async fn flush_audit_logs(site: Arc<Site>) {
         let site = site.clone();
         let _ = tokio::task::spawn_blocking(move || site.audit.flush()).await;
     }
+}
+
+/// Moves governance proposals on (lock, execute) every `governance_interval()`.
+async fn run_governance(site: Arc<Site>) {
+    let mut tick = tokio::time::interval(governance_interval());
+    loop {
+        tick.tick().await;
+        let site = site.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::governance::run_due(&site, crate::files::unix_now());
+        })
+        .await;
+    }
+}
+
+/// How often the executor runs: `CHANCERY_GOVERNANCE_INTERVAL` seconds (tests use 1), else 10.
+/// A proposal executes at most this long after its time lock ends.
+fn governance_interval() -> Duration {
+    let secs = std::env::var("CHANCERY_GOVERNANCE_INTERVAL").ok().and_then(|v| v.parse::<u64>().ok());
+    Duration::from_secs(secs.unwrap_or(10).clamp(1, 3600))
 }
 
 fn tls_acceptor(key: &SigningKey) -> anyhow::Result<TlsAcceptor> {

@@ -13,11 +13,12 @@ use ed25519_dalek::SigningKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::audit_log::AuditLogs;
+use crate::governance::{load_amended, Amended, Governance, Rules};
 use crate::identity::{info_of, load_config, load_key, SiteInfo};
 use crate::metrics::Metrics;
 use crate::replay::{Refused, ReplayCache, MAX_ENTRIES};
 use crate::storage::Storage;
-use crate::tenants::{Access, Registry};
+use crate::tenants::{Access, Registry, Tenant};
 
 /// How many locks serialise writes; writes of two objects share one only by chance.
 const WRITE_STRIPES: usize = 64;
@@ -30,6 +31,8 @@ const BODY_BUDGET_MIB: u32 = 1024;
 pub(crate) struct TenantStore {
     pub(crate) backend: Box<dyn Backend>,
     used: AtomicU64,
+    /// What executed settings proposals changed, and how many settings records there are.
+    amended: RwLock<(Amended, u64)>,
 }
 
 impl TenantStore {
@@ -40,7 +43,23 @@ impl TenantStore {
         for kind in ObjectKind::ALL {
             used = backend.list(kind)?.iter().fold(used, |sum, o| sum.saturating_add(o.size));
         }
-        Ok(TenantStore { backend, used: AtomicU64::new(used) })
+        let amended = RwLock::new(load_amended(&*backend)?);
+        Ok(TenantStore { backend, used: AtomicU64::new(used), amended })
+    }
+
+    /// The terms and roles in force for `tenant` (whose store this is).
+    pub(crate) fn rules(&self, tenant: &Tenant) -> Rules {
+        Rules::of(tenant, &self.amended().0)
+    }
+
+    /// The amendments in force and the number of their record.
+    pub(crate) fn amended(&self) -> (Amended, u64) {
+        self.amended.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Installs amendments just recorded as record number `seq`.
+    pub(crate) fn set_amended(&self, amended: Amended, seq: u64) {
+        *self.amended.write().unwrap_or_else(|p| p.into_inner()) = (amended, seq);
     }
 
     /// Bytes stored.
@@ -72,6 +91,8 @@ pub(crate) struct Site {
     pub(crate) started: i64,
     /// Every tenant's audit log.
     pub(crate) audit: AuditLogs,
+    /// Governance in progress.
+    pub(crate) governance: Governance,
     registry: Mutex<Registry>,
     stores: RwLock<BTreeMap<String, Arc<TenantStore>>>,
     replay: Mutex<ReplayCache>,
@@ -93,6 +114,7 @@ impl Site {
             metrics: Metrics::default(),
             started: crate::files::unix_now(),
             audit: AuditLogs::new(data),
+            governance: Governance::default(),
             stores: RwLock::new(BTreeMap::new()),
             replay: Mutex::new(ReplayCache::new(MAX_ENTRIES)),
             stripes: (0..WRITE_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -101,6 +123,8 @@ impl Site {
         };
         let names: Vec<String> = lock(&site.registry).tenants().map(|t| t.name.clone()).collect();
         for name in names {
+            // Any tenant may hold a proposal still open from before a restart.
+            site.governance.mark_open(&name);
             // A tenant whose folder cannot be opened is reported, and refused per request,
             // rather than keeping the whole site down.
             if let Err(e) = site.store(&name).with_context(|| format!("opening the store of tenant {name}")) {
@@ -115,6 +139,11 @@ impl Site {
         let mut registry = lock(&self.registry);
         registry.refresh();
         registry.access(key, tenant)
+    }
+
+    /// The enrolled tenant called `name`.
+    pub(crate) fn tenant(&self, name: &str) -> Option<Tenant> {
+        lock(&self.registry).tenants().find(|t| t.name == name).cloned()
     }
 
     /// The owner key of an enrolled tenant; `None` if there is no such tenant.

@@ -23,6 +23,7 @@ use chancery_protocol::{parse_public_key, valid_tenant};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{rfc3339_now, write_atomic, Existing, SITE_TOML, TENANTS_TOML};
+use crate::governance::{DEFAULT_RETENTION_FLOOR_SECS, DEFAULT_TIME_LOCK_SECS};
 use crate::identity::load_config;
 use crate::roles::{default_owner_roles, Role, Roles};
 use crate::storage::Storage;
@@ -37,6 +38,12 @@ pub(crate) struct TenantEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) quota_bytes: Option<u64>,
     pub(crate) enrolled_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) quorum: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) time_lock_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retention_floor_secs: Option<u64>,
     #[serde(default, rename = "key", skip_serializing_if = "Vec::is_empty")]
     pub(crate) keys: Vec<KeyEntry>,
 }
@@ -63,6 +70,17 @@ pub(crate) struct Tenant {
     /// Every enrolled key of the tenant (the owner's included) and its roles.
     pub(crate) roles: BTreeMap<[u8; 32], Roles>,
     pub(crate) quota_bytes: Option<u64>,
+    /// Governance terms agreed at enrollment (governance may change them since).
+    pub(crate) terms: EnrolledTerms,
+}
+
+/// The governance terms in `tenants.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EnrolledTerms {
+    /// Approvals a proposal needs; a majority of the governors when `None`.
+    pub(crate) quorum: Option<u32>,
+    pub(crate) time_lock_secs: u64,
+    pub(crate) retention_floor_secs: u64,
 }
 
 /// What `site-admin enroll` admits.
@@ -78,6 +96,12 @@ pub struct Enrollment {
     pub keys: Vec<(String, Roles)>,
     /// Storage quota in bytes.
     pub quota_bytes: Option<u64>,
+    /// Governor approvals a proposal needs (m); a majority of the governors when `None`.
+    pub quorum: Option<u32>,
+    /// Seconds between a proposal's quorum and its execution; 72 hours when `None`.
+    pub time_lock_secs: Option<u64>,
+    /// No object younger than this many seconds is ever deleted; 30 days when `None`.
+    pub retention_floor_secs: Option<u64>,
 }
 
 /// Admits an owner to the site as `tenant`, authenticated by `owner_key` (64 hex digits), with
@@ -133,6 +157,9 @@ fn entry_of(enrollment: &Enrollment) -> anyhow::Result<TenantEntry> {
         owner_roles: enrollment.owner_roles.clone(),
         quota_bytes: enrollment.quota_bytes,
         enrolled_at: rfc3339_now(),
+        quorum: enrollment.quorum,
+        time_lock_secs: enrollment.time_lock_secs,
+        retention_floor_secs: enrollment.retention_floor_secs,
         keys,
     })
 }
@@ -200,7 +227,18 @@ fn tenant_of(entry: &TenantEntry) -> anyhow::Result<Tenant> {
             bail!("key {} has no role", hex::encode(k));
         }
     }
-    Ok(Tenant { name: entry.name.clone(), key, roles, quota_bytes: entry.quota_bytes })
+    let governors = roles.values().filter(|r| r.contains(&Role::Governor)).count();
+    if let Some(m) = entry.quorum {
+        if m == 0 || m as usize > governors {
+            bail!("quorum {m} needs 1 to {governors} governors (keys with the role governor)");
+        }
+    }
+    let terms = EnrolledTerms {
+        quorum: entry.quorum,
+        time_lock_secs: entry.time_lock_secs.unwrap_or(DEFAULT_TIME_LOCK_SECS),
+        retention_floor_secs: entry.retention_floor_secs.unwrap_or(DEFAULT_RETENTION_FLOOR_SECS),
+    };
+    Ok(Tenant { name: entry.name.clone(), key, roles, quota_bytes: entry.quota_bytes, terms })
 }
 
 /// Reads `tenants.toml` from a site folder (empty when there is none).
@@ -376,7 +414,7 @@ mod tests {
             owner_key: KEY_A.into(),
             owner_roles: Some([Role::Writer].into()),
             keys: vec![(KEY_B.into(), governor.clone())],
-            quota_bytes: None,
+            ..Default::default()
         };
         enroll_with(dir.path(), &enrollment).unwrap();
         let registry = Registry::open(dir.path()).unwrap();

@@ -129,6 +129,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// The object's size if it exists, `None` if it does not.
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError>;
 
+    /// When the object was stored (Unix seconds), as the storage records it (a file's
+    /// modification time, an S3 object's `Last-Modified`); `None` if the object does not exist
+    /// or the storage keeps no time. A site's retention floor is measured from it.
+    fn written_at(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+        let _ = (kind, name);
+        Ok(None)
+    }
+
     /// Every complete object of `kind`, sorted by name.
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError>;
 
@@ -164,6 +172,9 @@ macro_rules! forward_backend {
             }
             fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
                 (**self).stat(kind, name)
+            }
+            fn written_at(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+                (**self).written_at(kind, name)
             }
             fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
                 (**self).list(kind)

@@ -264,6 +264,10 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.inner.stat(kind, name)
     }
 
+    fn written_at(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.written_at(kind, name)
+    }
+
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
         self.inner.list(kind)
     }

@@ -192,6 +192,16 @@ impl S3Backend {
         }
     }
 
+    fn last_modified(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+        let path = self.path(kind, name)?;
+        let store = self.store.clone();
+        match wait(async move { store.head(&path).await }) {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(e, kind, name, "looking up")),
+        }
+    }
+
     fn ranged(&self, kind: ObjectKind, name: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
         let path = self.path(kind, name)?;
         let store = self.store.clone();
@@ -253,6 +263,10 @@ impl Backend for S3Backend {
 
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
         self.head(kind, name)
+    }
+
+    fn written_at(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+        self.last_modified(kind, name)
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {

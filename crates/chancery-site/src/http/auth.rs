@@ -166,18 +166,19 @@ async fn grant(
     key: &[u8; 32],
     tenant: &str,
 ) -> Result<(Tenant, Roles, Arc<TenantStore>), ApiError> {
-    let (granted, found, forbidden) = match site.access(key, tenant) {
-        Access::Granted(granted, roles) => (Some(roles), granted, false),
-        Access::Forbidden(Some(found)) => (None, found, true),
-        Access::Unknown(Some(found)) => (None, found, false),
+    let (found, forbidden) = match site.access(key, tenant) {
+        Access::Granted(found, _) => (found, false),
+        Access::Forbidden(Some(found)) => (found, true),
+        Access::Unknown(Some(found)) => (found, false),
         Access::Forbidden(None) => return Err(forbidden_tenant(key, tenant)),
         Access::Unknown(None) => return Err(unknown_key(key)),
     };
     // The first request of a tenant opens its store, which lists it (disk or bucket).
     let (opener, name) = (site.clone(), found.name.clone());
     let store = blocking("opening the tenant's store", move || opener.store(&name)).await?;
-    if let Some(roles) = granted {
-        return Ok((found, roles, store));
+    // Roles as enrolled, amended by executed governance (which may add or remove a key).
+    if let Some(roles) = store.rules(&found).roles.get(key) {
+        return Ok((found.clone(), roles.clone(), store));
     }
     let (reader, registration) = (store.clone(), recovery_key_name(key));
     let registered = blocking("looking up a recovery key", move || {

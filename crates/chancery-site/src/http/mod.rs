@@ -4,6 +4,7 @@
 mod audit_log;
 mod auth;
 mod error;
+mod governance;
 mod objects;
 mod observe;
 mod proof;
@@ -58,6 +59,8 @@ pub static ROUTES: &[Route] = &[
     Route { method: "DELETE", path: OBJECT, handler: || delete(objects::delete_object) },
     Route { method: "GET", path: PROOF, handler: || get(proof::prove_range) },
     Route { method: "GET", path: "/v1/tenants/{tenant}/audit-log", handler: || get(audit_log::get_log) },
+    Route { method: "GET", path: "/v1/tenants/{tenant}/governance", handler: || get(governance::get) },
+    Route { method: "POST", path: "/v1/tenants/{tenant}/governance", handler: || post(governance::post) },
 ];
 
 /// The application: every route, with logging and metrics around each.

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chancery_protocol::receipt::Receipt;
+use chancery_protocol::governance::is_governance_name;
 use chancery_protocol::CONTENT_ADDRESSED;
 use chancery_store::{Backend, ObjectKind};
 
@@ -57,6 +58,13 @@ pub(crate) async fn put_object(
             format!(
                 "{name} is part of the site's audit log, which only the site writes; read it at …/audit-log"
             ),
+        )
+        .reason("forbidden"));
+    }
+    if kind == ObjectKind::Meta && is_governance_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{name} is a governance record, which only the site writes; governors post acts to …/governance"),
         )
         .reason("forbidden"));
     }

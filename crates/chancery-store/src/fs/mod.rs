@@ -280,6 +280,18 @@ impl Backend for FsBackend {
         }
     }
 
+    fn written_at(&self, kind: ObjectKind, name: &str) -> Result<Option<i64>, StoreError> {
+        validate_name(name)?;
+        let path = self.object_path(kind, name);
+        match fs::metadata(&path) {
+            // Objects are never rewritten in place, so the modification time is when it was stored.
+            Ok(meta) if meta.is_file() => Ok(Some(std::os::unix::fs::MetadataExt::mtime(&meta))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.check_root().map(|()| None),
+            Err(e) => Err(self.fail(e, &path, "looking up")),
+        }
+    }
+
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut objects = match kind {
             ObjectKind::Pack => self.list_fanned_out(&self.kind_dir(kind))?,
