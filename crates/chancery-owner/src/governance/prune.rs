@@ -68,8 +68,8 @@ pub struct PrunePlan {
     /// Every index file the plan was computed from: another one at execution time means a
     /// backup ran since, and the plan must be computed again.
     pub based_on_index: Vec<ObjectId>,
-    /// Sites left out (unreachable, or their ledger failed): they may hold objects the plan
-    /// does not know of.
+    /// Sites left out (unreachable, or their ledger failed), which may hold objects the plan
+    /// does not know of, and bad copies of index files met (read from another site instead).
     pub warnings: Vec<String>,
 }
 
