@@ -18,6 +18,7 @@ pub mod custody;
 pub mod error;
 pub mod fsmeta;
 pub mod fsutil;
+pub mod governance;
 pub mod index;
 pub mod ledger;
 pub mod needs;
