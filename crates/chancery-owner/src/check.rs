@@ -125,7 +125,8 @@ impl SiteRun<'_> {
         let reader = BlobReader::new(vec![self.site], &self.archive.keys, index);
         let ids = list_ids(self.site, ObjectKind::Snapshot)?;
         // Remarks that are no sign of tampering (a snapshot not yet recorded) are not problems.
-        for p in ledger_problems(self.archive.ledger()?, self.site, &ids, &mut Vec::new()) {
+        let forgotten = crate::governance::book::doomed(self.archive)?.snapshots;
+        for p in ledger_problems(self.archive.ledger()?, &forgotten, self.site, &ids, &mut Vec::new()) {
             self.problem(None, p.object, p.detail);
         }
         for id in ids {

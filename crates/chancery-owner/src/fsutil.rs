@@ -30,3 +30,9 @@ pub fn entries_if_any(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     }
     Ok(paths)
 }
+
+/// This machine's clock, Unix seconds.
+pub fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -75,6 +75,16 @@ impl Index {
         Ok((index, warnings))
     }
 
+    /// Forgets the packs a governance proposal deletes: a blob held only there counts as
+    /// absent, so no new snapshot builds on it (it is stored again).
+    pub fn drop_packs(&mut self, doomed: &HashSet<ObjectId>) {
+        if doomed.is_empty() {
+            return;
+        }
+        self.blobs.retain(|_, loc| !doomed.contains(&loc.pack));
+        self.packs.retain(|p| !doomed.contains(p));
+    }
+
     /// Adds an index file's packs.
     pub fn add_file(&mut self, id: ObjectId, file: &IndexFile) {
         if !self.files.insert(id) {

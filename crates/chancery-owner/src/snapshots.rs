@@ -53,6 +53,7 @@ pub fn list_checked(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<SnapshotEntry>, Vec<IntegrityError>)> {
     let ledger = archive.ledger()?;
+    let forgotten = crate::governance::book::doomed(archive)?.snapshots;
     let mut problems = Vec::new();
     let mut found: BTreeMap<ObjectId, SnapshotEntry> = BTreeMap::new();
     for site in &archive.sites {
@@ -61,7 +62,7 @@ pub fn list_checked(
             continue;
         }
         let ids = list_ids(site, ObjectKind::Snapshot)?;
-        problems.extend(ledger_problems(ledger, site, &ids, warnings));
+        problems.extend(ledger_problems(ledger, &forgotten, site, &ids, warnings));
         for id in ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing) {
             if let Some(entry) = found.get_mut(&id) {
                 // Same name, so same bytes if the hash holds: no need to decrypt again.
@@ -89,10 +90,11 @@ pub fn list_checked(
 
 /// What is wrong at `site`, which holds the snapshots `ids`, against the ledger: snapshots it
 /// holds that the ledger does not record, and snapshots the ledger records below the size the
-/// site vouched for that it does not hold. Remarks that are no sign of tampering go to
-/// `warnings`.
+/// site vouched for that it does not hold, unless a recorded governance proposal deletes
+/// them (`forgotten`). Remarks that are no sign of tampering go to `warnings`.
 pub fn ledger_problems(
     ledger: &LedgerView,
+    forgotten: &std::collections::HashSet<ObjectId>,
     site: &Site,
     ids: &[ObjectId],
     warnings: &mut Vec<String>,
@@ -125,7 +127,7 @@ pub fn ledger_problems(
     }
     let held: std::collections::HashSet<&ObjectId> = ids.iter().collect();
     for (id, index) in ledger.owed_by(site.name()) {
-        if !held.contains(&id) {
+        if !held.contains(&id) && !forgotten.contains(&id) {
             problems.push(problem(
                 &id,
                 format!("recorded in ledger entry {index}, which the site vouched for, but missing there: deleted"),

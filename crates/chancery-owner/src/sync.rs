@@ -7,6 +7,7 @@
 //! there. The receipts of what a site server takes are kept as for a backup, so that a
 //! snapshot written while it was away counts as receipted there once it has been synced.
 
+use crate::governance::book::Doomed;
 use crate::objects::{get_verified, list_ids};
 use crate::receipts::recover_receipts;
 use crate::site::Site;
@@ -31,8 +32,10 @@ pub struct SyncStats {
     pub warnings: Vec<String>,
 }
 
-/// Copies to `target` every object of `kinds` that some source has and it lacks.
-pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind]) -> Result<SyncStats> {
+/// Copies to `target` every object of `kinds` that some source has and it lacks, except what
+/// a governance proposal deletes (`doomed`): a site that executed it must not get it back
+/// from one that has not yet.
+pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind], doomed: &Doomed) -> Result<SyncStats> {
     let mut stats = SyncStats::default();
     for kind in kinds {
         if *kind == ObjectKind::Snapshot && stats.missing > 0 {
@@ -48,7 +51,7 @@ pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind]) -> Resul
         let mut holders = Vec::new();
         for source in sources.iter().filter(|s| s.name() != target.name()) {
             let ids = list_ids(source, *kind)?;
-            wanted.extend(ids.iter().copied().filter(|id| !have.contains(id)));
+            wanted.extend(ids.iter().copied().filter(|id| !have.contains(id) && !doomed.contains(*kind, id)));
             holders.push((*source, ids.into_iter().collect::<HashSet<_>>()));
         }
         for id in wanted {
@@ -119,7 +122,8 @@ fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site])
     let recovered = recover_receipts(target)?;
     crate::backup::prepare::push_keys(archive, target)?;
     remove_old_keys(archive, target)?;
-    let mut stats = catch_up(target, sources, &SYNC_ORDER)?;
+    let doomed = crate::governance::book::doomed(archive)?;
+    let mut stats = catch_up(target, sources, &SYNC_ORDER, &doomed)?;
     stats.warnings.splice(0..0, recovered);
     if let Some(log) = &target.receipts {
         stats.warnings.extend(log.take_problems());

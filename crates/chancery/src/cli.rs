@@ -62,6 +62,14 @@ pub enum Command {
     /// Custodians' shares of a recovery secret that opens the archive without a password.
     #[command(subcommand)]
     Custody(CustodyCommand),
+    /// Propose to forget snapshots by retention rules (with --prune, also the data only they
+    /// use): governors approve, and each site server executes after the time lock.
+    Forget(crate::cli_governance::ForgetArgs),
+    /// Propose to delete the packs and index files no snapshot uses.
+    Prune(crate::cli_governance::PruneArgs),
+    /// Governance: proposals (list, approve, cancel), changes of terms and roles, governor keys.
+    #[command(subcommand)]
+    Governance(crate::cli_governance::GovernanceCommand),
     /// The ledger: every change to the archive, witnessed by the sites.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -419,6 +427,16 @@ pub struct SiteAdminEnrollArgs {
     /// Storage quota in bytes (default: none).
     #[arg(long)]
     pub quota: Option<u64>,
+    /// Governor approvals a proposal needs (m of n; default: a majority of the governors).
+    #[arg(long)]
+    pub quorum: Option<u32>,
+    /// Time between a proposal's quorum and its execution, during which any governor can
+    /// cancel (default 72h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub time_lock: Option<std::time::Duration>,
+    /// No object younger than this is ever deleted, whatever the signatures (default 30d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub retention_floor: Option<std::time::Duration>,
 }
 
 /// `--key KEY=ROLES`.
@@ -434,7 +452,7 @@ fn parse_roles(list: &str) -> Result<chancery_site::Roles, String> {
     chancery_site::parse_roles(list)
 }
 
-fn parse_key_roles(text: &str) -> Result<KeyRoles, String> {
+pub(crate) fn parse_key_roles(text: &str) -> Result<KeyRoles, String> {
     let (key, roles) = text.split_once('=').ok_or("give KEY=ROLE[,ROLE...]")?;
     Ok(KeyRoles { key: key.trim().to_string(), roles: parse_roles(roles)? })
 }

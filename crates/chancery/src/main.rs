@@ -2,6 +2,7 @@
 //! turns the outcome into the exit codes of `shared/CLI.md`. Logic lives in the library crates.
 
 mod cli;
+mod cli_governance;
 mod commands;
 mod output;
 mod password;

@@ -97,13 +97,18 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     let mut warnings = Vec::new();
     let sites = prepare::bring_up_to_date(archive, &mut lagging, &mut warnings)?;
     let site_refs: Vec<&Site> = sites.iter().collect();
-    let (index, index_warnings) = Index::load_union(&site_refs, &archive.keys)?;
+    let (mut index, index_warnings) = Index::load_union(&site_refs, &archive.keys)?;
     warnings.extend(index_warnings);
+    // What a governance proposal deletes is no base for this snapshot.
+    let doomed = crate::governance::book::doomed(archive)?;
+    index.drop_packs(&doomed.packs);
     let existing = list_snapshots(archive, &mut warnings)?;
     // This backup starts the ledger with every existing snapshot in it, and records the one a
     // stopped run left unrecorded: no need to warn about either.
     warnings.retain(|w| w != crate::snapshots::NO_LEDGER_YET && !w.contains(crate::snapshots::PENDING_MARK));
-    let parent = find_parent(request, &existing);
+    let parents: Vec<SnapshotEntry> =
+        existing.iter().filter(|e| !doomed.snapshots.contains(&e.id)).cloned().collect();
+    let parent = find_parent(request, &parents);
     let started = std::time::SystemTime::now();
     let (tree, summary, walk_warnings, result) =
         run_pipeline(archive, &sites, &index, &parent, request, &root_names, progress)?;

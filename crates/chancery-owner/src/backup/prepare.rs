@@ -38,7 +38,9 @@ pub fn bring_up_to_date(
     }
     let sources: Vec<Site> = ready.clone();
     let source_refs: Vec<&Site> = sources.iter().collect();
-    ready.retain(|site| match catch_up(site, &source_refs, &[ObjectKind::Pack, ObjectKind::Index]) {
+    let doomed = crate::governance::book::doomed(archive)?;
+    let kinds = [ObjectKind::Pack, ObjectKind::Index];
+    ready.retain(|site| match catch_up(site, &source_refs, &kinds, &doomed) {
         Ok(stats) => {
             warnings.extend(stats.warnings);
             true
@@ -74,8 +76,12 @@ pub fn push_keys(archive: &Archive, site: &Site) -> Result<()> {
 fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> Result<()> {
     let (index, index_warnings) = Index::load_union(&[site], &archive.keys)?;
     warnings.extend(index_warnings);
+    // A pack a proposal deletes may have lost its index file already (the site deletes index
+    // files first): it is no orphan, and indexing it again would let backups build on it.
+    let doomed = crate::governance::book::doomed(archive)?;
     let mut found = Vec::new();
-    for pack in list_ids(site, ObjectKind::Pack)?.into_iter().filter(|p| !index.has_pack(p)) {
+    let orphans = list_ids(site, ObjectKind::Pack)?.into_iter().filter(|p| !index.has_pack(p));
+    for pack in orphans.filter(|p| !doomed.packs.contains(p)) {
         match read_pack_header(archive, site, &pack) {
             Ok(entries) => found.push(IndexPack { pack, entries }),
             Err(e) => warnings.push(format!(

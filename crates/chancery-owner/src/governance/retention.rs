@@ -53,6 +53,31 @@ pub struct RetentionRules {
 }
 
 impl RetentionRules {
+    /// The rules as `--keep-last 3 --keep-within 604800s --tag db`, for a proposal's reason.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let counts = [
+            ("last", self.keep_last),
+            ("hourly", self.keep_hourly),
+            ("daily", self.keep_daily),
+            ("weekly", self.keep_weekly),
+            ("monthly", self.keep_monthly),
+            ("yearly", self.keep_yearly),
+        ];
+        for (name, n) in counts {
+            if let Some(n) = n.filter(|n| *n > 0) {
+                parts.push(format!("--keep-{name} {n}"));
+            }
+        }
+        if let Some(s) = self.keep_within_sec {
+            parts.push(format!("--keep-within {s}s"));
+        }
+        for tag in &self.tags {
+            parts.push(format!("--tag {tag}"));
+        }
+        parts.join(" ")
+    }
+
     /// True when no rule says what to keep (tags only narrow which snapshots are considered).
     pub fn is_empty(&self) -> bool {
         self.counts().iter().all(|(n, _, _)| *n == 0) && self.within().is_none()

@@ -98,7 +98,7 @@ fn config_changes(archive: &Archive, ledger: &LocalLedger) -> Result<Vec<Event>>
             Event::SiteRemoved(name) => sites.remove(name),
             Event::KeyAdded(id) => keys.insert(id.clone()),
             Event::KeyRemoved(id) => keys.remove(id),
-            Event::Snapshot(_) | Event::Config(_) | Event::KeyRotated(_) => false,
+            _ => false,
         };
     }
     let configured: BTreeSet<String> = archive.config.sites.iter().map(|s| s.name.clone()).collect();

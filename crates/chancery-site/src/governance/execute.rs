@@ -151,15 +151,19 @@ fn newest_snapshot_kept(
     if held.proposal.act == Act::RemoveSite {
         return Ok(Ok(()));
     }
-    let mut newest: Option<(i64, String)> = None;
+    let mut written = Vec::new();
     for snapshot in backend.list(ObjectKind::Snapshot)? {
-        let written = backend.written_at(ObjectKind::Snapshot, &snapshot.name)?.unwrap_or(i64::MAX);
-        newest = newest.max(Some((written, snapshot.name)));
+        let at = backend.written_at(ObjectKind::Snapshot, &snapshot.name)?.unwrap_or(i64::MAX);
+        written.push((at, snapshot.name));
     }
-    let Some((_, newest)) = newest else { return Ok(Ok(())) };
-    if targets.iter().any(|(k, n)| *k == ObjectKind::Snapshot && *n == newest) {
+    // Times are whole seconds: every snapshot of the newest second counts as the newest.
+    let Some(newest) = written.iter().map(|(at, _)| *at).max() else { return Ok(Ok(())) };
+    let deleted = |name: &String| targets.iter().any(|(k, n)| *k == ObjectKind::Snapshot && n == name);
+    let newest_names: Vec<&String> = written.iter().filter(|(at, _)| *at == newest).map(|(_, n)| n).collect();
+    if newest_names.iter().all(|n| deleted(n)) {
         return Ok(Err(format!(
-            "refused: it would delete snapshot {newest}, the newest this site holds; a forget keeps it always"
+            "refused: it would delete snapshot {}, the newest this site holds; a forget keeps it always",
+            newest_names[0]
         )));
     }
     Ok(Ok(()))

@@ -103,7 +103,9 @@ fn verify(g: &Globals, archive: &Archive, args: &LedgerArgs) -> Result<Outcome> 
             problems.push(format!("site {}: {p}", s.site));
         }
         let ids = list_ids(site, ObjectKind::Snapshot).with_context(|| format!("listing site {}", s.site))?;
-        problems.extend(ledger_problems(view, site, &ids, &mut warnings).iter().map(|p| p.to_string()));
+        let forgotten = chancery_owner::governance::book::doomed(&archive)?.snapshots;
+        let found = ledger_problems(view, &forgotten, site, &ids, &mut warnings);
+        problems.extend(found.iter().map(|p| p.to_string()));
         if !g.json {
             println!("site {}: {}", s.site, describe(s));
         }

@@ -10,6 +10,7 @@ mod demo_data;
 mod demo_sites;
 mod init;
 mod key;
+mod governance;
 mod ledger;
 mod ls;
 mod policy;
@@ -106,6 +107,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Sync(args) => sync::run(&g, args),
         Command::Key(cmd) => key::run(&g, cmd),
         Command::Ledger(cmd) => ledger::run(&g, cmd),
+        Command::Forget(args) => governance::forget(&g, args),
+        Command::Prune(args) => governance::prune(&g, args),
+        Command::Governance(cmd) => governance::run(&g, cmd),
         Command::Recover(args) => recover::run(&g, args),
         Command::Custody(cmd) => custody::run(&g, cmd),
         Command::Demo(args) => demo::run(args),

@@ -38,6 +38,9 @@ pub fn run(g: &Globals, cmd: SiteAdminCommand) -> Result<Outcome> {
                 owner_roles: a.owner_roles,
                 keys: a.key.into_iter().map(|k| (k.key, k.roles)).collect(),
                 quota_bytes: a.quota,
+                quorum: a.quorum,
+                time_lock_secs: a.time_lock.map(|d| d.as_secs()),
+                retention_floor_secs: a.retention_floor.map(|d| d.as_secs()),
             };
             chancery_site::enroll_with(&a.data, &enrollment)?;
             println!("tenant {} enrolled", a.tenant);

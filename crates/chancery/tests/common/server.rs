@@ -33,6 +33,18 @@ impl SiteServer {
         owner_key: &str,
         more: impl FnOnce(&mut Command),
     ) -> SiteServer {
+        Self::start_enrolled(data, name, tenant, owner_key, more, &[])
+    }
+
+    /// [`SiteServer::start_with`], with more `site-admin enroll` arguments (keys, terms).
+    pub fn start_enrolled(
+        data: &Path,
+        name: &str,
+        tenant: &str,
+        owner_key: &str,
+        more: impl FnOnce(&mut Command),
+        enroll: &[String],
+    ) -> SiteServer {
         let mut init = chancery();
         init.args(["--json", "site-admin", "init", "--data", data.to_str().unwrap(), "--name", name]).args([
             "--location",
@@ -50,6 +62,7 @@ impl SiteServer {
         let status = chancery()
             .args(["site-admin", "enroll", "--data", data.to_str().unwrap(), "--tenant", tenant])
             .args(["--owner-key", owner_key])
+            .args(enroll)
             .status()
             .unwrap();
         assert!(status.success());
@@ -69,6 +82,8 @@ impl SiteServer {
         let mut child = chancery()
             .args(["serve", "--data", self.data.to_str().unwrap(), "--listen", &self.listen])
             .env("CHANCERY_LOG", "warn")
+            // Governance proposals move on within a second of their time lock.
+            .env("CHANCERY_GOVERNANCE_INTERVAL", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
