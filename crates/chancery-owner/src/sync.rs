@@ -35,7 +35,12 @@ pub struct SyncStats {
 /// Copies to `target` every object of `kinds` that some source has and it lacks, except what
 /// a governance proposal deletes (`doomed`): a site that executed it must not get it back
 /// from one that has not yet.
-pub fn catch_up(target: &Site, sources: &[&Site], kinds: &[ObjectKind], doomed: &Doomed) -> Result<SyncStats> {
+pub fn catch_up(
+    target: &Site,
+    sources: &[&Site],
+    kinds: &[ObjectKind],
+    doomed: &Doomed,
+) -> Result<SyncStats> {
     let mut stats = SyncStats::default();
     for kind in kinds {
         if *kind == ObjectKind::Snapshot && stats.missing > 0 {

@@ -38,8 +38,11 @@ impl World {
             governor_keys.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
             governors.push(path);
         }
-        let mut enroll: Vec<String> = governor_keys.iter().flat_map(|k| ["--key".into(), format!("{k}=governor")]).collect();
-        enroll.extend(["--quorum", "2", "--time-lock", time_lock, "--retention-floor", floor].map(String::from));
+        let mut enroll: Vec<String> =
+            governor_keys.iter().flat_map(|k| ["--key".into(), format!("{k}=governor")]).collect();
+        enroll.extend(
+            ["--quorum", "2", "--time-lock", time_lock, "--retention-floor", floor].map(String::from),
+        );
         let owner = owner_key(&env);
         let servers = PLACES
             .iter()
@@ -69,7 +72,9 @@ impl World {
 
     /// The packs proposal `id` deletes, from its text as the first site keeps it.
     fn proposed_packs(&self, id: &str) -> BTreeSet<String> {
-        let text = std::fs::read_to_string(self.servers[0].data.join(format!("tenants/ee/meta/proposal-{id}"))).unwrap();
+        let text =
+            std::fs::read_to_string(self.servers[0].data.join(format!("tenants/ee/meta/proposal-{id}")))
+                .unwrap();
         text.lines().filter_map(|l| l.strip_prefix("delete packs ")).map(String::from).collect()
     }
 
@@ -78,7 +83,10 @@ impl World {
         let book = self.env.json(&["governance", "list"], 0);
         let proposal = book["proposals"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned();
         let proposal = proposal.unwrap_or_else(|| panic!("no proposal {id} in {book}"));
-        PLACES.iter().map(|(site, _, _)| proposal["sites"][site]["stage"].as_str().unwrap_or("?").to_string()).collect()
+        PLACES
+            .iter()
+            .map(|(site, _, _)| proposal["sites"][site]["stage"].as_str().unwrap_or("?").to_string())
+            .collect()
     }
 
     /// Waits until every site shows `stage` for `id`.
@@ -152,7 +160,10 @@ fn two_of_three_governors_prune_after_the_lock_and_every_kept_snapshot_restores(
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
     for (site, _, _) in PLACES {
         let target = w.env.path(&format!("restored-{site}"));
-        w.env.cmd(&["restore", "latest", "--target", target.to_str().unwrap(), "--site", site]).assert().success();
+        w.env
+            .cmd(&["restore", "latest", "--target", target.to_str().unwrap(), "--site", site])
+            .assert()
+            .success();
         assert_same(&src, &target.join("src"));
         w.env.cmd(&["check", "--site", site, "--read-data"]).assert().success();
     }
@@ -160,4 +171,194 @@ fn two_of_three_governors_prune_after_the_lock_and_every_kept_snapshot_restores(
     assert!(ledger.contains("proposed") && ledger.contains("proposal-executed"), "{ledger}");
     // A backup afterwards still works and builds on what is left.
     w.env.backup_json(&[&src], 0);
+}
+
+/// Runs chancery as the owner alone (no governor key); asserts exit 12.
+fn refused_as_owner(env: &Env, args: &[&str]) {
+    let out = env.cmd(args).env_remove("CHANCERY_GOVERNOR_KEY").output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(12), "chancery {args:?}: {err}");
+    assert!(err.contains("governor"), "the refusal says what is needed: {err}");
+}
+
+/// A client of site `i` signing with `key`.
+fn client_as(
+    w: &World,
+    i: usize,
+    tenant: &str,
+    key: &ed25519_dalek::SigningKey,
+) -> chancery_client::RemoteBackend {
+    let server = &w.servers[i];
+    let site_key = chancery_protocol::parse_public_key("site key", &server.key).unwrap();
+    let identity = chancery_owner::site::OwnerIdentity::from_signing_key(key.clone());
+    chancery_client::RemoteBackend::new(chancery_client::RemoteSite {
+        url: server.url.clone(),
+        site_key,
+        tenant: tenant.into(),
+        owner_key: identity.public_key,
+        signer: identity.signer,
+    })
+    .unwrap()
+}
+
+fn owner_signing_key(env: &Env) -> ed25519_dalek::SigningKey {
+    let archive = chancery_owner::archive::Archive::open(&env.config, common::PASSWORD.as_bytes()).unwrap();
+    archive.keys.owner_signing_key()
+}
+
+#[test]
+fn a_writer_key_destroys_nothing_and_each_refusal_is_in_the_audit_log() {
+    use chancery_store::{Backend, ObjectKind};
+    let w = World::new("2s", "0s");
+    three_backups(&w.env);
+    refused_as_owner(&w.env, &["forget", "--keep-last", "1"]);
+    // Governors forget the first two snapshots (no prune), so that a prune has something to delete.
+    let id = proposal_id(&w.as_governor(1, &["--json", "forget", "--keep-last", "1"]));
+    assert!(w.as_governor(2, &["governance", "approve", &id]).status.success());
+    w.wait_for(&id, "executed", Duration::from_secs(30));
+    let before = w.all_packs();
+    refused_as_owner(&w.env, &["prune"]);
+    refused_as_owner(&w.env, &["governance", "propose", "--quorum", "1"]);
+    let owner = owner_key(&w.env);
+    refused_as_owner(&w.env, &["governance", "propose", "--roles", &format!("{owner}=writer,governor")]);
+    let approve = w.env.cmd(&["governance", "approve", &id]).output().unwrap();
+    assert_ne!(approve.status.code(), Some(0), "the owner cannot approve either");
+
+    let client = client_as(&w, 0, "ee", &owner_signing_key(&w.env));
+    let pack = before[0].iter().next().unwrap().clone();
+    assert!(client.delete(ObjectKind::Pack, &pack).is_err(), "no DELETE of data");
+    assert!(client.put(ObjectKind::Pack, &pack, b"ransom note").is_err(), "no overwrite");
+    assert!(client.put(ObjectKind::Meta, "chancery-site", b"ransom note").is_err(), "no overwrite of meta");
+    assert!(client.put(ObjectKind::Meta, &format!("governance-done-{id}"), b"{}").is_err());
+
+    assert_eq!(w.all_packs(), before, "nothing lost");
+    assert_eq!(w.env.json(&["snapshots"], 0).as_array().unwrap().len(), 1);
+    w.env.cmd(&["check", "--read-data"]).assert().success();
+    let log = w.env.json(&["audit-log", "--site", "lux", "--verify"], 0);
+    let refusals: Vec<&Value> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key"] == owner.as_str() && r["status"].as_u64().unwrap() >= 400)
+        .collect();
+    let count = |method: &str, object: &str, status: u64| {
+        refusals
+            .iter()
+            .filter(|r| r["method"] == method && r["object"] == object && r["status"] == status)
+            .count()
+    };
+    let acts = "forget, prune, quorum change, role change, approval";
+    assert_eq!(count("POST", "governance", 403), 5, "{acts}: {refusals:?}");
+    assert_eq!(count("DELETE", &format!("packs/{pack}"), 405), 1, "{refusals:?}");
+    assert_eq!(count("PUT", &format!("packs/{pack}"), 400), 1, "{refusals:?}");
+    assert_eq!(count("PUT", "meta/chancery-site", 409), 1, "{refusals:?}");
+}
+
+#[test]
+fn a_cancel_stops_a_proposal_everywhere_and_replays_and_forgeries_are_refused() {
+    let w = World::new("8s", "0s");
+    three_backups(&w.env);
+    let before = w.all_packs();
+    let id = proposal_id(&w.as_governor(1, &["--json", "forget", "--keep-last", "1", "--prune"]));
+    assert!(w.as_governor(2, &["governance", "approve", &id]).status.success());
+    assert_eq!(w.stages(&id), ["locked"; 3]);
+    let out = w.as_governor(3, &["governance", "cancel", &id[..10]]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(w.stages(&id), ["cancelled"; 3]);
+    let again = w.as_governor(1, &["governance", "approve", &id]);
+    assert_ne!(again.status.code(), Some(0), "a cancelled proposal takes no more approvals");
+
+    // The signed proposal, replayed.
+    let text =
+        std::fs::read_to_string(w.servers[0].data.join(format!("tenants/ee/meta/proposal-{id}"))).unwrap();
+    let g1 = chancery_owner::governance::governor_key::load(&w.governors[0]).unwrap();
+    let note = chancery_owner::governance::post::signed_note(&text, &g1).unwrap();
+    // To another tenant of the same site, whose governors include the same key.
+    let stranger = w.env.path("stranger.key");
+    let out = w.env.cmd(&["governance", "key", "--out", stranger.to_str().unwrap()]).output().unwrap();
+    let stranger_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    enroll(&w.servers[0], "lv", &stranger_key, &w.governor_keys);
+    let refusal = client_as(&w, 0, "lv", &g1).post_governance(&note).unwrap_err().to_string();
+    assert!(refusal.contains("403") && refusal.contains("not this tenant"), "{refusal}");
+    // To a site it was not addressed to, where the same owner and governors are enrolled.
+    let mut enroll_args: Vec<String> =
+        w.governor_keys.iter().flat_map(|k| ["--key".into(), format!("{k}=governor")]).collect();
+    enroll_args.extend(["--quorum", "1", "--time-lock", "0s", "--retention-floor", "0s"].map(String::from));
+    let other = SiteServer::start_enrolled(
+        &w.env.path("site-other"),
+        "other",
+        "ee",
+        &owner_key(&w.env),
+        |_| {},
+        &enroll_args,
+    );
+    let far = World { env: Env::init(), servers: vec![other], governors: vec![], governor_keys: vec![] };
+    let refusal = client_as(&far, 0, "ee", &g1).post_governance(&note).unwrap_err().to_string();
+    assert!(refusal.contains("403") && refusal.contains("not addressed to this site"), "{refusal}");
+    // A forged signature, and one by a key that is no governor.
+    let mut line = chancery_ledger::Note::parse(note.as_bytes()).unwrap().signatures()[0].clone();
+    line.signature[0] ^= 1;
+    let mut forged = chancery_ledger::Note::new(text.clone()).unwrap();
+    forged.add_signature(line).unwrap();
+    let forged = forged.format();
+    let refusal = client_as(&w, 1, "ee", &g1).post_governance(&forged).unwrap_err().to_string();
+    assert!(refusal.contains("403"), "{refusal}");
+    let not_governor = chancery_owner::governance::governor_key::load(&stranger).unwrap();
+    let by_stranger = chancery_owner::governance::post::signed_note(&text, &not_governor).unwrap();
+    let refusal = client_as(&w, 1, "ee", &g1).post_governance(&by_stranger).unwrap_err().to_string();
+    assert!(refusal.contains("403") && refusal.contains("not a governor"), "{refusal}");
+
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(w.stages(&id), ["cancelled"; 3]);
+    assert_eq!(w.all_packs(), before, "a cancelled proposal deletes nothing, anywhere");
+    assert_eq!(w.env.json(&["snapshots"], 0).as_array().unwrap().len(), 3);
+    let ledger = String::from_utf8(w.env.cmd(&["ledger", "show"]).output().unwrap().stdout).unwrap();
+    assert!(ledger.contains("proposal-cancelled"), "{ledger}");
+}
+
+/// Enrolls `owner` as `tenant` at a running server, with `governors`.
+fn enroll(server: &SiteServer, tenant: &str, owner: &str, governors: &[String]) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("chancery"));
+    cmd.args([
+        "site-admin",
+        "enroll",
+        "--data",
+        server.data.to_str().unwrap(),
+        "--tenant",
+        tenant,
+        "--owner-key",
+        owner,
+    ]);
+    for g in governors {
+        cmd.args(["--key", &format!("{g}=governor")]);
+    }
+    assert!(cmd.status().unwrap().success());
+}
+
+#[test]
+fn the_retention_floor_holds_against_a_full_quorum_until_governance_lowers_it() {
+    let w = World::new("2s", "1h");
+    three_backups(&w.env);
+    let before = w.all_packs();
+    let id = proposal_id(&w.as_governor(1, &["--json", "forget", "--keep-last", "1", "--prune"]));
+    for g in [2, 3] {
+        let out = w.as_governor(g, &["governance", "approve", &id]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    w.wait_for(&id, "waiting", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(w.stages(&id), ["waiting"; 3]);
+    assert_eq!(w.all_packs(), before, "every signature, and still nothing younger than the floor goes");
+    assert_eq!(w.env.json(&["snapshots"], 0).as_array().unwrap().len(), 3);
+
+    // Lowering the floor is itself a proposal, with its quorum and lock.
+    let change =
+        proposal_id(&w.as_governor(1, &["--json", "governance", "propose", "--retention-floor", "0s"]));
+    assert!(w.as_governor(3, &["governance", "approve", &change]).status.success());
+    w.wait_for(&change, "executed", Duration::from_secs(30));
+    let list = w.env.json(&["governance", "list"], 0);
+    assert_eq!(list["terms"]["lux"]["retention_floor_secs"], 0, "{list}");
+    w.wait_for(&id, "executed", Duration::from_secs(30));
+    assert_ne!(w.all_packs(), before);
+    w.env.cmd(&["check", "--read-data"]).assert().success();
 }

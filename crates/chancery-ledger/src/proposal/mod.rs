@@ -99,8 +99,11 @@ impl Setting {
             "roles" => {
                 let (key, list) = value.split_once(' ').ok_or_else(bad)?;
                 let key = hex32(key).ok_or_else(bad)?;
-                let roles: BTreeSet<String> =
-                    if list == "none" { BTreeSet::new() } else { list.split(',').map(str::to_owned).collect() };
+                let roles: BTreeSet<String> = if list == "none" {
+                    BTreeSet::new()
+                } else {
+                    list.split(',').map(str::to_owned).collect()
+                };
                 if roles.iter().any(|r| r.is_empty() || !r.bytes().all(|b| b.is_ascii_lowercase())) {
                     return Err(bad());
                 }

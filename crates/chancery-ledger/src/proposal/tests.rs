@@ -12,8 +12,11 @@ fn forget() -> Proposal {
         created: 1_790_000_000,
         act: Act::Forget,
         reason: "keep the last 3".into(),
-        deletions: [Deletion::new("snapshots", ID).unwrap(), Deletion::new("packs", &"cd".repeat(32)).unwrap()]
-            .into(),
+        deletions: [
+            Deletion::new("snapshots", ID).unwrap(),
+            Deletion::new("packs", &"cd".repeat(32)).unwrap(),
+        ]
+        .into(),
         settings: vec![],
     }
 }
@@ -83,7 +86,8 @@ fn governors_sign_the_text_and_a_forgery_fails() {
     note.add_signature(signer.sign(&text)).unwrap();
     let known = [governor_verifier(&key.verifying_key())];
     assert_eq!(note.verify(&known).unwrap().len(), 1);
-    let altered = Note::parse(note.format().replace("keep the last 3", "keep the last 1").as_bytes()).unwrap();
+    let altered =
+        Note::parse(note.format().replace("keep the last 3", "keep the last 1").as_bytes()).unwrap();
     assert!(altered.verify(&known).is_err(), "a changed text no longer verifies");
 }
 

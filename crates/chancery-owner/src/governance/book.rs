@@ -43,7 +43,9 @@ pub fn text_of(archive: &Archive, id: &str) -> Result<Option<String>> {
         }
     }
     for site in &archive.sites {
-        let Ok(bytes) = site.backend.get(ObjectKind::Meta, &format!("{PROPOSAL_PREFIX}{id}")) else { continue };
+        let Ok(bytes) = site.backend.get(ObjectKind::Meta, &format!("{PROPOSAL_PREFIX}{id}")) else {
+            continue;
+        };
         let Ok(text) = String::from_utf8(bytes) else { continue };
         if proposal_id(&text) == id {
             keep_text(archive, &text)?;

@@ -34,7 +34,8 @@ pub fn load(path: &Path) -> Result<SigningKey> {
     if meta.permissions().mode() & 0o077 != 0 {
         bail!("{} is readable by other users; run `chmod 600 {}`", path.display(), path.display());
     }
-    let text = Zeroizing::new(fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    let text =
+        Zeroizing::new(fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
     let mut lines = text.lines();
     let (Some(HEADER), Some(seed), None) = (lines.next(), lines.next(), lines.next()) else {
         bail!("{} is not a governor key (made by `chancery governance key --out FILE`)", path.display());

@@ -78,7 +78,9 @@ pub fn post_to_sites(archive: &Archive, proposal: &Proposal, note: &str, key: &S
         match answer {
             Ok(list) => match list.proposals.into_iter().next() {
                 Some(status) => posted.accepted.push((config.name.clone(), status)),
-                None => posted.failed.push((config.name.clone(), "the site answered without the proposal".into())),
+                None => {
+                    posted.failed.push((config.name.clone(), "the site answered without the proposal".into()))
+                }
             },
             Err(e) => posted.failed.push((config.name.clone(), format!("{e:#}"))),
         }

@@ -126,7 +126,8 @@ pub fn remove_site(archive: &Archive, site: &str, governor: Option<&SigningKey>)
         bail!("{site} is not a site server of this archive (a folder site is removed by deleting it)");
     };
     let key = chancery_protocol::parse_public_key("site key", site_key)?;
-    let mut proposal = new_proposal(archive, Act::RemoveSite, format!("remove site {site}"), BTreeSet::new(), vec![])?;
+    let mut proposal =
+        new_proposal(archive, Act::RemoveSite, format!("remove site {site}"), BTreeSet::new(), vec![])?;
     proposal.sites = [(key, tenant.clone())].into();
     post_and_record(archive, &proposal, governor)
 }
@@ -136,7 +137,9 @@ fn describe_setting(setting: &Setting) -> String {
         Setting::Quorum(m) => format!("quorum {m}"),
         Setting::TimeLock(s) => format!("time lock {s} s"),
         Setting::RetentionFloor(s) => format!("retention floor {s} s"),
-        Setting::Roles { key, roles } => format!("roles of {}…: {}", &hex::encode(key)[..16], roles_text(roles)),
+        Setting::Roles { key, roles } => {
+            format!("roles of {}…: {}", &hex::encode(key)[..16], roles_text(roles))
+        }
     }
 }
 
@@ -182,7 +185,8 @@ fn new_proposal(
     let origin = ledger_origin(&archive.keys.owner_signing_key().verifying_key().to_bytes());
     let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
     let created = crate::fsutil::unix_now();
-    let proposal = Proposal { origin, sites: addressees(archive)?, created, act, reason, deletions, settings };
+    let proposal =
+        Proposal { origin, sites: addressees(archive)?, created, act, reason, deletions, settings };
     proposal.check()?;
     Ok(proposal)
 }

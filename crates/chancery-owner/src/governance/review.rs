@@ -108,7 +108,8 @@ fn add(book: &mut Book, site: &str, status: ProposalStatus) {
 /// backups build on its objects again).
 fn record_outcomes(archive: &Archive, book: &Book) -> Result<()> {
     let recorded = recorded(archive)?;
-    let servers = archive.config.sites.iter().filter(|s| matches!(s.endpoint, Endpoint::Server { .. })).count();
+    let servers =
+        archive.config.sites.iter().filter(|s| matches!(s.endpoint, Endpoint::Server { .. })).count();
     let mut events = Vec::new();
     for p in &book.proposals {
         let executed = p.sites.values().any(|s| s.stage == Stage::Executed);
@@ -185,8 +186,11 @@ fn check_against_archive(archive: &Archive, proposal: &Proposal) -> Result<()> {
             .collect()
     };
     let (snapshots, packs, index_files) = (name_set("snapshots"), name_set("packs"), name_set("index"));
-    let keep: Vec<ObjectId> =
-        list_snapshots(archive, &mut Vec::new())?.iter().map(|e| e.id).filter(|id| !snapshots.contains(id)).collect();
+    let keep: Vec<ObjectId> = list_snapshots(archive, &mut Vec::new())?
+        .iter()
+        .map(|e| e.id)
+        .filter(|id| !snapshots.contains(id))
+        .collect();
     if keep.is_empty() {
         bail!("the proposal would leave no snapshot; not approved");
     }
@@ -196,7 +200,10 @@ fn check_against_archive(archive: &Archive, proposal: &Proposal) -> Result<()> {
     for blob in &used {
         let Some(loc) = index.get(blob) else { continue };
         if packs.contains(&loc.pack) {
-            bail!("the proposal deletes pack {}, which a kept snapshot uses; not approved", loc.pack.to_hex());
+            bail!(
+                "the proposal deletes pack {}, which a kept snapshot uses; not approved",
+                loc.pack.to_hex()
+            );
         }
         if index.listed_in(&loc.pack).iter().all(|f| index_files.contains(f)) {
             bail!(
@@ -221,7 +228,10 @@ pub fn stage_text(status: &ProposalStatus, now: i64) -> String {
             format!("waiting for the retention floor, {} s left", status.floor_until.unwrap_or(now) - now)
         }
         Stage::Executed => format!("executed: {}", status.outcome),
-        Stage::Cancelled => format!("cancelled by {}", status.cancelled_by.iter().map(|k| &k[..16]).collect::<Vec<_>>().join(", ")),
+        Stage::Cancelled => format!(
+            "cancelled by {}",
+            status.cancelled_by.iter().map(|k| &k[..16]).collect::<Vec<_>>().join(", ")
+        ),
         Stage::Refused => format!("refused: {}", status.outcome),
     }
 }

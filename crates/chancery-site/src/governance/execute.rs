@@ -9,11 +9,11 @@ use chancery_ledger::Act;
 use chancery_protocol::governance::Stage;
 use chancery_store::{Backend, ObjectKind, StoreError};
 
+use super::guard;
 use super::records::{done_name, save_amended, write_json, Done};
 use super::rules::Rules;
 use super::state::{load_all, Held};
 use super::submit::lock_if_quorum;
-use super::guard;
 use crate::state::{Site, TenantStore};
 use crate::tenants::Tenant;
 

@@ -63,7 +63,11 @@ pub(crate) fn write(backend: &dyn Backend, name: &str, bytes: &[u8]) -> Result<(
 }
 
 /// Writes a JSON record durably.
-pub(crate) fn write_json<T: Serialize>(backend: &dyn Backend, name: &str, value: &T) -> Result<(), StoreError> {
+pub(crate) fn write_json<T: Serialize>(
+    backend: &dyn Backend,
+    name: &str,
+    value: &T,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(value).expect("records always encode");
     write(backend, name, &bytes)
 }

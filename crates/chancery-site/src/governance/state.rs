@@ -141,7 +141,8 @@ fn signers(
             Err(StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let Some(line) = std::str::from_utf8(&bytes).ok().and_then(|l| SignatureLine::parse(l.trim_end()).ok())
+        let Some(line) =
+            std::str::from_utf8(&bytes).ok().and_then(|l| SignatureLine::parse(l.trim_end()).ok())
         else {
             continue;
         };

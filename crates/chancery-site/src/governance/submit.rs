@@ -57,9 +57,12 @@ pub(crate) fn submit(backend: &dyn Backend, to: &Addressee<'_>, body: &[u8]) -> 
         let signers = governors_signing(&note, note.text(), to.rules)?;
         record_proposal(backend, to, &note, &proposal, &signers)
     } else if note.text().starts_with(&format!("{CANCEL_HEADER}\n")) {
-        let (cancel_origin, id) = parse_cancel(note.text()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        let (cancel_origin, id) =
+            parse_cancel(note.text()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
         if cancel_origin != origin {
-            return Err(Refusal::Forbidden(format!("a cancel for {cancel_origin}, not this tenant's ledger")));
+            return Err(Refusal::Forbidden(format!(
+                "a cancel for {cancel_origin}, not this tenant's ledger"
+            )));
         }
         let signers = governors_signing(&note, note.text(), to.rules)?;
         record_cancel(backend, to, &id, &note, &signers)
@@ -95,7 +98,11 @@ fn check_proposal(proposal: &Proposal, origin: &str, to: &Addressee<'_>) -> Resu
 
 /// The governors whose signature lines over `text` the note carries: every line must be a
 /// governor in office, with a signature that verifies.
-fn governors_signing(note: &Note, text: &str, rules: &Rules) -> Result<Vec<([u8; 32], SignatureLine)>, Refusal> {
+fn governors_signing(
+    note: &Note,
+    text: &str,
+    rules: &Rules,
+) -> Result<Vec<([u8; 32], SignatureLine)>, Refusal> {
     let mut out = Vec::new();
     for line in note.signatures() {
         let Some(key) = governor_of(line, rules) else {
@@ -145,7 +152,11 @@ fn record_cancel(
         return Err(Refusal::NotFound(format!("this site holds no proposal {id}")));
     };
     if let Some(done) = &held.done {
-        return Err(Refusal::Conflict(format!("proposal {id} is {} already: {}", done.stage.name(), done.outcome)));
+        return Err(Refusal::Conflict(format!(
+            "proposal {id} is {} already: {}",
+            done.stage.name(),
+            done.outcome
+        )));
     }
     for (key, line) in signers {
         write(backend, &cancel_name(id, key), line.format().as_bytes())?;
@@ -155,7 +166,12 @@ fn record_cancel(
 
 /// Writes the lock record when the proposal has its quorum and none yet: its time lock
 /// starts now.
-pub(crate) fn lock_if_quorum(backend: &dyn Backend, rules: &Rules, id: &str, now: i64) -> Result<(), StoreError> {
+pub(crate) fn lock_if_quorum(
+    backend: &dyn Backend,
+    rules: &Rules,
+    id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     let Some(held) = find(backend, rules, id)? else { return Ok(()) };
     if held.lock.is_some() || held.done.is_some() || !held.cancels.is_empty() {
         return Ok(());

@@ -17,8 +17,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chancery_protocol::receipt::Receipt;
 use chancery_protocol::governance::is_governance_name;
+use chancery_protocol::receipt::Receipt;
 use chancery_protocol::CONTENT_ADDRESSED;
 use chancery_store::{Backend, ObjectKind};
 

@@ -58,7 +58,9 @@ pub fn run(g: &Globals, cmd: GovernanceCommand) -> Result<Outcome> {
         GovernanceCommand::Approve { id, governor: key } => {
             review::approve(&archive, &id, governor(&key)?.as_ref())?
         }
-        GovernanceCommand::Cancel { id, governor: key } => review::cancel(&archive, &id, governor(&key)?.as_ref())?,
+        GovernanceCommand::Cancel { id, governor: key } => {
+            review::cancel(&archive, &id, governor(&key)?.as_ref())?
+        }
         GovernanceCommand::Propose(args) => propose_change(&archive, args)?,
     };
     print_posted(g, &posted)
