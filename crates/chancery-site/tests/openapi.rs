@@ -69,6 +69,7 @@ const ADD: &str = "/v1/tenants/{tenant}/add-checkpoint";
 const CHECKPOINT: &str = "/v1/tenants/{tenant}/checkpoint";
 const PROOF: &str = "/v1/tenants/{tenant}/{kind}/{name}/proof/{start}/{len}";
 const AUDIT_LOG: &str = "/v1/tenants/{tenant}/audit-log";
+const GOVERNANCE: &str = "/v1/tenants/{tenant}/governance";
 
 /// An add-checkpoint body: `leaves` leaves (the last one `last`), signed by `signer` under
 /// `origin_of`'s origin, with the consistency proof from `old`.
@@ -142,6 +143,18 @@ fn audit_log_probes() -> Vec<Probe> {
     ]
 }
 
+fn governance_probes() -> Vec<Probe> {
+    let path = || "/v1/tenants/ee/governance".to_string();
+    vec![
+        probe("GET", GOVERNANCE, path(), Who::Owner, 200),
+        probe("GET", GOVERNANCE, path(), Who::Nobody, 401),
+        probe("GET", GOVERNANCE, path(), Who::OtherTenant, 403),
+        Probe { body: b"not a note".to_vec(), ..probe("POST", GOVERNANCE, path(), Who::Owner, 403) },
+        probe("POST", GOVERNANCE, path(), Who::Nobody, 401),
+        probe("PUT", OBJECT, object_path("ee", "meta", "proposal-00"), Who::Owner, 403),
+    ]
+}
+
 fn probes() -> Vec<Probe> {
     let pack = b"a pack".to_vec();
     let pack_path = object_path("ee", "packs", &name_of(&pack));
@@ -204,6 +217,7 @@ fn probes() -> Vec<Probe> {
     .into_iter()
     .chain(witness_probes())
     .chain(audit_log_probes())
+    .chain(governance_probes())
     .collect()
 }
 

@@ -20,7 +20,7 @@ async fn each_key_does_only_what_its_roles_allow() {
         owner_key: key_hex(2),
         owner_roles: Some([Role::Writer].into()),
         keys: vec![(key_hex(3), [Role::Reader].into()), (key_hex(4), [Role::Governor].into())],
-        quota_bytes: None,
+        ..Default::default()
     };
     enroll_with(&site.data, &enrollment).unwrap();
     let server = start(&site.data).await;

@@ -103,7 +103,7 @@ fn verify(g: &Globals, archive: &Archive, args: &LedgerArgs) -> Result<Outcome> 
             problems.push(format!("site {}: {p}", s.site));
         }
         let ids = list_ids(site, ObjectKind::Snapshot).with_context(|| format!("listing site {}", s.site))?;
-        let forgotten = chancery_owner::governance::book::doomed(&archive)?.snapshots;
+        let forgotten = chancery_owner::governance::book::doomed(archive)?.snapshots;
         let found = ledger_problems(view, &forgotten, site, &ids, &mut warnings);
         problems.extend(found.iter().map(|p| p.to_string()));
         if !g.json {
