@@ -162,7 +162,7 @@ pub fn remove_key(archive: &Archive, prefix: &str) -> Result<ObjectId> {
     let live: std::collections::BTreeSet<String> =
         keys.iter().map(|(k, _)| k.to_hex()).filter(|k| *k != id.to_hex()).collect();
     for site in &archive.sites {
-        site.backend.delete(ObjectKind::Key, &id.to_hex())?;
+        crate::governance::keys::remove_or_keep(site, ObjectKind::Key, &id.to_hex())?;
         site.backend.sync()?;
         crate::recovery_keys::prune(site, &live)?;
     }
@@ -221,7 +221,7 @@ pub fn rotate_key(archive: &Archive, password: &[u8]) -> Result<Rotation> {
             continue;
         }
         for site in &archive.sites {
-            site.backend.delete(ObjectKind::Key, &old.to_hex())?;
+            crate::governance::keys::remove_or_keep(site, ObjectKind::Key, &old.to_hex())?;
         }
         let path = archive.keys_dir().join(old.to_hex());
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;

@@ -27,7 +27,7 @@ use chancery_store::ObjectKind;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use chancery_protocol::RECOVERY_KEY_PREFIX as REGISTRATION_PREFIX;
+pub(crate) use chancery_protocol::RECOVERY_KEY_PREFIX as REGISTRATION_PREFIX;
 const MEMORY_FILE: &str = "recovery-keys";
 const BODY_FIRST_LINE: &str = "chancery-recovery-key v1";
 
@@ -41,7 +41,7 @@ fn registration_body(key_file: &ObjectId) -> String {
 }
 
 /// The key file a registration names, if its body is well formed.
-fn registered_key_file(body: &[u8]) -> Option<String> {
+pub(crate) fn registered_key_file(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let mut lines = text.lines();
     (lines.next()? == BODY_FIRST_LINE).then_some(())?;
@@ -103,8 +103,9 @@ pub fn prune(site: &Site, live: &BTreeSet<String>) -> Result<usize> {
         match registered_key_file(&body) {
             Some(id) if live.contains(&id) => continue,
             _ => {
-                site.backend.delete(ObjectKind::Meta, &object.name)?;
-                removed += 1;
+                if crate::governance::keys::remove_or_keep(site, ObjectKind::Meta, &object.name)? {
+                    removed += 1;
+                }
             }
         }
     }

@@ -149,9 +149,7 @@ fn remove_old_keys(archive: &crate::archive::Archive, target: &Site) -> Result<(
         return Ok(());
     }
     for id in list_ids(target, ObjectKind::Key)?.into_iter().filter(|id| !local.contains(id)) {
-        target
-            .backend
-            .delete(ObjectKind::Key, &id.to_hex())
+        crate::governance::keys::remove_or_keep(target, ObjectKind::Key, &id.to_hex())
             .with_context(|| format!("removing old key file {} at site {}", id.short(), target.name()))?;
     }
     target.backend.sync()?;

@@ -111,6 +111,10 @@ pub struct ProposeArgs {
     /// Remove this site server: it deletes everything of this archive it holds.
     #[arg(long, conflicts_with_all = ["quorum", "time_lock", "retention_floor", "roles"])]
     pub remove_site: Option<String>,
+    /// Remove, at every site server, the key files and recovery-key registrations of
+    /// passwords this home removed (`key remove`, `key rotate`) that governed sites keep.
+    #[arg(long, conflicts_with_all = ["quorum", "time_lock", "retention_floor", "roles", "remove_site"])]
+    pub remove_old_keys: bool,
     #[command(flatten)]
     pub governor: GovernorArg,
 }

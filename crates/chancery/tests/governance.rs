@@ -362,3 +362,58 @@ fn the_retention_floor_holds_against_a_full_quorum_until_governance_lowers_it() 
     assert_ne!(w.all_packs(), before);
     w.env.cmd(&["check", "--read-data"]).assert().success();
 }
+
+fn key_files_at(server: &SiteServer) -> BTreeSet<String> {
+    let dir = server.data.join("tenants/ee/keys");
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+fn registrations_at(server: &SiteServer) -> usize {
+    let dir = server.data.join("tenants/ee/meta");
+    let names =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+    names.filter(|n| n.starts_with("recovery-key-")).count()
+}
+
+#[test]
+fn a_governed_site_keeps_a_removed_key_file_until_governors_remove_it() {
+    use chancery_store::{Backend, ObjectKind};
+    let w = World::new("2s", "0s");
+    let src = w.env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "a\n").unwrap();
+    w.env.backup_json(&[&src], 0);
+    w.env
+        .cmd(&["key", "add", "--label", "deputy"])
+        .env("CHANCERY_NEW_PASSWORD", "deputy's password")
+        .assert()
+        .success();
+    let keys = w.env.json(&["key", "list"], 0);
+    let deputy = keys.as_array().unwrap().iter().find(|k| k["current"] == false).unwrap()["id"].as_str();
+    let deputy = deputy.unwrap().to_string();
+    let live: BTreeSet<String> = key_files_at(&w.servers[0]);
+    assert!(live.contains(&deputy) && registrations_at(&w.servers[0]) == 2);
+
+    // A writer cannot delete key files: ransomware could otherwise remove every password's.
+    let client = client_as(&w, 0, "ee", &owner_signing_key(&w.env));
+    let own = live.iter().find(|k| **k != deputy).unwrap();
+    let refusal = client.delete(ObjectKind::Key, own).unwrap_err().to_string();
+    assert!(refusal.contains("403") && refusal.contains("governed"), "{refusal}");
+
+    let out = w.env.cmd(&["key", "remove", &deputy]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains(&format!("keeps keys/{deputy}")), "{}", stderr_of(&out));
+    for server in &w.servers {
+        assert_eq!(key_files_at(server), live, "kept until governors agree");
+    }
+    let id = proposal_id(&w.as_governor(2, &["--json", "governance", "propose", "--remove-old-keys"]));
+    let out = w.as_governor(3, &["governance", "approve", &id]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    w.wait_for(&id, "executed", Duration::from_secs(30));
+    for server in &w.servers {
+        assert_eq!(key_files_at(server), [own.clone()].into(), "only the live key file is left");
+        assert_eq!(registrations_at(server), 1);
+    }
+    w.env.cmd(&["sync"]).assert().success();
+    w.env.cmd(&["check", "--read-data"]).assert().success();
+}

@@ -37,6 +37,8 @@ pub enum Act {
     Settings,
     /// Deletes every object of the tenant at the addressed sites (the site leaves the archive).
     RemoveSite,
+    /// Deletes key files and recovery-key registrations of removed passwords.
+    RemoveKeys,
 }
 
 impl Act {
@@ -47,16 +49,22 @@ impl Act {
             Act::Prune => "prune",
             Act::Settings => "settings",
             Act::RemoveSite => "remove-site",
+            Act::RemoveKeys => "remove-keys",
         }
     }
 
     fn parse(name: &str) -> Option<Act> {
-        [Act::Forget, Act::Prune, Act::Settings, Act::RemoveSite].into_iter().find(|a| a.name() == name)
+        [Act::Forget, Act::Prune, Act::Settings, Act::RemoveSite, Act::RemoveKeys]
+            .into_iter()
+            .find(|a| a.name() == name)
     }
 }
 
-/// The kinds of object a proposal may delete, in the order they are listed.
-pub const DELETABLE_KINDS: [&str; 3] = ["snapshots", "index", "packs"];
+/// The kinds of object a proposal may delete, in the order they are listed (and deleted:
+/// snapshots before the index files and packs they need).
+pub const DELETABLE_KINDS: [&str; 5] = ["snapshots", "index", "packs", "keys", "meta"];
+/// The only `meta` objects a proposal may delete: recovery-key registrations.
+pub const RECOVERY_KEY_PREFIX: &str = "recovery-key-";
 
 /// A setting a proposal may change.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,7 +138,11 @@ impl Deletion {
             .iter()
             .position(|k| *k == kind)
             .ok_or_else(|| ProposalError::Line(format!("delete {kind} {name}")))?;
-        if hex32(name).is_none() {
+        let valid = match DELETABLE_KINDS[kind] {
+            "meta" => name.strip_prefix(RECOVERY_KEY_PREFIX).and_then(hex32).is_some(),
+            _ => hex32(name).is_some(),
+        };
+        if !valid {
             return Err(ProposalError::Line(format!("delete {} {name}", DELETABLE_KINDS[kind])));
         }
         Ok(Deletion { kind, name: name.to_owned() })
@@ -255,7 +267,14 @@ impl Proposal {
         }
         let deletes = !self.deletions.is_empty();
         let sets = !self.settings.is_empty();
+        let of_kinds = |kinds: &[&str]| self.deletions.iter().all(|d| kinds.contains(&d.kind_dir()));
         match self.act {
+            Act::Forget | Act::Prune if !of_kinds(&["snapshots", "index", "packs"]) => {
+                invalid("deletes no key file and no registration")
+            }
+            Act::RemoveKeys if !deletes || sets || !of_kinds(&["keys", "meta"]) => {
+                invalid("deletes key files and recovery-key registrations only")
+            }
             Act::Forget if !deletes || sets => invalid("deletes snapshots and changes no setting"),
             Act::Forget if !self.deletions.iter().any(|d| d.kind_dir() == "snapshots") => {
                 invalid("deletes at least one snapshot")

@@ -99,3 +99,20 @@ fn cancels_round_trip() {
     assert!(parse_cancel(&format!("{text}extra\n")).is_err());
     assert!(parse_cancel(&forget().encode()).is_err());
 }
+
+#[test]
+fn key_removals_name_key_files_and_registrations_only() {
+    let registration = format!("recovery-key-{}", "ef".repeat(32));
+    let p = Proposal {
+        act: Act::RemoveKeys,
+        deletions: [Deletion::new("keys", ID).unwrap(), Deletion::new("meta", &registration).unwrap()].into(),
+        ..forget()
+    };
+    assert_eq!(Proposal::parse(&p.encode()).unwrap(), p);
+    assert!(Deletion::new("meta", "owner-config-00").is_err(), "no other meta object");
+    assert!(Deletion::new("meta", "recovery-key-00").is_err());
+    let with_snapshot = Proposal { act: Act::RemoveKeys, ..forget() };
+    assert!(with_snapshot.check().is_err());
+    let forget_keys = Proposal { deletions: p.deletions.clone(), ..forget() };
+    assert!(forget_keys.check().is_err(), "a forget deletes no key file");
+}

@@ -137,7 +137,7 @@ fn register_recovery_key(archive: &Archive, secret: &[u8; 32], key_id: &ObjectId
 fn remove_key_file(archive: &Archive, id: &ObjectId) -> Result<ObjectId> {
     for site in &archive.sites {
         if site.backend.stat(ObjectKind::Key, &id.to_hex())?.is_some() {
-            site.backend.delete(ObjectKind::Key, &id.to_hex())?;
+            crate::governance::keys::remove_or_keep(site, ObjectKind::Key, &id.to_hex())?;
             site.backend.sync()?;
         }
     }

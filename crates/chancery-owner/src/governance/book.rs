@@ -121,7 +121,8 @@ pub fn doomed(archive: &Archive) -> Result<Doomed> {
             match d.kind_dir() {
                 "snapshots" => out.snapshots.insert(object),
                 "index" => out.index.insert(object),
-                _ => out.packs.insert(object),
+                "packs" => out.packs.insert(object),
+                _ => false,
             };
         }
     }

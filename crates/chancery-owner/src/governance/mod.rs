@@ -7,6 +7,7 @@
 pub mod book;
 mod calendar;
 pub mod governor_key;
+pub mod keys;
 pub mod post;
 pub mod propose;
 pub mod prune;

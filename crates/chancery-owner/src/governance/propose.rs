@@ -224,6 +224,18 @@ fn store_new_index(archive: &Archive, plan: &PrunePlan) -> Result<()> {
     Ok(())
 }
 
+/// A proposal that deletes `deletions` (a key removal), posted and recorded.
+pub(crate) fn propose_deletions(
+    archive: &Archive,
+    act: Act,
+    reason: String,
+    deletions: BTreeSet<Deletion>,
+    governor: Option<&SigningKey>,
+) -> Result<Posted> {
+    let proposal = new_proposal(archive, act, reason, deletions, Vec::new())?;
+    post_and_record(archive, &proposal, governor)
+}
+
 /// Signs, posts, and records a proposal once a site took it.
 fn post_and_record(archive: &Archive, proposal: &Proposal, governor: Option<&SigningKey>) -> Result<Posted> {
     let key = signer_key(archive, governor);

@@ -174,6 +174,9 @@ pub fn cancel(archive: &Archive, id: &str, governor: Option<&SigningKey>) -> Res
 /// An approver's check: what a forget or prune deletes is used by no snapshot it keeps, and
 /// every blob of those snapshots stays indexed.
 fn check_against_archive(archive: &Archive, proposal: &Proposal) -> Result<()> {
+    if proposal.act == Act::RemoveKeys {
+        return super::keys::check_removal(archive, &proposal.deletions);
+    }
     if !matches!(proposal.act, Act::Forget | Act::Prune) {
         return Ok(());
     }

@@ -81,13 +81,17 @@ fn execute(
     let backend = &*store.backend;
     let outcome = match held.proposal.act {
         Act::Settings => apply_settings(tenant, store, held)?,
-        Act::Forget | Act::Prune | Act::RemoveSite => {
+        Act::Forget | Act::Prune | Act::RemoveSite | Act::RemoveKeys => {
             let targets = targets(backend, held)?;
             if let Some(until) = floor_until(backend, &targets, rules.retention_floor_secs, now)? {
                 tracing::info!(tenant = %tenant.name, id = %held.id, until, "governance: waiting for the retention floor");
                 return Ok(Some(until));
             }
-            match newest_snapshot_kept(backend, held, &targets)? {
+            let guard = match newest_snapshot_kept(backend, held, &targets)? {
+                Ok(()) => a_key_file_kept(backend, held, &targets)?,
+                refused => refused,
+            };
+            match guard {
                 Err(why) => Done { stage: Stage::Refused, done_at: now, outcome: why },
                 Ok(()) => delete_all(store, &targets, now)?,
             }
@@ -165,6 +169,22 @@ fn newest_snapshot_kept(
             "refused: it would delete snapshot {}, the newest this site holds; a forget keeps it always",
             newest_names[0]
         )));
+    }
+    Ok(Ok(()))
+}
+
+/// A removal of key files never takes the last one: the archive would open with no password.
+fn a_key_file_kept(
+    backend: &dyn Backend,
+    held: &Held,
+    targets: &[(ObjectKind, String)],
+) -> Result<Result<(), String>, StoreError> {
+    if held.proposal.act != Act::RemoveKeys {
+        return Ok(Ok(()));
+    }
+    let removed = targets.iter().filter(|(k, _)| *k == ObjectKind::Key).count();
+    if removed > 0 && backend.list(ObjectKind::Key)?.len() <= removed {
+        return Ok(Err("refused: it would delete every key file; the archive could not be opened".into()));
     }
     Ok(Ok(()))
 }

@@ -149,6 +149,19 @@ pub(crate) async fn delete_object(
         ));
     }
     authed.require(Role::Writer, "deleting a key")?;
+    if !authed.store.rules(&authed.tenant).governors().is_empty() {
+        // With governors, a writer only adds: a stolen home must not be able to delete every
+        // password's key file and hold the archive to ransom.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "tenant {} is governed: removing {}/{name} needs a governance proposal \
+                 (`chancery governance propose --remove-old-keys`) approved by its governors",
+                authed.tenant.name, path.kind
+            ),
+        )
+        .reason("forbidden"));
+    }
     let _guard = site.lock_object(&authed.tenant.name, kind, &name).await;
     let store = authed.store.clone();
     let removed = blocking("deleting a key", move || {

@@ -71,6 +71,11 @@ fn propose_change(archive: &chancery_owner::archive::Archive, args: ProposeArgs)
     if let Some(site) = &args.remove_site {
         return propose::remove_site(archive, site, key.as_ref());
     }
+    if args.remove_old_keys {
+        let posted = chancery_owner::governance::keys::propose_removal(archive, key.as_ref())?;
+        return posted
+            .ok_or_else(|| anyhow::anyhow!("no site server keeps a key file of a removed password"));
+    }
     let mut settings = Vec::new();
     settings.extend(args.quorum.map(Setting::Quorum));
     settings.extend(args.time_lock.map(|d| Setting::TimeLock(d.as_secs())));

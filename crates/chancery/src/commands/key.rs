@@ -56,5 +56,23 @@ pub fn run(g: &Globals, cmd: KeyCommand) -> Result<Outcome> {
             }
         }
     }
-    Ok(if archive.unreachable.is_empty() { Outcome::Success } else { Outcome::Warnings })
+    let kept = kept_by_governed_sites(&archive)?;
+    super::warn_all(&kept);
+    Ok(if archive.unreachable.is_empty() && kept.is_empty() { Outcome::Success } else { Outcome::Warnings })
+}
+
+/// Warnings about key files and registrations of removed passwords that governed sites keep
+/// until governors approve their removal.
+pub fn kept_by_governed_sites(archive: &chancery_owner::archive::Archive) -> Result<Vec<String>> {
+    let kept = chancery_owner::governance::keys::kept_at_sites(archive)?;
+    let warnings: Vec<String> = kept
+        .iter()
+        .map(|(site, object)| {
+            format!(
+                "site {site} keeps {object} of a removed password until governors approve its removal \
+                 (`chancery governance propose --remove-old-keys`)"
+            )
+        })
+        .collect();
+    Ok(warnings)
 }

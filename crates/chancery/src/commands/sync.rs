@@ -20,6 +20,9 @@ pub fn run(g: &Globals, args: SyncArgs) -> Result<Outcome> {
         }
         warnings.extend(stats.warnings);
     }
+    if args.site.is_none() {
+        warnings.extend(super::key::kept_by_governed_sites(&archive)?);
+    }
     let outcome = warn_all(&warnings);
     Ok(if archive.unreachable.is_empty() { outcome } else { Outcome::Warnings })
 }
