@@ -99,6 +99,11 @@ pub fn sync_sites(archive: &crate::archive::Archive, only: Option<&str>) -> Resu
         Some(name) => vec![archive.site(name)?],
         None => archive.sites.iter().collect(),
     };
+    // What governors had site servers delete, local folders delete too (and no longer copy).
+    let has_servers = archive.sites.iter().any(|s| s.server.is_some());
+    if has_servers {
+        crate::governance::review::list(archive).context("following governance proposals")?;
+    }
     // A site whose ledger failed verification is no source: what it holds is not trusted.
     let ledger = archive.ledger()?;
     let sources: Vec<&Site> = archive.sites.iter().filter(|s| ledger.problem(s.name()).is_none()).collect();

@@ -129,6 +129,7 @@ fn proposal_id(out: &std::process::Output) -> String {
 #[test]
 fn two_of_three_governors_prune_after_the_lock_and_every_kept_snapshot_restores() {
     let w = World::new("4s", "0s");
+    let folder = w.env.add_site("vie", "48.2082,16.3738", "AT");
     let src = three_backups(&w.env);
     let before = w.all_packs();
     let snapshots = w.env.json(&["snapshots"], 0);
@@ -156,6 +157,12 @@ fn two_of_three_governors_prune_after_the_lock_and_every_kept_snapshot_restores(
     }
     assert_eq!(after[0], after[1]);
     assert_eq!(after[1], after[2]);
+    // A local folder is the owner's: it follows what the governed site servers executed
+    // (seen by `governance list`, or `sync`).
+    w.env.cmd(&["sync"]).assert().success();
+    let in_folder: BTreeSet<String> =
+        packs(&folder).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(in_folder, after[0]);
     let left = w.env.json(&["snapshots"], 0);
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
     for (site, _, _) in PLACES {

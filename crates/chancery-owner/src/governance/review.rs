@@ -76,7 +76,34 @@ pub fn list(archive: &Archive) -> Result<Book> {
         keep_text(archive, &p.text)?;
     }
     record_outcomes(archive, &book)?;
+    follow_at_folders(archive, &book)?;
     Ok(book)
+}
+
+/// Local-folder sites follow what site servers executed: a folder is the owner's own, with
+/// no governance of its own, so once governors' proposal ran at a server, the folder drops
+/// the same objects (snapshots first, then index files, then packs).
+fn follow_at_folders(archive: &Archive, book: &Book) -> Result<()> {
+    let folders: Vec<&Site> = archive.sites.iter().filter(|s| s.server.is_none()).collect();
+    if folders.is_empty() {
+        return Ok(());
+    }
+    for p in book.proposals.iter().filter(|p| p.sites.values().any(|s| s.stage == Stage::Executed)) {
+        let Ok(proposal) = Proposal::parse(&p.text) else { continue };
+        if !matches!(proposal.act, Act::Forget | Act::Prune | Act::RemoveKeys) {
+            continue;
+        }
+        for site in &folders {
+            for d in &proposal.deletions {
+                let kind = chancery_store::ObjectKind::ALL.into_iter().find(|k| k.dir_name() == d.kind_dir());
+                if let Some(kind) = kind {
+                    site.backend.delete(kind, &d.name)?;
+                }
+            }
+            site.backend.sync()?;
+        }
+    }
+    Ok(())
 }
 
 fn add(book: &mut Book, site: &str, status: ProposalStatus) {
