@@ -16,6 +16,8 @@
 //!   cosigned checkpoint kept in the tenant's store before the cosignature is returned.
 //! - The audit log (`audit_log`): every request for a tenant, hash-chained and signed with the
 //!   site key, readable by the tenant (`GET …/audit-log`) and never writable through the API.
+//! - Governance (`governance`, `POST`/`GET …/governance`): proposals, approvals and cancels
+//!   checked against the tenant's governors, locked at quorum, executed after the time lock.
 //! - [`scrub`]: re-hashing what is stored, to find damage without any key.
 //! - Metrics (`GET /metrics`, Prometheus text) and one log line per request (`tracing`).
 //!
@@ -25,9 +27,10 @@
 //!   the dependency graph: this crate does not depend on `chancery-format` (keys, AEAD,
 //!   encodings) nor on `chancery-owner`, and must never do so. It sees names, sizes and
 //!   ciphertext; it checks hashes and signatures, nothing else.
-//! - **Deleting data.** Only an owner's key files and recovery-key registrations may be
-//!   deleted (a removed password); everything else is append-only here until governance
-//!   (m-of-n signed, time-locked deletion) exists.
+//! - **Deleting on a writer's word.** A writer may delete only key files and recovery-key
+//!   registrations, and only at a tenant without governors; everything else is deleted by
+//!   `governance` alone: a proposal signed by m of the tenant's n governors, executed by this
+//!   site after its time lock, never touching objects younger than the retention floor.
 //! - A command line: the `chancery` binary parses arguments and calls these functions.
 #![warn(missing_docs)]
 
