@@ -240,3 +240,26 @@ fn settings_apply_and_may_not_make_governance_impossible() {
     let rules = reopened.store("ee").unwrap().rules(&reopened.tenant("ee").unwrap());
     assert_eq!(rules.quorum, 1, "amendments survive a restart");
 }
+
+#[test]
+fn a_site_removal_deletes_everything_but_the_history() {
+    let f = fixture(0, 0);
+    let pack = f.put(ObjectKind::Pack, b"p");
+    let snap = f.put(ObjectKind::Snapshot, b"s");
+    let key_file = f.put(ObjectKind::Key, b"k");
+    let id = f.submit(&f.proposal(Act::RemoveSite, &[]).encode(), &[3, 4], 0).unwrap();
+    f.site.governance.mark_open("ee");
+    run_due(&f.site, crate::files::unix_now());
+    assert_eq!(f.stage(&id), Stage::Executed);
+    let backend = &f.backend().backend;
+    for (kind, name) in
+        [(ObjectKind::Pack, &pack), (ObjectKind::Snapshot, &snap), (ObjectKind::Key, &key_file)]
+    {
+        assert!(backend.stat(kind, name).unwrap().is_none(), "{kind:?} deleted");
+    }
+    let meta: Vec<String> = backend.list(ObjectKind::Meta).unwrap().into_iter().map(|o| o.name).collect();
+    assert!(
+        meta.iter().any(|n| n.starts_with("proposal-"))
+            && meta.iter().any(|n| n.starts_with("governance-done-"))
+    );
+}
