@@ -166,6 +166,9 @@ fn two_of_three_governors_prune_after_the_lock_and_every_kept_snapshot_restores(
     let left = w.env.json(&["snapshots"], 0);
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
     for (site, _, _) in PLACES {
+        assert_eq!(left[0]["receipted"][site], true, "still receipted in full after the prune: {left}");
+    }
+    for (site, _, _) in PLACES {
         let target = w.env.path(&format!("restored-{site}"));
         w.env
             .cmd(&["restore", "latest", "--target", target.to_str().unwrap(), "--site", site])

@@ -151,6 +151,14 @@ fn record_outcomes(archive: &Archive, book: &Book) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
+    if events.iter().any(|e| matches!(e, Event::ProposalExecuted(_))) {
+        // The cached needs of kept snapshots name the index files a prune replaced: work
+        // them out again.
+        let cache = archive.state_dir().join(crate::needs::NEEDS_CACHE_DIR);
+        if cache.exists() {
+            std::fs::remove_dir_all(&cache).with_context(|| format!("clearing {}", cache.display()))?;
+        }
+    }
     let sites: Vec<&Site> = archive.sites.iter().collect();
     crate::ledger::record(archive, events, &sites)?;
     Ok(())
