@@ -13,7 +13,9 @@ use crate::snapshots::{find_snapshot, list_snapshots};
 use anyhow::{bail, Context, Result};
 use chancery_format::blob::BlobKind;
 use chancery_format::tree::{Node, NodeKind, Tree};
+use chancery_format::BlobId;
 use crossbeam_channel::{bounded, Receiver};
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -137,16 +139,24 @@ fn run(
     let meta_warnings: Mutex<Vec<String>> = Mutex::default();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let walked = std::thread::scope(|scope| -> Result<Vec<(PathBuf, Node)>> {
-        let (tx, rx) = bounded::<FileJob>(threads * 8);
+        let (tx, rx) = bounded::<Vec<FileJob>>(threads * 2);
         for _ in 0..threads {
-            let rx: Receiver<FileJob> = rx.clone();
+            let rx: Receiver<Vec<FileJob>> = rx.clone();
             let (errors, meta_warnings) = (&errors, &meta_warnings);
             scope.spawn(move || write_files(reader, rx, progress, errors, meta_warnings));
         }
-        let mut walk = Walk { reader, restorer: &mut restorer, jobs: tx, dirs: Vec::new(), report };
+        let mut walk = Walk {
+            reader,
+            restorer: &mut restorer,
+            jobs: tx,
+            batch: Batch::default(),
+            dirs: Vec::new(),
+            report,
+        };
         for node in nodes {
             walk.node(&join_name(target, &node.name), node)?;
         }
+        walk.flush()?;
         Ok(walk.dirs)
     });
     let dirs = walked?;
@@ -168,12 +178,29 @@ fn run(
 struct Walk<'r, 'a> {
     reader: &'r BlobReader<'a>,
     restorer: &'r mut Restorer,
-    jobs: crossbeam_channel::Sender<FileJob>,
+    jobs: crossbeam_channel::Sender<Vec<FileJob>>,
+    batch: Batch,
     dirs: Vec<(PathBuf, Node)>,
     report: &'r mut RestoreReport,
 }
 
+/// Files handed to one worker together.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<FileJob>,
+    bytes: u64,
+}
+
 impl Walk<'_, '_> {
+    /// Hands the files gathered so far to a worker.
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.jobs.is_empty() {
+            return Ok(());
+        }
+        self.jobs.send(batch.jobs).map_err(|_| anyhow::anyhow!("restore workers stopped"))
+    }
+
     fn node(&mut self, path: &Path, node: &Node) -> Result<()> {
         let context = || format!("restoring {}", path.display());
         match &node.kind {
@@ -192,7 +219,11 @@ impl Walk<'_, '_> {
                     FileStart::Write(writer) => {
                         self.report.bytes += node.size;
                         let job = FileJob { path: path.to_path_buf(), node: node.clone(), writer };
-                        self.jobs.send(job).map_err(|_| anyhow::anyhow!("restore workers stopped"))?;
+                        self.batch.bytes += node.size;
+                        self.batch.jobs.push(job);
+                        if self.batch.bytes >= BATCH_BYTES || self.batch.jobs.len() >= BATCH_FILES {
+                            self.flush()?;
+                        }
                     }
                 }
             }
@@ -212,20 +243,46 @@ impl Walk<'_, '_> {
     }
 }
 
+/// The walk hands files to the workers in batches of about this many bytes of content, whose
+/// blobs a worker fetches together from a site server (a larger file is fetched in windows of
+/// this size): few requests per pack, bounded memory.
+const BATCH_BYTES: u64 = 16 << 20;
+/// ... and of at most this many files (each holds an open file descriptor until written).
+const BATCH_FILES: usize = 64;
+
 fn write_files(
     reader: &BlobReader,
-    jobs: Receiver<FileJob>,
+    jobs: Receiver<Vec<FileJob>>,
     progress: &Progress,
     errors: &Mutex<Vec<anyhow::Error>>,
     warnings: &Mutex<Vec<String>>,
 ) {
     let restorer = Restorer::new(Restorer::running_as_root());
-    for job in jobs {
-        let path = job.path.clone();
-        match write_file(reader, &restorer, job, progress) {
-            Ok(w) => warnings.lock().expect("warnings").extend(w),
-            Err(e) => errors.lock().expect("errors").push(e.context(format!("restoring {}", path.display()))),
+    let prefetching = reader.prefetches();
+    for batch in jobs {
+        let ids: Vec<BlobId> = batch
+            .iter()
+            .filter(|j| j.node.size <= BATCH_BYTES)
+            .flat_map(|j| content(&j.node))
+            .copied()
+            .collect();
+        let fetched = if prefetching { reader.prefetch(&ids) } else { HashMap::new() };
+        for job in batch {
+            let path = job.path.clone();
+            match write_file(reader, &restorer, job, progress, &fetched) {
+                Ok(w) => warnings.lock().expect("warnings").extend(w),
+                Err(e) => {
+                    errors.lock().expect("errors").push(e.context(format!("restoring {}", path.display())))
+                }
+            }
         }
+    }
+}
+
+fn content(node: &Node) -> &[BlobId] {
+    match &node.kind {
+        NodeKind::File { content } => content,
+        _ => &[],
     }
 }
 
@@ -234,11 +291,19 @@ fn write_file(
     restorer: &Restorer,
     job: FileJob,
     progress: &Progress,
+    fetched: &HashMap<BlobId, Vec<u8>>,
 ) -> Result<Vec<String>> {
     let FileJob { path, node, mut writer } = job;
-    if let NodeKind::File { content } = &node.kind {
-        for id in content {
-            let data = reader.read(BlobKind::Data, id)?;
+    let large = reader.prefetches() && node.size > BATCH_BYTES;
+    let window = if large { (BATCH_BYTES / (1 << 20)).max(1) as usize } else { usize::MAX };
+    for ids in content(&node).chunks(window) {
+        // A large file is fetched a window of chunks (of about 1 MiB each) at a time.
+        let own = if large { reader.prefetch(ids) } else { HashMap::new() };
+        for id in ids {
+            let data = match own.get(id).or_else(|| fetched.get(id)) {
+                Some(data) => std::borrow::Cow::Borrowed(data),
+                None => std::borrow::Cow::Owned(reader.read(BlobKind::Data, id)?),
+            };
             writer.write_chunk(&data)?;
             Progress::add(&progress.bytes_read, data.len() as u64);
         }

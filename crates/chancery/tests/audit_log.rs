@@ -199,3 +199,28 @@ fn a_server_killed_right_after_a_backup_keeps_every_receipted_put() {
     let syncs = records(&log).iter().filter(|r| r["object"] == "sync" && r["status"] == 204).count();
     assert!(syncs > 0, "the backup's sync barriers are logged");
 }
+
+#[test]
+fn a_restore_from_a_site_server_reads_many_blobs_per_request() {
+    let (env, _servers) = world();
+    let many = env.path("many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..300 {
+        std::fs::write(many.join(format!("f{i:03}.txt")), format!("file {i}\n").repeat(i % 7 + 1)).unwrap();
+    }
+    env.backup_json(&[&many], 0);
+    let before = env.json(&["audit-log", "--site", "lux"], 0);
+    let from = before["head"].as_u64().unwrap() + 1;
+    let target = env.path("restored");
+    env.cmd(&["restore", "latest", "--target", target.to_str().unwrap(), "--site", "lux"]).assert().success();
+    common::tree::assert_same(&many, &target.join("many"));
+    let log = env.json(&["audit-log", "--site", "lux", "--since", &from.to_string()], 0);
+    let pack_reads = records(&log)
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["object"].as_str().unwrap().starts_with("packs/"))
+        .count();
+    assert!(
+        pack_reads > 0 && pack_reads < 20,
+        "300 files in {pack_reads} pack reads (one per file would be 300)"
+    );
+}
