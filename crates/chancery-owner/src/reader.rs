@@ -19,6 +19,36 @@ use std::sync::{Arc, Mutex};
 pub const MERGE_GAP: u64 = 1 << 20;
 /// The longest range one prefetch request reads.
 pub const MAX_RANGE: u64 = 32 << 20;
+/// Bytes of fetched ranges kept for the next batches: a pack's blobs are in random order, so
+/// the small files of one batch are spread over whole packs, which the next batches need too.
+pub const RANGE_CACHE_BYTES: usize = 32 << 20;
+
+/// Ranges of packs read lately, oldest first.
+#[derive(Default)]
+struct RangeCache {
+    ranges: std::collections::VecDeque<(ObjectId, u64, Arc<Vec<u8>>)>,
+    bytes: usize,
+}
+
+impl RangeCache {
+    /// A kept range of `pack` holding `start..end`: its start and bytes.
+    fn find(&self, pack: &ObjectId, start: u64, end: u64) -> Option<(u64, Arc<Vec<u8>>)> {
+        self.ranges
+            .iter()
+            .find(|(p, s, b)| p == pack && *s <= start && end <= s + b.len() as u64)
+            .map(|(_, s, b)| (*s, b.clone()))
+    }
+
+    fn insert(&mut self, pack: ObjectId, start: u64, bytes: Arc<Vec<u8>>) {
+        self.bytes += bytes.len();
+        self.ranges.push_back((pack, start, bytes));
+        while self.bytes > RANGE_CACHE_BYTES && self.ranges.len() > 1 {
+            if let Some((_, _, old)) = self.ranges.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
+}
 
 /// Splits blobs sorted by offset into runs that one range request each covers.
 fn ranges(blobs: &[(BlobLoc, BlobId)]) -> Vec<&[(BlobLoc, BlobId)]> {
@@ -58,12 +88,20 @@ pub struct BlobReader<'a> {
     index: &'a Index,
     problems: Mutex<Vec<SiteProblem>>,
     trees: Mutex<HashMap<BlobId, Arc<Tree>>>,
+    ranges: Mutex<RangeCache>,
 }
 
 impl<'a> BlobReader<'a> {
     /// A reader that tries `sites` in order.
     pub fn new(sites: Vec<&'a Site>, keys: &'a Keys, index: &'a Index) -> Self {
-        Self { sites, keys, index, problems: Mutex::default(), trees: Mutex::default() }
+        Self {
+            sites,
+            keys,
+            index,
+            problems: Mutex::default(),
+            trees: Mutex::default(),
+            ranges: Mutex::default(),
+        }
     }
 
     /// The index in use.
@@ -152,11 +190,34 @@ impl<'a> BlobReader<'a> {
         for (pack, mut blobs) in by_pack {
             blobs.sort_by_key(|(loc, _)| loc.offset);
             blobs.dedup_by_key(|(_, id)| *id);
+            blobs.retain(|(loc, id)| !self.open_cached(&pack, loc, id, &mut out));
             for run in ranges(&blobs) {
                 self.fetch_run(site, &pack, run, &mut out);
             }
         }
         out
+    }
+
+    /// Opens a blob from a range read lately, if one holds it.
+    fn open_cached(
+        &self,
+        pack: &ObjectId,
+        loc: &BlobLoc,
+        id: &BlobId,
+        out: &mut HashMap<BlobId, Vec<u8>>,
+    ) -> bool {
+        let (start, end) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.length));
+        let Some((from, bytes)) = self.ranges.lock().expect("range cache").find(pack, start, end) else {
+            return false;
+        };
+        let sealed = &bytes[(start - from) as usize..(end - from) as usize];
+        match open_blob(self.keys, loc.kind, id, sealed) {
+            Ok(plain) => {
+                out.insert(*id, plain);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Reads one merged range and opens the blobs in it.
@@ -173,6 +234,8 @@ impl<'a> BlobReader<'a> {
         let Ok(bytes) = site.backend.get_range(ObjectKind::Pack, &pack.to_hex(), start, end - start) else {
             return;
         };
+        let bytes = Arc::new(bytes);
+        self.ranges.lock().expect("range cache").insert(*pack, start, bytes.clone());
         for (loc, id) in run {
             let from = (u64::from(loc.offset) - start) as usize;
             let Some(sealed) = bytes.get(from..from + loc.length as usize) else { continue };

@@ -224,3 +224,27 @@ fn a_restore_from_a_site_server_reads_many_blobs_per_request() {
         "300 files in {pack_reads} pack reads (one per file would be 300)"
     );
 }
+
+#[test]
+fn a_restore_from_a_site_server_falls_back_past_a_damaged_pack() {
+    let (env, servers) = world();
+    let many = env.path("many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..200 {
+        std::fs::write(many.join(format!("f{i:03}.bin")), common::tree::noise(4096 + i, i as u64)).unwrap();
+    }
+    env.backup_json(&[&many], 0);
+    // Damage every pack at lux in its middle: some blobs of the batch no longer verify there.
+    for pack in packs(&servers[0].data.join("tenants/ee")) {
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        common::flip_byte(&pack, len / 2);
+    }
+    let target = env.path("restored");
+    let out = env
+        .cmd(&["restore", "latest", "--target", target.to_str().unwrap(), "--site", "lux"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "served from sto, with a warning: {}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("lux"), "{}", stderr_of(&out));
+    common::tree::assert_same(&many, &target.join("many"));
+}
