@@ -303,7 +303,7 @@ fn write_file(
         writer.write_chunk(&data)?;
         Progress::add(&progress.bytes_read, data.len() as u64);
     }
-    writer.finish(node.size)?;
+    let file = writer.finish_file(node.size)?;
     Progress::add(&progress.entries, 1);
-    Ok(restorer.apply_metadata(&path, &node)?)
+    Ok(restorer.apply_file_metadata(&file, &path, &node)?)
 }

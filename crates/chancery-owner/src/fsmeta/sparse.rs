@@ -56,13 +56,19 @@ impl SparseWriter {
     /// restored exactly or not at all. A caller that accepts a length mismatch (a file that
     /// changed while it was backed up) can pass [`written`](Self::written) instead.
     pub fn finish(self, size: u64) -> io::Result<()> {
+        self.finish_file(size).map(drop)
+    }
+
+    /// [`finish`](Self::finish), handing back the open file (for its metadata).
+    pub fn finish_file(self, size: u64) -> io::Result<File> {
         if self.pos != size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("restored content is {} bytes, expected {size}", self.pos),
             ));
         }
-        self.file.set_len(size)
+        self.file.set_len(size)?;
+        Ok(self.file)
     }
 
     /// Writes `bytes` at file offset `at`, if there are any.
