@@ -43,6 +43,8 @@ pub(crate) struct Authed {
     pub(crate) store: Arc<TenantStore>,
     /// The request body (already verified by the signature).
     pub(crate) body: Bytes,
+    /// Its BLAKE3 hash, computed once for the signature and the content-address check.
+    pub(crate) body_hash: blake3::Hash,
     /// Its share of the memory budget for bodies, held until the handler is done.
     _budget: Option<OwnedSemaphorePermit>,
 }
@@ -58,12 +60,13 @@ impl FromRequest<Arc<Site>> for Authed {
         let body = read_body(body).await?;
         let slot = parts.extensions.get::<LogSlot>().cloned().unwrap_or_default();
         slot.received(body.len());
-        let verified = verify_signature(site, &parts, &body)?;
+        let body_hash = blake3::hash(&body);
+        let verified = verify_signature(site, &parts, &body_hash)?;
         slot.caller(&tenant, &hex::encode(verified.key)[..16]);
         let (tenant, roles, store) = grant(site, &verified.key, &tenant).await?;
         slot.granted(&show_roles(&roles));
         admit_nonce(site, &verified)?;
-        Ok(Authed { tenant, key: verified.key, roles, store, body, _budget: budget })
+        Ok(Authed { tenant, key: verified.key, roles, store, body, body_hash, _budget: budget })
     }
 }
 
@@ -128,7 +131,11 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 }
 
 /// Checks the signature, its time and form; the verified request.
-fn verify_signature(site: &Site, parts: &Parts, body: &[u8]) -> Result<VerifiedRequest, ApiError> {
+fn verify_signature(
+    site: &Site,
+    parts: &Parts,
+    body_hash: &blake3::Hash,
+) -> Result<VerifiedRequest, ApiError> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         key: header(HEADER_KEY),
@@ -140,7 +147,7 @@ fn verify_signature(site: &Site, parts: &Parts, body: &[u8]) -> Result<VerifiedR
     let now = unix_now();
     let site_key = site.key.verifying_key().to_bytes();
     let verified =
-        verify_request(&signed, &site_key, parts.method.as_str(), path, body, now).map_err(|e| {
+        verify_request(&signed, &site_key, parts.method.as_str(), path, body_hash, now).map_err(|e| {
             let clock = matches!(e, AuthFailure::ClockSkew(_));
             let error = refused(e);
             if clock {

@@ -69,7 +69,7 @@ pub(crate) async fn put_object(
         .reason("forbidden"));
     }
     if CONTENT_ADDRESSED.contains(&kind.dir_name()) {
-        check_hash(&name, &authed.body)?;
+        check_hash(&name, &authed.body_hash)?;
     }
     let _guard = site.lock_object(&authed.tenant.name, kind, &name).await;
     let (store, owned) = (authed.store.clone(), name.clone());
@@ -93,8 +93,8 @@ fn len(authed: &Authed) -> u64 {
 }
 
 /// 400 unless the body's BLAKE3 hash is the name.
-fn check_hash(name: &str, body: &[u8]) -> Result<(), ApiError> {
-    let hash = blake3::hash(body).to_hex();
+fn check_hash(name: &str, body_hash: &blake3::Hash) -> Result<(), ApiError> {
+    let hash = body_hash.to_hex();
     if hash.as_str() == name {
         return Ok(());
     }
