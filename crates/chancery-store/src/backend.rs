@@ -118,6 +118,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Stores `bytes` as `(kind, name)`, atomically and without overwriting; see the contract.
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// [`Backend::put`] of the concatenation of `parts` (a request body as it arrived in
+    /// frames). The default joins them; a backend that can write them as they are (a file,
+    /// vectored) overrides it to save the copy.
+    fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
+        match parts {
+            [one] => self.put(kind, name, one),
+            many => self.put(kind, name, &many.concat()),
+        }
+    }
+
     /// Reads a whole object; [`StoreError::NotFound`] if it does not exist.
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError>;
 
@@ -157,6 +167,9 @@ macro_rules! forward_backend {
             }
             fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
                 (**self).put(kind, name, bytes)
+            }
+            fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
+                (**self).put_parts(kind, name, parts)
             }
             fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
                 (**self).get(kind, name)

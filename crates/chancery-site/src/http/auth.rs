@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -17,9 +17,9 @@ use chancery_protocol::auth::{
     verify_request, AuthFailure, SignedHeaders, VerifiedRequest, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE,
     HEADER_TIME,
 };
-use http_body_util::LengthLimitError;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::body::{too_large, RequestBody};
 use super::error::{blocking, ApiError};
 use super::observe::LogSlot;
 use crate::files::unix_now;
@@ -41,10 +41,8 @@ pub(crate) struct Authed {
     pub(crate) roles: Roles,
     /// Its store.
     pub(crate) store: Arc<TenantStore>,
-    /// The request body (already verified by the signature).
-    pub(crate) body: Bytes,
-    /// Its BLAKE3 hash, computed once for the signature and the content-address check.
-    pub(crate) body_hash: blake3::Hash,
+    /// The request body (already verified by the signature), with its BLAKE3 hash.
+    pub(crate) body: RequestBody,
     /// Its share of the memory budget for bodies, held until the handler is done.
     _budget: Option<OwnedSemaphorePermit>,
 }
@@ -57,16 +55,15 @@ impl FromRequest<Arc<Site>> for Authed {
         let tenant = tenant_param(&mut parts, site).await?;
         check_length(&body)?;
         let budget = site.reserve_body_memory(body.size_hint().upper()).await;
-        let body = read_body(body).await?;
+        let body = RequestBody::read(body).await?;
         let slot = parts.extensions.get::<LogSlot>().cloned().unwrap_or_default();
         slot.received(body.len());
-        let body_hash = blake3::hash(&body);
-        let verified = verify_signature(site, &parts, &body_hash)?;
+        let verified = verify_signature(site, &parts, body.hash())?;
         slot.caller(&tenant, &hex::encode(verified.key)[..16]);
         let (tenant, roles, store) = grant(site, &verified.key, &tenant).await?;
         slot.granted(&show_roles(&roles));
         admit_nonce(site, &verified)?;
-        Ok(Authed { tenant, key: verified.key, roles, store, body, body_hash, _budget: budget })
+        Ok(Authed { tenant, key: verified.key, roles, store, body, _budget: budget })
     }
 }
 
@@ -111,23 +108,6 @@ fn check_length(body: &Body) -> Result<(), ApiError> {
         return Err(too_large());
     }
     Ok(())
-}
-
-fn too_large() -> ApiError {
-    let message = format!("request body larger than {MAX_BODY_BYTES} bytes; nothing was stored");
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message).reason("bad_request")
-}
-
-/// The whole body, refused as soon as it exceeds [`MAX_BODY_BYTES`].
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.downcast_ref::<LengthLimitError>().is_some() {
-            too_large()
-        } else {
-            ApiError::bad_request(format!("could not read the request body: {inner}"))
-        }
-    })
 }
 
 /// Checks the signature, its time and form; the verified request.

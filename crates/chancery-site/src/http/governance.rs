@@ -20,7 +20,7 @@ pub(crate) async fn post(State(site): State<Arc<Site>>, authed: Authed) -> Resul
     authed.require(Role::Governor, "a governance act (proposal, approval, cancel)")?;
     let worker = site.clone();
     let tenant = authed.tenant.clone();
-    let (store, body) = (authed.store.clone(), authed.body.clone());
+    let (store, body) = (authed.store.clone(), authed.body.contiguous());
     let outcome = tokio::task::spawn_blocking(move || {
         let _one_at_a_time = crate::governance::guard(&worker.governance.lock);
         let rules = store.rules(&tenant);

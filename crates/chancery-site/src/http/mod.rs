@@ -3,6 +3,7 @@
 
 mod audit_log;
 mod auth;
+mod body;
 mod error;
 mod governance;
 mod objects;

@@ -69,7 +69,7 @@ pub(crate) async fn put_object(
         .reason("forbidden"));
     }
     if CONTENT_ADDRESSED.contains(&kind.dir_name()) {
-        check_hash(&name, &authed.body_hash)?;
+        check_hash(&name, authed.body.hash())?;
     }
     let _guard = site.lock_object(&authed.tenant.name, kind, &name).await;
     let (store, owned) = (authed.store.clone(), name.clone());
@@ -108,7 +108,7 @@ fn check_hash(name: &str, body_hash: &blake3::Hash) -> Result<(), ApiError> {
 async fn same_meta(authed: &Authed, kind: ObjectKind, name: &str) -> Result<(), ApiError> {
     let (store, owned) = (authed.store.clone(), name.to_string());
     let stored = blocking("reading an object", move || store.backend.get(kind, &owned)).await?;
-    if stored == authed.body {
+    if stored == authed.body.contiguous() {
         return Ok(());
     }
     Err(ApiError::new(
@@ -135,7 +135,7 @@ async fn repair(authed: &Authed, kind: ObjectKind, name: &str, damaged_size: u64
     let (store, owned, body) = (authed.store.clone(), name.to_string(), authed.body.clone());
     blocking("repairing an object", move || {
         store.backend.delete(kind, &owned)?;
-        store.backend.put(kind, &owned, &body)?;
+        store.backend.put_parts(kind, &owned, &body.slices())?;
         store.backend.sync()
     })
     .await?;
@@ -153,7 +153,7 @@ async fn store_new(authed: &Authed, kind: ObjectKind, name: &str) -> Result<(), 
     }
     let (store, owned, body) = (authed.store.clone(), name.to_string(), authed.body.clone());
     let stored = blocking("storing an object", move || {
-        store.backend.put(kind, &owned, &body)?;
+        store.backend.put_parts(kind, &owned, &body.slices())?;
         store.backend.sync()
     })
     .await;

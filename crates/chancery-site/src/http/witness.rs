@@ -30,7 +30,7 @@ pub(crate) async fn add(State(site): State<Arc<Site>>, authed: Authed) -> Result
     // One add at a time per tenant: check and persist must be atomic (C2SP tlog-witness).
     let _guard = site.lock_object(&authed.tenant.name, ObjectKind::Meta, "witness").await;
     let (store, key, owner, body) =
-        (authed.store.clone(), site.key.clone(), authed.tenant.key, authed.body.clone());
+        (authed.store.clone(), site.key.clone(), authed.tenant.key, authed.body.contiguous());
     let now = u64::try_from(unix_now()).unwrap_or(0);
     let outcome =
         tokio::task::spawn_blocking(move || add_checkpoint(&*store.backend, &key, &owner, &body, now)).await;

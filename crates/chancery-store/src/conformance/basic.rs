@@ -23,6 +23,22 @@ pub fn check_round_trip(backend: &dyn Backend) {
     }
 }
 
+/// `put_parts` stores the concatenation of its parts, however they are cut: many small and
+/// empty parts (more than one `writev` takes), one part, no part; and it never overwrites.
+pub fn check_put_parts(backend: &dyn Backend) {
+    let whole = pattern(7, 3000 * 7 + 5);
+    let mut parts: Vec<&[u8]> = whole.chunks(7).collect();
+    parts.insert(10, b"");
+    ok(backend.put_parts(ObjectKind::Pack, "many", &parts), "put_parts of many parts");
+    assert_eq!(ok(backend.get(ObjectKind::Pack, "many"), "get"), whole, "parts joined in order");
+    ok(backend.put_parts(ObjectKind::Pack, "one", &[&whole]), "put_parts of one part");
+    assert_eq!(ok(backend.get(ObjectKind::Pack, "one"), "get"), whole);
+    ok(backend.put_parts(ObjectKind::Pack, "none", &[]), "put_parts of no part");
+    assert_eq!(ok(backend.stat(ObjectKind::Pack, "none"), "stat"), Some(0));
+    ok(backend.put_parts(ObjectKind::Pack, "one", &[b"other", b" bytes"]), "put_parts again");
+    assert_eq!(ok(backend.get(ObjectKind::Pack, "one"), "get"), whole, "put_parts overwrote");
+}
+
 /// An empty object is an object: stored, listed with size 0, read back empty.
 pub fn check_empty_object(backend: &dyn Backend) {
     ok(backend.put(ObjectKind::Pack, "empty", b""), "put empty");

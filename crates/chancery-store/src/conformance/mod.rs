@@ -18,7 +18,7 @@ mod stress;
 
 pub use basic::{
     check_delete_is_idempotent, check_empty_object, check_invalid_names_rejected,
-    check_kinds_are_independent, check_no_overwrite, check_not_found_is_typed, check_ranges,
+    check_kinds_are_independent, check_no_overwrite, check_not_found_is_typed, check_put_parts, check_ranges,
     check_round_trip, check_stat, check_sync,
 };
 pub use stress::{
@@ -34,6 +34,7 @@ pub type Check = fn(&dyn Backend);
 /// Every check, with its name, in the order [`run_all`] runs them.
 pub const CHECKS: &[(&str, Check)] = &[
     ("round_trip", check_round_trip),
+    ("put_parts", check_put_parts),
     ("empty_object", check_empty_object),
     ("ranges", check_ranges),
     ("no_overwrite", check_no_overwrite),

@@ -251,7 +251,12 @@ impl Backend for FsBackend {
 
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         validate_name(name)?;
-        self.put_object(kind, name, bytes)
+        self.put_object(kind, name, &[bytes])
+    }
+
+    fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
+        validate_name(name)?;
+        self.put_object(kind, name, parts)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {

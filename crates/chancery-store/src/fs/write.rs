@@ -1,15 +1,16 @@
 //! `put` for [`FsBackend`]: temporary file, fsync, link into place.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use super::FsBackend;
 use crate::{ObjectKind, StoreError};
 
 impl FsBackend {
-    /// Stores an object; `name` is already validated. See the module docs for why each step.
-    pub(super) fn put_object(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Stores the concatenation of `parts` as an object; `name` is already validated. See the
+    /// module docs for why each step.
+    pub(super) fn put_object(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
         let dest = self.object_path(kind, name);
         if fs::symlink_metadata(&dest).is_ok() {
             // Already stored (names are content hashes): skip writing the bytes again. Its
@@ -18,13 +19,13 @@ impl FsBackend {
             self.mark_dirty(dest.parent().unwrap_or(&self.root));
             return Ok(());
         }
-        let temp = self.write_temp(bytes)?;
+        let temp = self.write_temp(parts)?;
         self.link_into_place(&temp.0, &dest)
         // `temp` is dropped here, removing the temporary name; the object keeps its own.
     }
 
-    /// Writes `bytes` to a new, fsynced file under `tmp/`.
-    fn write_temp(&self, bytes: &[u8]) -> Result<TempFile, StoreError> {
+    /// Writes `parts`, in order, to a new, fsynced file under `tmp/`.
+    fn write_temp(&self, parts: &[&[u8]]) -> Result<TempFile, StoreError> {
         let path = self.tmp_dir().join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
         let mut file = match create_new(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -35,7 +36,7 @@ impl FsBackend {
         }
         .map_err(|e| self.fail(e, &path, "creating a temporary file"))?;
         let temp = TempFile(path);
-        file.write_all(bytes).map_err(|e| self.fail(e, &temp.0, "writing"))?;
+        write_all_parts(&mut file, parts).map_err(|e| self.fail(e, &temp.0, "writing"))?;
         // Durable bytes before a durable name: otherwise a crash could leave a name that
         // points at an empty or partial file.
         file.sync_all().map_err(|e| self.fail(e, &temp.0, "flushing to disk"))?;
@@ -62,6 +63,25 @@ impl FsBackend {
         self.mark_dirty(dest_dir);
         Ok(())
     }
+}
+
+/// Writes every part, in order, with as few `writev` calls as the kernel allows.
+fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Result<()> {
+    /// Linux's `IOV_MAX`: more slices per call are refused (EINVAL).
+    const MAX_SLICES: usize = 1024;
+    let mut slices: Vec<IoSlice<'_>> =
+        parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let batch = rest.len().min(MAX_SLICES);
+        match file.write_vectored(&rest[..batch]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut rest, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn create_new(path: &Path) -> io::Result<fs::File> {
