@@ -73,19 +73,13 @@ impl Chunker {
         }
         let end = data.len().min(p.max);
         let normal = p.avg.min(end);
-        let mut hash = 0u64;
         // Gear hash: bit k depends on the last k+1 bytes, so the masks test the top bits.
-        for (i, byte) in data.iter().enumerate().take(normal).skip(p.min) {
-            hash = (hash << 1).wrapping_add(self.gear[*byte as usize]);
-            if hash & self.mask_small == 0 {
-                return Some(i + 1);
-            }
+        let (found, hash) = gear_scan(&self.gear, &data[p.min..normal], 0, self.mask_small);
+        if let Some(at) = found {
+            return Some(p.min + at);
         }
-        for (i, byte) in data.iter().enumerate().take(end).skip(normal) {
-            hash = (hash << 1).wrapping_add(self.gear[*byte as usize]);
-            if hash & self.mask_large == 0 {
-                return Some(i + 1);
-            }
+        if let (Some(at), _) = gear_scan(&self.gear, &data[normal..end], hash, self.mask_large) {
+            return Some(normal + at);
         }
         (end == p.max || eof).then_some(end)
     }
@@ -99,6 +93,31 @@ impl Chunker {
         }
         cuts
     }
+}
+
+/// Rolls the gear hash over `bytes` from `hash`: the length up to and including the first
+/// byte after which `hash & mask == 0`, or `None` and the hash at the end. Eight bytes per
+/// step so that the compiler unrolls it; the hash's one-byte dependency chain is the limit.
+#[inline]
+fn gear_scan(gear: &[u64; 256], bytes: &[u8], mut hash: u64, mask: u64) -> (Option<usize>, u64) {
+    let mut blocks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for block in &mut blocks {
+        for (i, byte) in block.iter().enumerate() {
+            hash = (hash << 1).wrapping_add(gear[usize::from(*byte)]);
+            if hash & mask == 0 {
+                return (Some(offset + i + 1), hash);
+            }
+        }
+        offset += 8;
+    }
+    for (i, byte) in blocks.remainder().iter().enumerate() {
+        hash = (hash << 1).wrapping_add(gear[usize::from(*byte)]);
+        if hash & mask == 0 {
+            return (Some(offset + i + 1), hash);
+        }
+    }
+    (None, hash)
 }
 
 fn top_bits(n: u32) -> u64 {
@@ -119,6 +138,28 @@ mod tests {
         data
     }
 
+    /// The first release's loop, kept as the reference for the cut points.
+    fn plain_cuts(chunker: &Chunker, mut data: &[u8]) -> Vec<usize> {
+        let p = chunker.params;
+        let mut cuts = Vec::new();
+        while !data.is_empty() {
+            let end = data.len().min(p.max);
+            let mut cut = end;
+            let mut hash = 0u64;
+            for (i, byte) in data.iter().enumerate().take(end).skip(p.min) {
+                hash = (hash << 1).wrapping_add(chunker.gear[*byte as usize]);
+                let mask = if i < p.avg { chunker.mask_small } else { chunker.mask_large };
+                if hash & mask == 0 {
+                    cut = i + 1;
+                    break;
+                }
+            }
+            cuts.push(cut);
+            data = &data[cut..];
+        }
+        cuts
+    }
+
     proptest! {
         #[test]
         fn cuts_cover_input_within_bounds(len in 0usize..20_000, seed: u64) {
@@ -130,6 +171,16 @@ mod tests {
                 prop_assert!(*c <= SMALL.max);
                 prop_assert!(*c > SMALL.min || i == cuts.len() - 1);
             }
+        }
+
+        /// The unrolled scan cuts exactly where the plain byte-at-a-time loop of the first
+        /// release did: a change of cut points would stop deduplication against every
+        /// archive written before it.
+        #[test]
+        fn cuts_equal_the_plain_gear_loop(len in 0usize..20_000, seed: u64, key: u8) {
+            let chunker = Chunker::new(&[key; 32], SMALL);
+            let data = random(len, seed);
+            prop_assert_eq!(chunker.cut_all(&data), plain_cuts(&chunker, &data));
         }
 
         #[test]
