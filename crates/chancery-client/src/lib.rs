@@ -19,7 +19,7 @@ pub use witness::WitnessAnswer;
 
 use chancery_protocol::auth::{sign_request_hashed, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
-use chancery_protocol::{list_path, object_path, sync_path, CONTENT_ADDRESSED};
+use chancery_protocol::{list_path, object_path, sync_path};
 use chancery_store::{Backend, ObjectInfo, ObjectKind, StoreError};
 use errors::{status_error, transport_error};
 use reqwest::blocking::{Client, Response};
@@ -106,18 +106,8 @@ impl RemoteBackend {
         body: &[u8],
         range: Option<String>,
     ) -> Result<Response, StoreError> {
-        self.send_hashed(method, path, body, &blake3::hash(body), range)
-    }
-
-    /// [`Self::send`] for a body whose BLAKE3 hash is known.
-    fn send_hashed(
-        &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        body_hash: &blake3::Hash,
-        range: Option<String>,
-    ) -> Result<Response, StoreError> {
+        // Hashed once, even when the request is signed twice.
+        let body_hash = &blake3::hash(body);
         let response = self.send_once(method.clone(), path, body, body_hash, range.clone())?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
@@ -196,19 +186,6 @@ impl RemoteBackend {
     }
 }
 
-/// The BLAKE3 hash of a body to store. A content-addressed object's name is that hash, as the
-/// caller computed it from these bytes: a pack sent to three sites is not hashed three more
-/// times. (Were the name wrong, the site's own hash would not match the signature: 401.)
-fn body_hash(kind: ObjectKind, name: &str, bytes: &[u8]) -> blake3::Hash {
-    let named =
-        CONTENT_ADDRESSED.contains(&kind.dir_name()).then(|| blake3::Hash::from_hex(name).ok()).flatten();
-    debug_assert!(
-        named.is_none_or(|hash| hash == blake3::hash(bytes)),
-        "{kind} {name} is not named by its hash"
-    );
-    named.unwrap_or_else(|| blake3::hash(bytes))
-}
-
 impl Backend for RemoteBackend {
     fn location(&self) -> String {
         format!("{} (tenant {})", self.site.url, self.site.tenant)
@@ -217,7 +194,7 @@ impl Backend for RemoteBackend {
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         chancery_store::validate_name(name)?;
         let path = object_path(&self.site.tenant, kind.dir_name(), name);
-        let response = self.send_hashed(Method::PUT, &path, bytes, &body_hash(kind, name, bytes), None)?;
+        let response = self.send(Method::PUT, &path, bytes, None)?;
         let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
         self.keep_receipt(response, kind, name, bytes.len() as u64)
     }
