@@ -96,12 +96,13 @@ pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
     let mut bytes = Vec::with_capacity(total);
     bytes.extend_from_slice(&prefix);
     bytes.extend_from_slice(&keys.seal(&prefix, &header));
-    for blob in &blobs {
+    // Each blob is freed once copied, so the pack and its blobs are not both whole in memory.
+    for blob in blobs {
         bytes.extend_from_slice(&blob.sealed);
     }
-    let mut padding = vec![0u8; total - offset];
-    rand::rngs::OsRng.fill_bytes(&mut padding);
-    bytes.extend_from_slice(&padding);
+    let padded_from = bytes.len();
+    bytes.resize(total, 0);
+    rand::rngs::OsRng.fill_bytes(&mut bytes[padded_from..]);
     Pack { id: ObjectId::of(&bytes), bytes, entries }
 }
 

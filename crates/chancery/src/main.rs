@@ -32,6 +32,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -42,6 +43,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Two malloc arenas instead of glibc's default of eight per core. The backup pipeline frees
+/// buffers of up to 16 MiB in threads other than the ones that allocated them; with an arena
+/// per thread each keeps its own high-water mark. Measured on a 512 MiB first backup: peak RSS
+/// 200 -> 157 MiB, no slower.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    // SAFETY: `mallopt` only sets a parameter of the allocator; it is called first thing in
+    // `main`, before any other thread exists, and its result (0 on failure) changes nothing
+    // but memory use.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {

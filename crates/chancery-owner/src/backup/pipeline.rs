@@ -27,7 +27,7 @@ pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
 /// Tree packs are kept smaller: restore and check read trees first.
 pub const TREE_PACK_TARGET: usize = 4 * 1024 * 1024;
 /// Packs queued per site before the packer waits for that site's uploaders.
-const UPLOAD_QUEUE: usize = 2;
+const UPLOAD_QUEUE: usize = 1;
 /// Uploads in flight per site server: one request's round trip (the site hashes, stores and
 /// fsyncs before it answers) overlaps with the next one's transfer. A local folder takes one
 /// writer, which the disk serves as fast as several.
@@ -80,7 +80,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     ) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (job_tx, job_rx) = bounded::<Job>(threads * 2);
-        let (sealed_tx, sealed_rx) = bounded::<SealedBlob>(threads * 4);
+        let (sealed_tx, sealed_rx) = bounded::<SealedBlob>(threads * 2);
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx) = (job_rx.clone(), sealed_tx.clone());
