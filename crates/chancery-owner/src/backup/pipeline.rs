@@ -26,8 +26,12 @@ use std::time::Duration;
 pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
 /// Tree packs are kept smaller: restore and check read trees first.
 pub const TREE_PACK_TARGET: usize = 4 * 1024 * 1024;
-/// Packs queued per site before the packer waits for that site's uploaders.
+/// Packs queued per local folder before the packer waits for its uploader: the disk takes
+/// a pack as fast as the packer makes one, so a deeper queue would only hold memory.
 const UPLOAD_QUEUE: usize = 1;
+/// Packs queued per site server: a round trip's latency varies with the network and the
+/// site's fsync, and a deeper queue keeps its uploaders busy through it.
+const UPLOAD_QUEUE_SERVER: usize = 2;
 /// Uploads in flight per site server: one request's round trip (the site hashes, stores and
 /// fsyncs before it answers) overlaps with the next one's transfer. A local folder takes one
 /// writer, which the disk serves as fast as several.
@@ -92,7 +96,9 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         let mut senders = Vec::new();
         let mut uploaders = Vec::new();
         for site in sites {
-            let (tx, rx) = bounded::<Arc<chancery_format::pack::Pack>>(UPLOAD_QUEUE);
+            let server = matches!(site.config.endpoint, Endpoint::Server { .. });
+            let queue = if server { UPLOAD_QUEUE_SERVER } else { UPLOAD_QUEUE };
+            let (tx, rx) = bounded::<Arc<chancery_format::pack::Pack>>(queue);
             let timeout = Duration::from_secs(site.config.upload_timeout_secs);
             senders.push(SiteQueue {
                 name: site.name().to_string(),
@@ -102,8 +108,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 slow: false,
             });
             let failed = Arc::new(AtomicBool::new(false));
-            let count =
-                if matches!(site.config.endpoint, Endpoint::Server { .. }) { UPLOADS_PER_SERVER } else { 1 };
+            let count = if server { UPLOADS_PER_SERVER } else { 1 };
             let threads = (0..count)
                 .map(|_| {
                     let (rx, live, failed) = (rx.clone(), live_sites.clone(), failed.clone());
