@@ -1,6 +1,6 @@
 //! The write pipeline: the walker thread hashes each chunk and drops the ones already stored;
 //! worker threads compress and encrypt the rest; a packer thread gathers sealed blobs into
-//! packs; uploader threads per site (one for a folder, more for a server) store each pack. Bounded channels between the stages
+//! packs; uploader threads per site (two for a folder or a server) store each pack. Bounded channels between the stages
 //! bound memory whatever the size of the tree, and let a slow site hold back only its own queue
 //! up to that bound.
 
@@ -26,16 +26,18 @@ use std::time::Duration;
 pub const DATA_PACK_TARGET: usize = 16 * 1024 * 1024;
 /// Tree packs are kept smaller: restore and check read trees first.
 pub const TREE_PACK_TARGET: usize = 4 * 1024 * 1024;
-/// Packs queued per local folder before the packer waits for its uploader: the disk takes
-/// a pack as fast as the packer makes one, so a deeper queue would only hold memory.
+/// Packs queued per local folder before the packer waits for its uploaders: with two writers
+/// a deeper queue only holds memory.
 const UPLOAD_QUEUE: usize = 1;
 /// Packs queued per site server: a round trip's latency varies with the network and the
 /// site's fsync, and a deeper queue keeps its uploaders busy through it.
 const UPLOAD_QUEUE_SERVER: usize = 2;
 /// Uploads in flight per site server: one request's round trip (the site hashes, stores and
-/// fsyncs before it answers) overlaps with the next one's transfer. A local folder takes one
-/// writer, which the disk serves as fast as several.
+/// fsyncs before it answers) overlaps with the next one's transfer.
 const UPLOADS_PER_SERVER: usize = 2;
+/// Writers per local folder: one pack's fsync overlaps with the next one's write. Measured on
+/// a 512 MiB first backup to one folder: 2.62-2.68 s with one writer, 2.23-2.35 s with two.
+const UPLOADS_PER_FOLDER: usize = 2;
 
 struct Job {
     kind: BlobKind,
@@ -108,7 +110,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 slow: false,
             });
             let failed = Arc::new(AtomicBool::new(false));
-            let count = if server { UPLOADS_PER_SERVER } else { 1 };
+            let count = if server { UPLOADS_PER_SERVER } else { UPLOADS_PER_FOLDER };
             let threads = (0..count)
                 .map(|_| {
                     let (rx, live, failed) = (rx.clone(), live_sites.clone(), failed.clone());
