@@ -295,15 +295,67 @@ fn write_file(
     fetched: &HashMap<BlobId, Vec<u8>>,
 ) -> Result<Vec<String>> {
     let FileJob { path, node, mut writer } = job;
-    for id in content(&node) {
-        let data = match fetched.get(id) {
-            Some(data) => std::borrow::Cow::Borrowed(data),
-            None => std::borrow::Cow::Owned(reader.read(BlobKind::Data, id)?),
-        };
-        writer.write_chunk(&data)?;
+    let ids = content(&node);
+    let mut write = |data: &[u8]| -> Result<()> {
+        writer.write_chunk(data)?;
         Progress::add(&progress.bytes_read, data.len() as u64);
+        Ok(())
+    };
+    if ids.len() >= DECODED_FILE_CHUNKS && !ids.iter().any(|id| fetched.contains_key(id)) {
+        decode_ahead(reader, ids, write)?;
+    } else {
+        for id in ids {
+            match fetched.get(id) {
+                Some(data) => write(data)?,
+                None => write(&reader.read(BlobKind::Data, id)?)?,
+            }
+        }
     }
     let file = writer.finish_file(node.size)?;
     Progress::add(&progress.entries, 1);
     Ok(restorer.apply_file_metadata(&file, &path, &node)?)
+}
+
+/// A file of at least this many chunks (about 1 MiB each) is decoded by [`DECODERS`] threads
+/// while it is written: one worker alone, reading, decrypting and verifying chunk after chunk,
+/// used one core for a 512 MiB file (1.58 CPU s in 1.60 s).
+const DECODED_FILE_CHUNKS: usize = 4;
+/// Threads decoding one large file's chunks.
+const DECODERS: usize = 2;
+/// Decoded chunks each decoder may hold ahead of the writer.
+const DECODED_AHEAD: usize = 2;
+
+/// Hands `write` the verified plaintext of `ids`, in order. Decoder `k` reads chunks `k`,
+/// `k + DECODERS`, ... into its own bounded channel, and the writer takes from the channels in
+/// turn: order needs no reordering buffer, and memory is at most `DECODERS × DECODED_AHEAD`
+/// chunks. The first error stops it: the writer returns, its channels close, and the decoders'
+/// next send fails.
+fn decode_ahead(
+    reader: &BlobReader,
+    ids: &[BlobId],
+    mut write: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let decoded: Vec<Receiver<Result<Vec<u8>>>> = (0..DECODERS)
+            .map(|k| {
+                let (tx, rx) = bounded(DECODED_AHEAD);
+                scope.spawn(move || {
+                    for id in ids.iter().skip(k).step_by(DECODERS) {
+                        let data = reader.read(BlobKind::Data, id);
+                        let failed = data.is_err();
+                        if tx.send(data).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for i in 0..ids.len() {
+            let data =
+                decoded[i % DECODERS].recv().map_err(|_| anyhow::anyhow!("a restore decoder stopped"))??;
+            write(&data)?;
+        }
+        Ok(())
+    })
 }
