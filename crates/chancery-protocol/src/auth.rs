@@ -57,8 +57,8 @@ pub fn sign_request(
     sign_request_hashed(public_key, site_key, sign, method, path, &blake3::hash(body), now)
 }
 
-/// [`sign_request`] for a body whose BLAKE3 hash the caller already has (a pack's name is
-/// that hash): a pack is then hashed once, not once more per site it is sent to.
+/// [`sign_request`] for a body whose BLAKE3 hash the caller already has: a client that signs
+/// a request again (with the site's clock) hashes its body once.
 pub fn sign_request_hashed(
     public_key: &[u8; 32],
     site_key: &[u8; 32],
