@@ -14,6 +14,7 @@ pub mod custody;
 pub mod error;
 pub mod id;
 pub mod index;
+mod kdf_memory;
 pub mod keyfile;
 pub mod keys;
 pub mod object;

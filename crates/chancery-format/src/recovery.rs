@@ -16,6 +16,10 @@ use ed25519_dalek::SigningKey;
 /// BLAKE3 key-derivation context of the salt.
 pub const RECOVERY_SALT_CONTEXT: &str = "chancery 2026-11 recovery key v1";
 
+/// The recovery key's Argon2id cost, fixed by the format: sites hold the public keys derived
+/// with it, so it stays `p = 1` although new key files use two lanes.
+pub const RECOVERY_KDF: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
+
 /// The salt of the recovery keys at `site_key` for `tenant`.
 pub fn recovery_salt(site_key: &[u8; 32], tenant: &str) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new_derive_key(RECOVERY_SALT_CONTEXT);
@@ -28,8 +32,8 @@ pub fn recovery_salt(site_key: &[u8; 32], tenant: &str) -> [u8; 32] {
 
 /// The recovery key of `password` for `tenant` at the site whose key is `site_key`.
 pub fn recovery_signing_key(password: &[u8], site_key: &[u8; 32], tenant: &str) -> SigningKey {
-    let seed = derive_kek(password, &recovery_salt(site_key, tenant), KdfParams::default())
-        .expect("the default Argon2 parameters are valid");
+    let seed = derive_kek(password, &recovery_salt(site_key, tenant), RECOVERY_KDF)
+        .expect("the recovery Argon2 parameters are valid");
     SigningKey::from_bytes(&seed)
 }
 
