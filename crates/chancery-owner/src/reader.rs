@@ -166,10 +166,13 @@ impl<'a> BlobReader<'a> {
         Ok(tree)
     }
 
-    /// Whether [`Self::prefetch`] pays: the first site is a site server, where each request is
-    /// a round trip (a local folder reads a range as cheaply as a blob).
+    /// Whether [`Self::prefetch`] pays: it does at every kind of site. At a site server each
+    /// request is a round trip; at a local folder each is an open, a stat, a read and a close,
+    /// which for 20,000 small files took more time than one read per run of blobs (restore
+    /// 1.13–1.23 s without prefetching, 1.00–1.08 s with it). An empty site list has nothing to
+    /// prefetch from.
     pub fn prefetches(&self) -> bool {
-        self.sites.first().is_some_and(|s| s.server.is_some())
+        !self.sites.is_empty()
     }
 
     /// Fetches many data blobs with few requests: for each pack, the byte ranges of the blobs

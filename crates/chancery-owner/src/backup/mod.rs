@@ -3,6 +3,7 @@
 
 mod pipeline;
 pub(crate) mod prepare;
+mod stream;
 mod walk;
 
 use crate::archive::Archive;
@@ -324,7 +325,7 @@ fn walk_roots(
 }
 
 fn stdin_node(walker: &mut Walker, name: &str) -> Result<Node> {
-    let (content, size) = walker.chunks(std::io::stdin().lock())?.context("reading stdin")?;
+    let (content, size) = walker.chunks(std::io::stdin().lock(), None)?.context("reading stdin")?;
     walker.summary.files += 1;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());

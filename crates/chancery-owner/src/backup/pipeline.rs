@@ -137,19 +137,39 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     /// Stores a blob unless the archive or this backup already has it; returns its id.
     pub fn store(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
         let id = self.keys.blob_id(plaintext);
-        if self.reused(&id) || self.pending.contains(&id) {
-            return Ok(id);
+        if self.is_new(&id, plaintext.len())? {
+            self.send(Job { kind, id, plaintext: plaintext.to_vec() })?;
+        }
+        Ok(id)
+    }
+
+    /// [`Self::store`] for a chunk the caller owns: a new one is not copied.
+    pub fn store_owned(&mut self, kind: BlobKind, plaintext: Vec<u8>) -> Result<BlobId> {
+        let id = self.keys.blob_id(&plaintext);
+        if self.is_new(&id, plaintext.len())? {
+            self.send(Job { kind, id, plaintext })?;
+        }
+        Ok(id)
+    }
+
+    /// Whether `id` must be stored (then it counts as pending); an error once every site failed.
+    fn is_new(&mut self, id: &BlobId, len: usize) -> Result<bool> {
+        if self.reused(id) || self.pending.contains(id) {
+            return Ok(false);
         }
         if self.live_sites.load(Ordering::Relaxed) == 0 {
             bail!("every site failed; nothing more can be stored");
         }
-        self.pending.insert(id);
-        Progress::add(&self.progress.new_bytes, plaintext.len() as u64);
-        let job = Job { kind, id, plaintext: plaintext.to_vec() };
+        self.pending.insert(*id);
+        Progress::add(&self.progress.new_bytes, len as u64);
+        Ok(true)
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
         if self.jobs.as_ref().expect("pipeline open").send(job).is_err() {
             bail!("the backup pipeline stopped unexpectedly");
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Whether a blob is stored or on its way.

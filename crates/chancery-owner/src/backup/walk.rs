@@ -15,7 +15,6 @@ use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use std::collections::HashMap;
 use std::fs::Metadata;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -107,7 +106,7 @@ impl Walker<'_, '_, '_> {
             return Ok(Some(node));
         }
         let content = match std::fs::File::open(path) {
-            Ok(file) => self.chunks(file),
+            Ok(file) => self.chunks(file, Some(meta.len())),
             Err(e) => return Ok(self.skip(path, e)),
         };
         match content {
@@ -136,43 +135,6 @@ impl Walker<'_, '_, '_> {
             return None;
         };
         content.iter().all(|id| self.pipeline.has(id)).then(|| content.clone())
-    }
-
-    /// Reads, chunks and stores a stream. The outer error is fatal (pipeline), the inner one a
-    /// read error of this source.
-    pub fn chunks(&mut self, mut source: impl Read) -> Result<std::io::Result<(Vec<BlobId>, u64)>> {
-        let max = self.chunker.params().max;
-        if self.buf.len() < 2 * max {
-            self.buf.resize(2 * max, 0);
-        }
-        let (mut start, mut end, mut eof) = (0usize, 0usize, false);
-        let (mut content, mut size) = (Vec::new(), 0u64);
-        loop {
-            while !eof && end - start < max {
-                match source.read(&mut self.buf[end..]) {
-                    Ok(0) => eof = true,
-                    Ok(n) => end += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Ok(Err(e)),
-                }
-            }
-            while let Some(cut) = self.chunker.next_cut(&self.buf[start..end], eof) {
-                content.push(self.pipeline.store(BlobKind::Data, &self.buf[start..start + cut])?);
-                (start, size) = (start + cut, size + cut as u64);
-                Progress::add(&self.progress.bytes_read, cut as u64);
-                if !eof && end - start < max {
-                    break;
-                }
-            }
-            if eof && start == end {
-                break;
-            }
-            self.buf.copy_within(start..end, 0);
-            (end, start) = (end - start, 0);
-        }
-        self.summary.bytes += size;
-        self.summary.bytes_read += size;
-        Ok(Ok((content, size)))
     }
 
     fn skip(&mut self, path: &Path, err: std::io::Error) -> Option<Node> {

@@ -72,8 +72,7 @@ impl Restorer {
                 }
             }
         }
-        remove_existing(path)?;
-        let file = OpenOptions::new().write(true).create_new(true).mode(WORKING_FILE_MODE).open(path)?;
+        let file = create_new_file(path)?;
         if node.nlink > 1 {
             self.links.entry(key).or_insert_with(|| path.to_path_buf());
         }
@@ -205,6 +204,20 @@ fn working_mode() -> Mode {
 
 /// Removes a non-directory entry at `path`, if any, so that a new one can take its place.
 /// A directory is left alone: the create that follows then fails with `AlreadyExists`.
+/// Creates `path` as a new, empty file, replacing any non-directory there. It tries to create
+/// first and looks at what is in the way only when something is: a restore into a new folder
+/// (the common case) then costs no lookup per file.
+fn create_new_file(path: &Path) -> io::Result<fs::File> {
+    let create = || OpenOptions::new().write(true).create_new(true).mode(WORKING_FILE_MODE).open(path);
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_existing(path)?;
+            create()
+        }
+        other => other,
+    }
+}
+
 fn remove_existing(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_dir() => fs::remove_file(path),

@@ -17,12 +17,14 @@ pub struct SparseWriter {
     file: File,
     /// Logical end of what has been written (or skipped) so far.
     pos: u64,
+    /// End of the bytes actually written: the file's length until `finish_file`.
+    written_end: u64,
 }
 
 impl SparseWriter {
     /// A writer that starts at offset 0 of `file`, which must be empty.
     pub(super) fn new(file: File) -> Self {
-        Self { file, pos: 0 }
+        Self { file, pos: 0, written_end: 0 }
     }
 
     /// Bytes passed to [`write_chunk`](Self::write_chunk) so far.
@@ -67,16 +69,22 @@ impl SparseWriter {
                 format!("restored content is {} bytes, expected {size}", self.pos),
             ));
         }
-        self.file.set_len(size)?;
+        // Only a trailing hole needs the length set: otherwise the writes made it already, and
+        // one system call per file less counts in a restore of many small files.
+        if self.written_end != size {
+            self.file.set_len(size)?;
+        }
         Ok(self.file)
     }
 
     /// Writes `bytes` at file offset `at`, if there are any.
-    fn write_at(&self, bytes: &[u8], at: u64) -> io::Result<()> {
+    fn write_at(&mut self, bytes: &[u8], at: u64) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.file.write_all_at(bytes, at)
+        self.file.write_all_at(bytes, at)?;
+        self.written_end = at + bytes.len() as u64;
+        Ok(())
     }
 }
 

@@ -136,6 +136,16 @@ fn zero_blocks_become_holes() {
     assert!(fs::metadata(&path).unwrap().blocks() * 512 <= 4 * 4096);
 }
 
+#[test]
+fn a_trailing_hole_keeps_the_file_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut data = vec![0u8; 3 * 4096];
+    data[0] = 7; // one block of data, then two whole zero blocks that are never written
+    assert_eq!(write_sparse(&path, &[&data]), data);
+    assert_eq!(write_sparse(&dir.path().join("empty"), &[]), b"");
+}
+
 /// Writes `chunks` through a `SparseWriter` into a new file and reads the file back.
 fn write_sparse(path: &Path, chunks: &[&[u8]]) -> Vec<u8> {
     let mut w = SparseWriter::new(fs::File::create_new(path).unwrap());
