@@ -2,10 +2,10 @@
 //! directory listing. Sealed form: `nonce || AEAD(flag || payload) || tag` with AAD
 //! `kind || blob id`, so a sealed blob cannot be passed off as another blob or kind.
 
-use crate::compress::{pack_payload, unpack_payload};
+use crate::compress::{pack_payload_into, unpack_payload_in};
 use crate::error::FormatError;
 use crate::id::{BlobId, ID_LEN};
-use crate::keys::Keys;
+use crate::keys::{Keys, NONCE_LEN};
 use serde::{Deserialize, Serialize};
 
 /// What a blob holds.
@@ -29,13 +29,30 @@ impl BlobKind {
 
 /// Compresses (when it pays) and encrypts a blob whose id was computed by the caller.
 pub fn seal_blob(keys: &Keys, kind: BlobKind, id: &BlobId, plaintext: &[u8]) -> Vec<u8> {
-    keys.seal(&blob_aad(kind, id), &pack_payload(plaintext))
+    // One buffer from start to end: nonce room, flag and payload, encrypted where they lie,
+    // then the tag. (Separate buffers for payload, ciphertext and result copied an
+    // incompressible chunk three times.)
+    let mut sealed = vec![0u8; NONCE_LEN];
+    pack_payload_into(plaintext, &mut sealed);
+    keys.seal_in_place(&blob_aad(kind, id), &mut sealed);
+    sealed
 }
 
 /// Decrypts a sealed blob and checks that its plaintext really has id `id`.
 pub fn open_blob(keys: &Keys, kind: BlobKind, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
-    let payload = keys.open(&blob_aad(kind, id), sealed, "blob")?;
-    let plaintext = unpack_payload(&payload)?;
+    open_blob_owned(keys, kind, id, sealed.to_vec())
+}
+
+/// [`open_blob`] for a sealed blob the caller owns: it is decrypted where it lies, and a
+/// stored (uncompressed) payload is moved to the front of the same buffer, not copied out.
+pub fn open_blob_owned(
+    keys: &Keys,
+    kind: BlobKind,
+    id: &BlobId,
+    mut sealed: Vec<u8>,
+) -> Result<Vec<u8>, FormatError> {
+    let payload = keys.open_in_place(&blob_aad(kind, id), &mut sealed, "blob")?;
+    let plaintext = unpack_payload_in(sealed, payload)?;
     if keys.blob_id(&plaintext) != *id {
         return Err(FormatError::Authentication { what: "blob id" });
     }

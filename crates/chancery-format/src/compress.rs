@@ -45,21 +45,48 @@ fn compress_with(
 
 /// `flag || payload`, compressed when that saves at least 3%.
 pub fn pack_payload(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pack_payload_into(data, &mut out);
+    out
+}
+
+/// [`pack_payload`], appended to `out`.
+pub fn pack_payload_into(data: &[u8], out: &mut Vec<u8>) {
     if worth_compressing(data) {
         if let Ok(compressed) = compress_with(&COMPRESSOR, ZSTD_LEVEL, data) {
             if compressed.len() * 100 < data.len() * 97 {
-                return prefixed(COMPRESSION_ZSTD, &compressed);
+                return append(out, COMPRESSION_ZSTD, &compressed);
             }
         }
     }
-    prefixed(COMPRESSION_NONE, data)
+    append(out, COMPRESSION_NONE, data)
 }
 
 /// Reverses [`pack_payload`].
 pub fn unpack_payload(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
-    let bad = |why| FormatError::Malformed { what: "blob payload", why };
     match bytes.split_first() {
         Some((&COMPRESSION_NONE, rest)) => Ok(rest.to_vec()),
+        _ => unpack_compressed(bytes),
+    }
+}
+
+/// Reverses [`pack_payload`] for the payload at `range` in `buf`. A stored payload is moved
+/// to the front of `buf` and returned in it, without a new allocation.
+pub fn unpack_payload_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Result<Vec<u8>, FormatError> {
+    match buf[range.clone()].first() {
+        Some(&COMPRESSION_NONE) => {
+            buf.copy_within(range.start + 1..range.end, 0);
+            buf.truncate(range.len() - 1);
+            Ok(buf)
+        }
+        _ => unpack_compressed(&buf[range]),
+    }
+}
+
+/// Every payload but a stored one: a zstd frame, or an error.
+fn unpack_compressed(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let bad = |why| FormatError::Malformed { what: "blob payload", why };
+    match bytes.split_first() {
         Some((&COMPRESSION_ZSTD, rest)) => decompress(rest).map_err(|_| bad("bad zstd frame")),
         Some(_) => Err(bad("unknown compression")),
         None => Err(bad("empty")),
@@ -105,11 +132,11 @@ fn worth_compressing(data: &[u8]) -> bool {
     }
 }
 
-fn prefixed(flag: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 1);
+fn append(out: &mut Vec<u8>, flag: u8, payload: &[u8]) {
+    // Room for the AEAD tag too: sealing appends it without growing the buffer again.
+    out.reserve(1 + payload.len() + crate::keys::TAG_LEN);
     out.push(flag);
     out.extend_from_slice(payload);
-    out
 }
 
 #[cfg(test)]
@@ -134,6 +161,8 @@ mod tests {
         let data = b"streamed frame ".repeat(10_000);
         let frame = zstd::stream::encode_all(&data[..], 3).unwrap();
         assert!(matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)));
-        assert_eq!(unpack_payload(&prefixed(COMPRESSION_ZSTD, &frame)).unwrap(), data);
+        let mut payload = Vec::new();
+        append(&mut payload, COMPRESSION_ZSTD, &frame);
+        assert_eq!(unpack_payload(&payload).unwrap(), data);
     }
 }

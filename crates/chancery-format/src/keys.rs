@@ -12,7 +12,7 @@
 
 use crate::error::FormatError;
 use crate::id::BlobId;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use rand::RngCore;
@@ -168,6 +168,38 @@ impl Keys {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         out
+    }
+
+    /// [`Keys::seal`] without copies: `buf` holds `NONCE_LEN` bytes to be overwritten by the
+    /// nonce, then the plaintext; it is encrypted where it lies and the tag appended.
+    pub fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) {
+        assert!(buf.len() >= NONCE_LEN, "room for the nonce");
+        let (nonce, plaintext) = buf.split_at_mut(NONCE_LEN);
+        rand::rngs::OsRng.fill_bytes(nonce);
+        let tag = self.data[self.data.len() - 1]
+            .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, plaintext)
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
+        buf.extend_from_slice(&tag);
+    }
+
+    /// [`Keys::open`] without copies: decrypts `sealed` where it lies and returns where the
+    /// plaintext is in it. Each generation's key is tried newest first; a wrong one leaves the
+    /// buffer as it was, since the tag is checked before anything is decrypted.
+    pub fn open_in_place(
+        &self,
+        aad: &[u8],
+        sealed: &mut [u8],
+        what: &'static str,
+    ) -> Result<std::ops::Range<usize>, FormatError> {
+        split_sealed(sealed, what)?;
+        let end = sealed.len() - TAG_LEN;
+        let (head, tag) = sealed.split_at_mut(end);
+        let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
+        let tag = chacha20poly1305::Tag::from_slice(tag);
+        let opened = self.data.iter().rev().any(|cipher| {
+            cipher.decrypt_in_place_detached(XNonce::from_slice(nonce), aad, ciphertext, tag).is_ok()
+        });
+        opened.then_some(NONCE_LEN..end).ok_or(FormatError::Authentication { what })
     }
 
     /// Verifies and decrypts what [`Keys::seal`] produced with the same `aad`, under any

@@ -6,7 +6,7 @@ use crate::error::IntegrityError;
 use crate::index::{BlobLoc, Index};
 use crate::site::Site;
 use anyhow::Result;
-use chancery_format::blob::{open_blob, BlobKind};
+use chancery_format::blob::{open_blob, open_blob_owned, BlobKind};
 use chancery_format::keys::Keys;
 use chancery_format::tree::Tree;
 use chancery_format::ObjectId;
@@ -261,7 +261,7 @@ impl<'a> BlobReader<'a> {
         if sealed.len() != loc.length as usize {
             return Err(format!("pack truncated: blob {} cut short", id.short()));
         }
-        open_blob(self.keys, loc.kind, id, &sealed).map_err(|e| format!("blob {}: {e}", id.short()))
+        open_blob_owned(self.keys, loc.kind, id, sealed).map_err(|e| format!("blob {}: {e}", id.short()))
     }
 
     fn note(&self, site: &Site, loc: &BlobLoc, detail: String) -> SiteProblem {

@@ -138,3 +138,34 @@ fn a_slow_site_is_left_behind_instead_of_holding_back_the_others() {
     let results = check(&archive, Some("sto"), ReadData::All).unwrap();
     assert_eq!((results[0].snapshots, results[0].problems.len()), (1, 0));
 }
+
+/// Every site's disk fills in the middle of a long file (cut on one thread, stored on
+/// another): the backup stops with the reason instead of hanging, and no snapshot is written.
+#[test]
+fn a_backup_stops_when_every_site_fails_in_the_middle_of_a_long_file() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("chancery.toml");
+    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
+    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
+        .unwrap();
+    let src = root.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(64 * 1024 * 1024, 7)).unwrap();
+
+    let mut archive = Archive::open(&config, PW).unwrap();
+    for (i, name) in ["lux", "sto"].into_iter().enumerate() {
+        let full = FaultyBackend::new(FsBackend::open(root.path().join(name)).unwrap());
+        full.disk_full_after_bytes(4 * 1024 * 1024);
+        archive.sites[i].backend = Arc::new(full);
+    }
+    let request = BackupRequest { paths: vec![src.clone()], ..Default::default() };
+    let err = backup(&archive, &request, &Progress::default()).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("every site failed") || message.contains("full"), "{message}");
+    for name in ["lux", "sto"] {
+        let snapshots =
+            std::fs::read_dir(root.path().join(name).join("snapshots")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(snapshots, 0, "no snapshot at {name}");
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::{fan_out, FsBackend};
@@ -28,9 +28,15 @@ impl FsBackend {
         // Size the buffer by what exists, not by what was asked: callers may ask for
         // "everything from here" with a huge `len`.
         let available = len.min(size.saturating_sub(offset));
-        let mut buf = vec![0; usize::try_from(available).unwrap_or(usize::MAX)];
-        let filled = read_fully_at(&file, &mut buf, offset).map_err(|e| self.fail(e, &path, "reading"))?;
-        buf.truncate(filled);
+        // `read_to_end` fills the spare capacity without zeroing it first (a `vec![0; n]`
+        // then `pread` wrote every byte twice).
+        let mut buf = Vec::with_capacity(usize::try_from(available).unwrap_or(usize::MAX));
+        if available == 0 {
+            return Ok(buf); // and no seek to an offset past the end (past i64::MAX, EINVAL)
+        }
+        let read =
+            (&file).seek(SeekFrom::Start(offset)).and_then(|_| (&file).take(available).read_to_end(&mut buf));
+        read.map_err(|e| self.fail(e, &path, "reading"))?;
         Ok(buf)
     }
 
@@ -94,19 +100,4 @@ fn fan_out_dir_name(entry: &fs::DirEntry) -> Option<String> {
     let name = entry.file_name().into_string().ok()?;
     let is_dir = entry.file_type().ok()?.is_dir();
     (is_dir && name.len() <= 2 && is_valid_name(&name)).then_some(name)
-}
-
-/// Fills `buf` from `offset` until it is full or the file ends; how many bytes were read.
-/// `read_at` may return short counts (signals, network file systems), hence the loop.
-fn read_fully_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
