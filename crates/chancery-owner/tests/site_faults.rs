@@ -37,17 +37,23 @@ fn noise(len: usize, mut s: u64) -> Vec<u8> {
         .collect()
 }
 
+/// An archive with sites "lux" and "sto" under `root`, and a folder holding one file of
+/// `len` pseudo-random bytes; returns the config path and the folder.
+fn two_sites_and_a_file(root: &Path, len: usize, seed: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config = root.join("chancery.toml");
+    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
+    chancery_owner::admin::add_site(&config, site(root, "lux", "49.6116,6.1319", "LU"), None).unwrap();
+    chancery_owner::admin::add_site(&config, site(root, "sto", "59.3293,18.0686", "SE"), None).unwrap();
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(len, seed)).unwrap();
+    (config, src)
+}
+
 #[test]
 fn a_full_site_lags_the_others_keep_going_and_sync_repairs_it() {
     let root = tempfile::tempdir().unwrap();
-    let config = root.path().join("chancery.toml");
-    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
-        .unwrap();
-    let src = root.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a.bin"), noise(40 * 1024 * 1024, 3)).unwrap();
+    let (config, src) = two_sites_and_a_file(root.path(), 40 * 1024 * 1024, 3);
 
     let mut archive = Archive::open(&config, PW).unwrap();
     let full = FaultyBackend::new(FsBackend::open(root.path().join("lux")).unwrap());
@@ -116,14 +122,7 @@ impl chancery_store::Backend for SlowSite {
 #[test]
 fn a_slow_site_is_left_behind_instead_of_holding_back_the_others() {
     let root = tempfile::tempdir().unwrap();
-    let config = root.path().join("chancery.toml");
-    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
-        .unwrap();
-    let src = root.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a.bin"), noise(80 * 1024 * 1024, 5)).unwrap();
+    let (config, src) = two_sites_and_a_file(root.path(), 80 * 1024 * 1024, 5);
 
     let mut archive = Archive::open(&config, PW).unwrap();
     archive.sites[1].backend = Arc::new(SlowSite(FsBackend::open(root.path().join("sto")).unwrap()));
@@ -144,14 +143,7 @@ fn a_slow_site_is_left_behind_instead_of_holding_back_the_others() {
 #[test]
 fn a_backup_stops_when_every_site_fails_in_the_middle_of_a_long_file() {
     let root = tempfile::tempdir().unwrap();
-    let config = root.path().join("chancery.toml");
-    chancery_owner::admin::init(&config, "t", "59.437,24.7536".parse().unwrap(), "EE", PW).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "lux", "49.6116,6.1319", "LU"), None).unwrap();
-    chancery_owner::admin::add_site(&config, site(root.path(), "sto", "59.3293,18.0686", "SE"), None)
-        .unwrap();
-    let src = root.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a.bin"), noise(64 * 1024 * 1024, 7)).unwrap();
+    let (config, src) = two_sites_and_a_file(root.path(), 64 * 1024 * 1024, 7);
 
     let mut archive = Archive::open(&config, PW).unwrap();
     for (i, name) in ["lux", "sto"].into_iter().enumerate() {
