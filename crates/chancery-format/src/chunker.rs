@@ -28,6 +28,14 @@ impl Default for ChunkerParams {
     }
 }
 
+/// How far a search for the next cut has looked into a growing chunk: see
+/// [`Chunker::next_cut_from`]. The default is a search not yet begun.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CutScan {
+    scanned: usize,
+    hash: u64,
+}
+
 /// A keyed gear chunker. Cheap to clone; stateless between calls.
 #[derive(Clone)]
 pub struct Chunker {
@@ -67,21 +75,43 @@ impl Chunker {
     /// Length of the next chunk at the start of `data`. When `eof` is false and no boundary
     /// is found within `data` (shorter than `max`), returns `None`: supply more bytes.
     pub fn next_cut(&self, data: &[u8], eof: bool) -> Option<usize> {
+        self.next_cut_from(data, eof, &mut CutScan::default())
+    }
+
+    /// [`Self::next_cut`] for a chunk that grows between calls: `scan` remembers how far
+    /// earlier calls looked (and the hash there), so a longer `data` starting at the same
+    /// chunk is scanned only from where they stopped. Cuts are exactly those of `next_cut`;
+    /// `scan` is reset when a cut is returned.
+    pub fn next_cut_from(&self, data: &[u8], eof: bool, scan: &mut CutScan) -> Option<usize> {
         let p = self.params;
         if data.len() <= p.min {
             return (eof || data.len() == p.max).then_some(data.len()).filter(|n| *n > 0);
         }
         let end = data.len().min(p.max);
         let normal = p.avg.min(end);
+        // The gear hash starts at zero at `min`; a scan that stopped later goes on from there.
+        let (from, mut hash) = if scan.scanned > p.min { (scan.scanned, scan.hash) } else { (p.min, 0) };
         // Gear hash: bit k depends on the last k+1 bytes, so the masks test the top bits.
-        let (found, hash) = gear_scan(&self.gear, &data[p.min..normal], 0, self.mask_small);
+        if from < normal {
+            let (found, rolled) = gear_scan(&self.gear, &data[from..normal], hash, self.mask_small);
+            if let Some(at) = found {
+                *scan = CutScan::default();
+                return Some(from + at);
+            }
+            hash = rolled;
+        }
+        let from = from.max(normal);
+        let (found, rolled) = gear_scan(&self.gear, &data[from..end], hash, self.mask_large);
         if let Some(at) = found {
-            return Some(p.min + at);
+            *scan = CutScan::default();
+            return Some(from + at);
         }
-        if let (Some(at), _) = gear_scan(&self.gear, &data[normal..end], hash, self.mask_large) {
-            return Some(normal + at);
+        if end == p.max || eof {
+            *scan = CutScan::default();
+            return Some(end);
         }
-        (end == p.max || eof).then_some(end)
+        *scan = CutScan { scanned: end, hash: rolled };
+        None
     }
 
     /// Splits a whole in-memory buffer into chunk lengths (for tests and small inputs).
@@ -197,6 +227,24 @@ mod tests {
                 }
             }
             prop_assert_eq!(streamed, chunker.cut_all(&data));
+        }
+
+        /// A chunk fed in steps, each call resuming where the last stopped, cuts where the
+        /// whole buffer does.
+        #[test]
+        fn resumed_scans_equal_whole_buffer(len in 0usize..20_000, seed: u64, step in 1usize..600) {
+            let chunker = Chunker::new(&[4; 32], SMALL);
+            let data = random(len, seed);
+            let mut resumed = Vec::new();
+            let (mut start, mut avail, mut scan) = (0, 0, CutScan::default());
+            while start < len {
+                avail = (avail + step).min(len);
+                while let Some(n) = chunker.next_cut_from(&data[start..avail], avail == len, &mut scan) {
+                    resumed.push(n);
+                    start += n;
+                }
+            }
+            prop_assert_eq!(resumed, chunker.cut_all(&data));
         }
     }
 
