@@ -200,7 +200,7 @@ def dump_case(data: Path, size: int) -> Case:
             written += len(chunk)
     return Case("dump", f"database dump of {written / MIB:.0f} MiB on stdin", ["first", "nochange", "restore", "check"],
                 stdin=path, bytes=path.stat().st_size, files=1,
-                note="SQL INSERT lines; nochange feeds the same stream again (stdin cannot be skipped)")
+                note="SQL INSERT lines, fed through a pipe; nochange feeds the same stream again (a pipe cannot be skipped)")
 
 
 def prepare(work: Path, names: list[str], subdir: str, big: int, small: int, dump: int) -> list[Case]:

@@ -48,13 +48,22 @@ def run_measured(
     """
     before = extra_cpu() if extra_cpu else 0.0
     figures = log.with_name(log.name + ".time")
-    with open(log, "ab") as out, open(stdin or os.devnull, "rb") as inp:
-        out.write(("$ " + " ".join(argv) + "\n").encode())
+    with open(log, "ab") as out:
+        out.write(("$ " + " ".join(argv) + (f" < (pipe from {stdin.name})" if stdin else "") + "\n").encode())
         out.flush()
         start = time.monotonic()
-        code = subprocess.run([TIME, "-f", "%U %S %M", "-o", str(figures), *argv], env=env, cwd=cwd,
-                              stdin=inp, stdout=out, stderr=out).returncode
+        # stdin is a pipe, as from a database's dump command. Given the file itself, a tool can
+        # stat it and skip it as unchanged: rustic did ("processed 1 files, 0 B"), so its
+        # no-change figure measured no work at all.
+        feeder = subprocess.Popen(["cat", "--", str(stdin)], stdout=subprocess.PIPE) if stdin else None
+        proc = subprocess.Popen([TIME, "-f", "%U %S %M", "-o", str(figures), *argv], env=env, cwd=cwd,
+                                stdin=feeder.stdout if feeder else subprocess.DEVNULL, stdout=out, stderr=out)
+        if feeder:
+            feeder.stdout.close()  # the tool holds the only reader: cat stops if the tool does
+        code = proc.wait()
         wall = time.monotonic() - start
+        if feeder:
+            feeder.wait()
     # With a non-zero exit, time writes "Command exited with non-zero status N" first.
     user, system, rss = figures.read_text().strip().splitlines()[-1].split()
     figures.unlink()

@@ -167,7 +167,10 @@ class Rustic(Tool):
         return Cmd([self.bin, "backup", "--host", "bench", *map(str, paths)])
 
     def backup_stdin(self, path, name, step):
-        return Cmd([self.bin, "backup", "--host", "bench", "--stdin-filename", name, "-"], stdin=path)
+        # --force: without it rustic 0.11 takes a stream on stdin as unchanged from the parent
+        # snapshot and reads none of it, even when it differs ("processed 1 files, 0 B").
+        return Cmd([self.bin, "backup", "--force", "--host", "bench", "--stdin-filename", name, "-"],
+                   stdin=path)
 
     def restore(self, target):
         return Cmd([self.bin, "restore", "latest", str(target)])
