@@ -325,6 +325,8 @@ fn walk_roots(
 }
 
 fn stdin_node(walker: &mut Walker, name: &str) -> Result<Node> {
+    use std::os::fd::AsFd;
+    stream::widen_pipe(std::io::stdin().as_fd());
     let (content, size) = walker.chunks(std::io::stdin().lock(), None)?.context("reading stdin")?;
     walker.summary.files += 1;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
