@@ -50,6 +50,10 @@ fn add_server(env: &Env, name: &str, server: &SiteServer, location: &str, cc: &s
 fn owner_workflow_on_sites_stored_in_s3() {
     let garage = Garage::start().expect("starting Garage");
     garage.create_bucket(BUCKET).unwrap();
+    // A fresh Garage may fail S3 requests for a moment after its layout is applied (seen in CI:
+    // `site-admin init`'s bucket check failed to connect, 3 retries in 0.3 s): wait until the
+    // bucket answers before the site servers are made.
+    tenant_store(&garage, "lux");
     let env = Env::init();
     let key = owner_key(&env);
     let mut lux = s3_server(&env, &garage, "lux", &key);
