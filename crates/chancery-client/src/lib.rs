@@ -25,9 +25,14 @@ use errors::{status_error, transport_error};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_LENGTH, RANGE};
 use reqwest::{Method, StatusCode};
+use std::io::Read;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The most a response's stated length reserves up front: a pack (16 MiB) or a restore's range
+/// (32 MiB) with room to spare.
+const MAX_BODY_RESERVE: u64 = 64 << 20;
 
 /// Signs request bytes with the owner's Ed25519 key.
 pub type Signer = Arc<dyn Fn(&[u8]) -> [u8; 64] + Send + Sync>;
@@ -180,9 +185,20 @@ impl RemoteBackend {
         Ok(())
     }
 
-    fn bytes(&self, response: Response) -> Result<Vec<u8>, StoreError> {
-        let location = self.location();
-        response.bytes().map(|b| b.to_vec()).map_err(|e| transport_error(&location, e))
+    /// A response's body, read straight into one buffer sized from its length. `bytes()`
+    /// gathers the body's chunks and then joins them, and a `to_vec` copied that again: three
+    /// copies of each range were alive at once, which in a restore from a site server put
+    /// the peak memory 50 MiB above a restore from a local folder.
+    fn bytes(&self, mut response: Response) -> Result<Vec<u8>, StoreError> {
+        // The length is the site's word: a reservation beyond the largest range we ask for
+        // grows as the bytes really come instead.
+        let reserve = response.content_length().unwrap_or(0).min(MAX_BODY_RESERVE);
+        let mut body = Vec::with_capacity(reserve as usize);
+        response.read_to_end(&mut body).map_err(|e| StoreError::Unavailable {
+            location: self.location(),
+            reason: format!("reading the response body: {e}"),
+        })?;
+        Ok(body)
     }
 }
 

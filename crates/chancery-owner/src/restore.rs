@@ -7,7 +7,7 @@ use crate::archive::Archive;
 use crate::fsmeta::{join_name, FileStart, Restorer, SparseWriter};
 use crate::index::Index;
 use crate::progress::Progress;
-use crate::reader::{BlobReader, SiteProblem};
+use crate::reader::{BlobReader, Prefetched, SiteProblem};
 use crate::site::Site;
 use crate::snapshots::{find_snapshot, list_snapshots};
 use anyhow::{bail, Context, Result};
@@ -15,7 +15,6 @@ use chancery_format::blob::BlobKind;
 use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use crossbeam_channel::{bounded, Receiver};
-use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -267,7 +266,7 @@ fn write_files(
             .flat_map(|j| content(&j.node))
             .copied()
             .collect();
-        let fetched = if prefetching { reader.prefetch(&ids) } else { HashMap::new() };
+        let fetched = if prefetching { reader.prefetch(&ids) } else { Prefetched::default() };
         for job in batch {
             let path = job.path.clone();
             match write_file(reader, &restorer, job, progress, &fetched) {
@@ -292,7 +291,7 @@ fn write_file(
     restorer: &Restorer,
     job: FileJob,
     progress: &Progress,
-    fetched: &HashMap<BlobId, Vec<u8>>,
+    fetched: &Prefetched,
 ) -> Result<Vec<String>> {
     let FileJob { path, node, mut writer } = job;
     let ids = content(&node);
@@ -301,14 +300,11 @@ fn write_file(
         Progress::add(&progress.bytes_read, data.len() as u64);
         Ok(())
     };
-    if ids.len() >= DECODED_FILE_CHUNKS && !ids.iter().any(|id| fetched.contains_key(id)) {
+    if ids.len() >= DECODED_FILE_CHUNKS && !ids.iter().any(|id| fetched.contains(id)) {
         decode_ahead(reader, ids, write)?;
     } else {
         for id in ids {
-            match fetched.get(id) {
-                Some(data) => write(data)?,
-                None => write(&reader.read(BlobKind::Data, id)?)?,
-            }
+            write(&reader.open_prefetched(fetched, id)?)?;
         }
     }
     let file = writer.finish_file(node.size)?;
