@@ -17,6 +17,7 @@ mod witness;
 pub use proof::{ProveError, ProvedRange};
 pub use witness::WitnessAnswer;
 
+use bytes::Bytes;
 use chancery_protocol::auth::{sign_request_hashed, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
 use chancery_protocol::{list_path, object_path, sync_path};
@@ -33,6 +34,15 @@ use std::time::Duration;
 /// The most a response's stated length reserves up front: a pack (16 MiB) or a restore's range
 /// (32 MiB) with room to spare.
 const MAX_BODY_RESERVE: u64 = 64 << 20;
+
+/// A pack shared with other sites' uploaders, as a request body.
+struct SharedBody(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// Signs request bytes with the owner's Ed25519 key.
 pub type Signer = Arc<dyn Fn(&[u8]) -> [u8; 64] + Send + Sync>;
@@ -111,9 +121,20 @@ impl RemoteBackend {
         body: &[u8],
         range: Option<String>,
     ) -> Result<Response, StoreError> {
+        self.send_body(method, path, Bytes::copy_from_slice(body), range)
+    }
+
+    /// [`Self::send`] of a body that is sent as it is, without a copy (a shared pack).
+    fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        range: Option<String>,
+    ) -> Result<Response, StoreError> {
         // Hashed once, even when the request is signed twice.
-        let body_hash = &blake3::hash(body);
-        let response = self.send_once(method.clone(), path, body, body_hash, range.clone())?;
+        let body_hash = &blake3::hash(&body);
+        let response = self.send_once(method.clone(), path, body.clone(), body_hash, range.clone())?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -131,7 +152,7 @@ impl RemoteBackend {
         &self,
         method: Method,
         path: &str,
-        body: &[u8],
+        body: Bytes,
         body_hash: &blake3::Hash,
         range: Option<String>,
     ) -> Result<Response, StoreError> {
@@ -147,7 +168,7 @@ impl RemoteBackend {
             request = request.header(RANGE, range);
         }
         if !body.is_empty() {
-            request = request.body(body.to_vec());
+            request = request.body(body);
         }
         request.send().map_err(|e| transport_error(&self.location(), e))
     }
@@ -213,6 +234,15 @@ impl Backend for RemoteBackend {
         let response = self.send(Method::PUT, &path, bytes, None)?;
         let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
         self.keep_receipt(response, kind, name, bytes.len() as u64)
+    }
+
+    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let size = bytes.len() as u64;
+        let response = self.send_body(Method::PUT, &path, Bytes::from_owner(SharedBody(bytes)), None)?;
+        let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
+        self.keep_receipt(response, kind, name, size)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {

@@ -1,6 +1,7 @@
 //! The [`Backend`] trait, its durability contract, and the small types it speaks in.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::StoreError;
 
@@ -128,6 +129,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
         }
     }
 
+    /// [`Backend::put`] of bytes the caller hands over, perhaps shared with other puts. A
+    /// backend that is done with them before the object is durable drops its reference then
+    /// (a folder: once written, before the fsync), so that memory is not held while the disk
+    /// works. The default puts them.
+    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        self.put(kind, name, &bytes)
+    }
+
     /// Reads a whole object; [`StoreError::NotFound`] if it does not exist.
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError>;
 
@@ -170,6 +179,9 @@ macro_rules! forward_backend {
             }
             fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
                 (**self).put_parts(kind, name, parts)
+            }
+            fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+                (**self).put_shared(kind, name, bytes)
             }
             fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
                 (**self).get(kind, name)

@@ -7,7 +7,7 @@
 //! object still goes out at line speed and the wait after it pays for it. Small requests
 //! (listings, look-ups) are not counted.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::{Backend, ObjectInfo, ObjectKind, StoreError};
@@ -90,6 +90,13 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
             schedule.pace(bytes.len() as u64);
         }
         self.inner.put(kind, name, bytes)
+    }
+
+    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        if let Some(schedule) = &self.upload {
+            schedule.pace(bytes.len() as u64);
+        }
+        self.inner.put_shared(kind, name, bytes)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {

@@ -40,6 +40,16 @@ impl<B: ReceiptSource> KeepReceipts<B> {
     }
 }
 
+impl<B: ReceiptSource> KeepReceipts<B> {
+    /// Keeps the receipts that came back. Other threads' receipts may come along: each is
+    /// kept once, whoever takes it.
+    fn keep_receipts(&self) {
+        for receipt in self.inner.take_receipts() {
+            self.log.record(&receipt);
+        }
+    }
+}
+
 impl<B: ReceiptSource> Backend for KeepReceipts<B> {
     fn location(&self) -> String {
         self.inner.location()
@@ -48,10 +58,14 @@ impl<B: ReceiptSource> Backend for KeepReceipts<B> {
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.log.sending(kind, name);
         let result = self.inner.put(kind, name, bytes);
-        // Other threads' receipts may come along: each is kept once, whoever takes it.
-        for receipt in self.inner.take_receipts() {
-            self.log.record(&receipt);
-        }
+        self.keep_receipts();
+        result
+    }
+
+    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        self.log.sending(kind, name);
+        let result = self.inner.put_shared(kind, name, bytes);
+        self.keep_receipts();
         result
     }
 

@@ -33,12 +33,13 @@
 
 mod read;
 mod write;
+use write::Content;
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::name::validate_name;
@@ -251,12 +252,17 @@ impl Backend for FsBackend {
 
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         validate_name(name)?;
-        self.put_object(kind, name, &[bytes])
+        self.put_object(kind, name, Content::Parts(&[bytes]))
     }
 
     fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
         validate_name(name)?;
-        self.put_object(kind, name, parts)
+        self.put_object(kind, name, Content::Parts(parts))
+    }
+
+    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        validate_name(name)?;
+        self.put_object(kind, name, Content::Shared(bytes))
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
@@ -338,6 +344,20 @@ impl Backend for FsBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_put_stores_the_bytes_lets_go_of_them_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBackend::create(dir.path()).unwrap();
+        let bytes = Arc::new(b"pack bytes".to_vec());
+        store.put_shared(ObjectKind::Pack, "abcd", bytes.clone()).unwrap();
+        assert_eq!(Arc::strong_count(&bytes), 1, "the backend kept no reference");
+        assert_eq!(store.get(ObjectKind::Pack, "abcd").unwrap(), b"pack bytes");
+        store.put_shared(ObjectKind::Pack, "abcd", Arc::new(b"other".to_vec())).unwrap();
+        assert_eq!(store.get(ObjectKind::Pack, "abcd").unwrap(), b"pack bytes", "create-only");
+        assert!(store.put_shared(ObjectKind::Pack, "../x", bytes).is_err(), "names are checked");
+        assert!(store.list(ObjectKind::Pack).unwrap().len() == 1);
+    }
 
     #[test]
     fn put_defers_folder_fsyncs_to_sync_and_sync_clears_them() {
