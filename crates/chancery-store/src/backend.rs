@@ -145,6 +145,18 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// object does not exist.
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError>;
 
+    /// Reads several ranges `(offset, len)` of one object, each as [`Backend::get_range`] would,
+    /// in the order asked. The default reads them one by one; a folder overrides it to open the
+    /// file once for all of them.
+    fn get_ranges(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        ranges.iter().map(|&(offset, len)| self.get_range(kind, name, offset, len)).collect()
+    }
+
     /// The object's size if it exists, `None` if it does not.
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError>;
 
@@ -194,6 +206,14 @@ macro_rules! forward_backend {
                 len: u64,
             ) -> Result<Vec<u8>, StoreError> {
                 (**self).get_range(kind, name, offset, len)
+            }
+            fn get_ranges(
+                &self,
+                kind: ObjectKind,
+                name: &str,
+                ranges: &[(u64, u64)],
+            ) -> Result<Vec<Vec<u8>>, StoreError> {
+                (**self).get_ranges(kind, name, ranges)
             }
             fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
                 (**self).stat(kind, name)

@@ -51,7 +51,8 @@ pub fn check_empty_object(backend: &dyn Backend) {
 }
 
 /// `get_range` returns exactly the asked bytes, cut at the end of the object, and never
-/// fails for ranges past the end (even ones whose end overflows `u64`).
+/// fails for ranges past the end (even ones whose end overflows `u64`); `get_ranges` returns
+/// the same for many ranges at once, in the order asked.
 pub fn check_ranges(backend: &dyn Backend) {
     let bytes = pattern(7, 1000);
     ok(backend.put(ObjectKind::Pack, "ranged", &bytes), "put");
@@ -71,6 +72,12 @@ pub fn check_ranges(backend: &dyn Backend) {
         let got = ok(backend.get_range(ObjectKind::Pack, "ranged", offset, len), "get_range");
         assert_eq!(got, expected, "get_range(offset {offset}, len {len})");
     }
+    let mut asked: Vec<(u64, u64)> = cases.iter().map(|&(offset, len, _)| (offset, len)).collect();
+    asked.reverse();
+    let got = ok(backend.get_ranges(ObjectKind::Pack, "ranged", &asked), "get_ranges");
+    let expected: Vec<&[u8]> = cases.iter().rev().map(|&(_, _, bytes)| bytes).collect();
+    assert_eq!(got, expected, "get_ranges of every case at once, last first");
+    assert!(ok(backend.get_ranges(ObjectKind::Pack, "ranged", &[]), "get_ranges of none").is_empty());
 }
 
 /// A second put of an existing name succeeds and changes nothing.
@@ -118,6 +125,7 @@ pub fn check_invalid_names_rejected(backend: &dyn Backend) {
             ("put", backend.put(kind, name, b"x").err()),
             ("get", backend.get(kind, name).err()),
             ("get_range", backend.get_range(kind, name, 0, 1).err()),
+            ("get_ranges", backend.get_ranges(kind, name, &[(0, 1)]).err()),
             ("stat", backend.stat(kind, name).err()),
             ("delete", backend.delete(kind, name).err()),
         ];
@@ -152,7 +160,12 @@ pub fn check_kinds_are_independent(backend: &dyn Backend) {
 /// Missing objects come back as `NotFound` carrying the kind and name, not as some I/O error.
 pub fn check_not_found_is_typed(backend: &dyn Backend) {
     for kind in ObjectKind::ALL {
-        for err in [backend.get(kind, "missing").err(), backend.get_range(kind, "missing", 0, 10).err()] {
+        let errors = [
+            backend.get(kind, "missing").err(),
+            backend.get_range(kind, "missing", 0, 10).err(),
+            backend.get_ranges(kind, "missing", &[(0, 10), (20, 5)]).err(),
+        ];
+        for err in errors {
             match err {
                 Some(StoreError::NotFound { kind: k, name, .. }) => {
                     assert_eq!((k, name.as_str()), (kind, "missing"));

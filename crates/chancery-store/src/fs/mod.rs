@@ -280,6 +280,16 @@ impl Backend for FsBackend {
         self.read_range(kind, name, offset, len)
     }
 
+    fn get_ranges(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        validate_name(name)?;
+        self.read_ranges(kind, name, ranges)
+    }
+
     fn stat(&self, kind: ObjectKind, name: &str) -> Result<Option<u64>, StoreError> {
         validate_name(name)?;
         let path = self.object_path(kind, name);

@@ -18,6 +18,17 @@ impl FsBackend {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, StoreError> {
+        let mut read = self.read_ranges(kind, name, &[(offset, len)])?;
+        Ok(read.pop().unwrap_or_default())
+    }
+
+    /// Bytes of each `(offset, len)` range of an object, through one open file.
+    pub(super) fn read_ranges(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let path = self.object_path(kind, name);
         let file = match fs::File::open(&path) {
             Ok(file) => file,
@@ -25,19 +36,8 @@ impl FsBackend {
             Err(e) => return Err(self.fail(e, &path, "opening")),
         };
         let size = file.metadata().map_err(|e| self.fail(e, &path, "looking up"))?.len();
-        // Size the buffer by what exists, not by what was asked: callers may ask for
-        // "everything from here" with a huge `len`.
-        let available = len.min(size.saturating_sub(offset));
-        // `read_to_end` fills the spare capacity without zeroing it first (a `vec![0; n]`
-        // then `pread` wrote every byte twice).
-        let mut buf = Vec::with_capacity(usize::try_from(available).unwrap_or(usize::MAX));
-        if available == 0 {
-            return Ok(buf); // and no seek to an offset past the end (past i64::MAX, EINVAL)
-        }
-        let read =
-            (&file).seek(SeekFrom::Start(offset)).and_then(|_| (&file).take(available).read_to_end(&mut buf));
-        read.map_err(|e| self.fail(e, &path, "reading"))?;
-        Ok(buf)
+        let read = |&(offset, len): &(u64, u64)| read_at(&file, size, offset, len);
+        ranges.iter().map(read).collect::<io::Result<_>>().map_err(|e| self.fail(e, &path, "reading"))
     }
 
     /// Lists packs: one level of fan-out folders, each holding the packs whose name starts
@@ -100,4 +100,20 @@ fn fan_out_dir_name(entry: &fs::DirEntry) -> Option<String> {
     let name = entry.file_name().into_string().ok()?;
     let is_dir = entry.file_type().ok()?.is_dir();
     (is_dir && name.len() <= 2 && is_valid_name(&name)).then_some(name)
+}
+
+/// Bytes `[offset, offset + len)` of a file of `size` bytes, cut at its end.
+fn read_at(mut file: &fs::File, size: u64, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    // Size the buffer by what exists, not by what was asked: callers may ask for
+    // "everything from here" with a huge `len`.
+    let available = len.min(size.saturating_sub(offset));
+    // `read_to_end` fills the spare capacity without zeroing it first (a `vec![0; n]`
+    // then `pread` wrote every byte twice).
+    let mut buf = Vec::with_capacity(usize::try_from(available).unwrap_or(usize::MAX));
+    if available == 0 {
+        return Ok(buf); // and no seek to an offset past the end (past i64::MAX, EINVAL)
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    file.take(available).read_to_end(&mut buf)?;
+    Ok(buf)
 }
