@@ -72,7 +72,7 @@ pub struct Pack {
 /// Assembles sealed blobs into a pack, shuffling their order.
 pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
     blobs.shuffle(&mut rand::rngs::OsRng);
-    let header_plain_len = header_plain_len(&blobs);
+    let header_plain_len = header_plain_len(blobs.len());
     let header_len = header_plain_len + SEAL_OVERHEAD;
     let mut offset = PACK_PREFIX_LEN + header_len;
     let entries: Vec<PackEntry> = blobs
@@ -106,10 +106,23 @@ pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
     Pack { id: ObjectId::of(&bytes), bytes, entries }
 }
 
-fn header_plain_len(blobs: &[SealedBlob]) -> usize {
+fn header_plain_len(count: usize) -> usize {
     // postcard entry: kind 1 + id 32 + three varint u32 (<= 5 each) = at most 48 bytes.
-    let upper = 5 + blobs.len() * 48;
+    let upper = 5 + count * 48;
     upper.div_ceil(HEADER_PAD) * HEADER_PAD
+}
+
+/// Where the last blob ends in a pack of `count` blobs whose sealed lengths add up to
+/// `blob_bytes`: the pack's length before padding, `E` in FORMAT.md §6.
+pub fn unpadded_len(count: usize, blob_bytes: usize) -> usize {
+    PACK_PREFIX_LEN + header_plain_len(count) + SEAL_OVERHEAD + blob_bytes
+}
+
+/// Whether one more sealed blob of `len` bytes fits in the padding that a pack of `count`
+/// blobs and `blob_bytes` would get anyway: the padded length stays the same with it.
+pub fn fits_in_padding(count: usize, blob_bytes: usize, len: usize) -> bool {
+    let padded = padme(unpadded_len(count, blob_bytes) as u64);
+    unpadded_len(count + 1, blob_bytes + len) as u64 <= padded
 }
 
 fn prefix(header_len: u32, generation: u8) -> [u8; PACK_PREFIX_LEN] {
@@ -182,6 +195,35 @@ mod tests {
             let plain = open_blob(&keys, e.kind, &e.id, blob).unwrap();
             assert!(datas.contains(&plain));
         }
+    }
+
+    #[test]
+    fn unpadded_len_is_where_the_last_blob_ends() {
+        let keys = MasterKey::generate().derive();
+        for count in [1usize, 2, 84, 85, 86, 200] {
+            let blobs: Vec<SealedBlob> =
+                (0..count).map(|i| sealed(&keys, &(i as u32).to_le_bytes().repeat(1 + i % 7))).collect();
+            let blob_bytes: usize = blobs.iter().map(|b| b.sealed.len()).sum();
+            let pack = build_pack(&keys, blobs);
+            let end = pack.entries.iter().map(|e| (e.offset + e.length) as usize).max().unwrap();
+            assert_eq!(unpadded_len(count, blob_bytes), end, "{count} blobs");
+            assert_eq!(pack.bytes.len() as u64, padme(end as u64));
+        }
+    }
+
+    #[test]
+    fn a_blob_fits_in_padding_only_if_the_padded_length_stays() {
+        // One 11-byte blob (52 sealed) ends at 4200 and is padded to 4352 (FORMAT.md §6).
+        assert_eq!((unpadded_len(1, 52), padme(4200)), (4200, 4352));
+        assert!(fits_in_padding(1, 52, 152));
+        assert!(!fits_in_padding(1, 52, 153));
+        // A 16 MiB pack is padded in steps of 512 KiB; its 86th blob also adds a 4 KiB page
+        // of header.
+        let mib = 1 << 20;
+        let end = unpadded_len(85, 16 * mib);
+        let room = padme(end as u64) as usize - end;
+        assert!(fits_in_padding(85, 16 * mib, room - 4096));
+        assert!(!fits_in_padding(85, 16 * mib, room - 4095));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use chancery_format::blob::{seal_blob, BlobKind};
 use chancery_format::index::IndexPack;
 use chancery_format::keys::Keys;
-use chancery_format::pack::{build_pack, SealedBlob};
+use chancery_format::pack::{build_pack, fits_in_padding, SealedBlob};
 use chancery_format::{BlobId, ObjectId};
 use chancery_store::ObjectKind;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
@@ -241,6 +241,59 @@ struct PackBuffer {
     bytes: usize,
 }
 
+impl PackBuffer {
+    fn push(&mut self, blob: SealedBlob) {
+        self.bytes += blob.sealed.len();
+        self.blobs.push(blob);
+    }
+
+    /// Whether `blob` fits in the padding this pack gets anyway.
+    fn fits(&self, blob: &SealedBlob) -> bool {
+        fits_in_padding(self.blobs.len(), self.bytes, blob.sealed.len())
+    }
+}
+
+/// Bytes of blobs the next pack of a kind gathers while the full one before it still takes
+/// what fits in its padding.
+const TOPPING_WINDOW: usize = 2 << 20;
+
+/// The packs of one kind being filled. A pack that reached its target is not closed at once:
+/// while the next one gathers its first [`TOPPING_WINDOW`] bytes, each blob that fits in the
+/// full pack's padding (up to one Padmé step, 512 KiB at 16 MiB) goes there instead, so that
+/// random padding bytes become data. (Random blob order within a pack makes this free.)
+struct Filling {
+    target: usize,
+    open: PackBuffer,
+    full: Option<PackBuffer>,
+}
+
+impl Filling {
+    fn new(target: usize) -> Self {
+        Self { target, open: PackBuffer::default(), full: None }
+    }
+
+    /// Adds a blob; returns a pack that is done, if any.
+    fn add(&mut self, blob: SealedBlob) -> Option<PackBuffer> {
+        if let Some(full) = self.full.as_mut().filter(|full| full.fits(&blob)) {
+            full.push(blob);
+            return None;
+        }
+        self.open.push(blob);
+        if self.open.bytes >= self.target {
+            return self.full.replace(std::mem::take(&mut self.open));
+        }
+        if self.open.bytes >= TOPPING_WINDOW {
+            return self.full.take();
+        }
+        None
+    }
+
+    /// The packs still held, full one first.
+    fn finish(self) -> impl Iterator<Item = PackBuffer> {
+        self.full.into_iter().chain(Some(self.open)).filter(|p| !p.blobs.is_empty())
+    }
+}
+
 /// One site's upload queue, as the packer sees it.
 struct SiteQueue {
     name: String,
@@ -259,22 +312,18 @@ type SealedPack = (ObjectId, Arc<Vec<u8>>);
 
 fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueue>) -> Packed {
     let mut written = Vec::new();
-    let (mut data, mut trees) = (PackBuffer::default(), PackBuffer::default());
+    let (mut data, mut trees) = (Filling::new(DATA_PACK_TARGET), Filling::new(TREE_PACK_TARGET));
     for blob in sealed {
-        let (buffer, target) = match blob.kind {
-            BlobKind::Data => (&mut data, DATA_PACK_TARGET),
-            BlobKind::Tree => (&mut trees, TREE_PACK_TARGET),
+        let filling = match blob.kind {
+            BlobKind::Data => &mut data,
+            BlobKind::Tree => &mut trees,
         };
-        buffer.bytes += blob.sealed.len();
-        buffer.blobs.push(blob);
-        if buffer.bytes >= target {
-            written.push(dispatch(keys, std::mem::take(buffer), &mut sites));
+        if let Some(done) = filling.add(blob) {
+            written.push(dispatch(keys, done, &mut sites));
         }
     }
-    for buffer in [data, trees] {
-        if !buffer.blobs.is_empty() {
-            written.push(dispatch(keys, buffer, &mut sites));
-        }
+    for done in data.finish().chain(trees.finish()) {
+        written.push(dispatch(keys, done, &mut sites));
     }
     let dropped = sites
         .into_iter()
@@ -331,4 +380,51 @@ fn upload(
         Progress::add(&progress.bytes_uploaded, len);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chancery_format::pack::unpadded_len;
+    use chancery_format::padding::padme;
+
+    fn blob(len: usize) -> SealedBlob {
+        SealedBlob { kind: BlobKind::Data, id: BlobId([0; 32]), raw_length: 0, sealed: vec![0; len] }
+    }
+
+    fn sizes(pack: &PackBuffer) -> Vec<usize> {
+        pack.blobs.iter().map(|b| b.sealed.len()).collect()
+    }
+
+    #[test]
+    fn a_full_pack_takes_what_fits_in_its_padding_while_the_next_fills() {
+        let target = DATA_PACK_TARGET;
+        let mut filling = Filling::new(target);
+        assert!(filling.add(blob(target - 100)).is_none());
+        assert!(filling.add(blob(100)).is_none(), "reaches its target: held for topping up");
+        let end = unpadded_len(2, target);
+        let room = padme(end as u64) as usize - end;
+        assert!(filling.add(blob(room + 1)).is_none(), "too long for the padding: opens the next pack");
+        assert!(filling.add(blob(room)).is_none(), "fits in the padding");
+        assert!(filling.add(blob(1)).is_none(), "no room left: to the next pack");
+        let done = filling.add(blob(TOPPING_WINDOW)).expect("the next pack passed the window");
+        assert_eq!(sizes(&done), vec![target - 100, 100, room]);
+        assert_eq!(
+            padme(unpadded_len(3, target + room) as u64),
+            padme(end as u64),
+            "same length, no padding"
+        );
+        let rest: Vec<Vec<usize>> = filling.finish().map(|p| sizes(&p)).collect();
+        assert_eq!(rest, vec![vec![room + 1, 1, TOPPING_WINDOW]]);
+    }
+
+    #[test]
+    fn a_pack_reaching_its_target_closes_the_full_one_before_it() {
+        let mut filling = Filling::new(1000);
+        assert!(filling.add(blob(1000)).is_none());
+        let done = filling.add(blob(1000)).expect("the first is done when the second is full");
+        assert_eq!(sizes(&done), vec![1000]);
+        let rest: Vec<Vec<usize>> = filling.finish().map(|p| sizes(&p)).collect();
+        assert_eq!(rest, vec![vec![1000]]);
+    }
 }
