@@ -154,7 +154,7 @@ impl SiteRun<'_> {
         if !seen.insert(*tree_id) {
             return;
         }
-        let Some(loc) = reader.index().get(tree_id).copied() else {
+        let Some(loc) = reader.index().get(tree_id) else {
             let what = format!("tree {}", tree_id.to_hex());
             return self.problem(
                 None,

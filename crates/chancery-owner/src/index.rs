@@ -26,10 +26,24 @@ pub struct BlobLoc {
     pub raw_length: u32,
 }
 
+/// A [`BlobLoc`] as the index keeps it: the pack by its number in [`Index::pack_ids`]. A
+/// 32-byte pack id in every entry made the index of 200,000 blobs 21 MiB instead of 14.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    pack: u32,
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+    kind: BlobKind,
+}
+
 /// Blob locations and the packs and index files they came from.
 #[derive(Default, Debug)]
 pub struct Index {
-    blobs: HashMap<BlobId, BlobLoc>,
+    blobs: HashMap<BlobId, Entry>,
+    /// Every pack met, by the number entries use.
+    pack_ids: Vec<ObjectId>,
+    pack_numbers: HashMap<ObjectId, u32>,
     packs: HashSet<ObjectId>,
     files: HashSet<ObjectId>,
     /// For each pack, the index files that list it (a site needs one of them to use it).
@@ -45,16 +59,25 @@ impl Index {
         let end = pack.entries.iter().map(|e| u64::from(e.offset) + u64::from(e.length)).max();
         let known = self.pack_ends.entry(pack.pack).or_default();
         *known = (*known).max(end.unwrap_or(0));
+        let number = self.pack_number(pack.pack);
         for e in &pack.entries {
-            let loc = BlobLoc {
-                kind: e.kind,
-                pack: pack.pack,
+            let entry = Entry {
+                pack: number,
                 offset: e.offset,
                 length: e.length,
                 raw_length: e.raw_length,
+                kind: e.kind,
             };
-            self.blobs.entry(e.id).or_insert(loc);
+            self.blobs.entry(e.id).or_insert(entry);
         }
+    }
+
+    /// The number entries use for `pack`, given on first sight.
+    fn pack_number(&mut self, pack: ObjectId) -> u32 {
+        *self.pack_numbers.entry(pack).or_insert_with(|| {
+            self.pack_ids.push(pack);
+            u32::try_from(self.pack_ids.len() - 1).expect("fewer than 2^32 packs")
+        })
     }
 
     /// Loads every index file found at any of `sites`, each from the first site whose copy
@@ -81,7 +104,8 @@ impl Index {
         if doomed.is_empty() {
             return;
         }
-        self.blobs.retain(|_, loc| !doomed.contains(&loc.pack));
+        let pack_ids = &self.pack_ids;
+        self.blobs.retain(|_, entry| !doomed.contains(&pack_ids[entry.pack as usize]));
         self.packs.retain(|p| !doomed.contains(p));
     }
 
@@ -107,8 +131,14 @@ impl Index {
     }
 
     /// Where a blob lies, if known.
-    pub fn get(&self, id: &BlobId) -> Option<&BlobLoc> {
-        self.blobs.get(id)
+    pub fn get(&self, id: &BlobId) -> Option<BlobLoc> {
+        self.blobs.get(id).map(|e| BlobLoc {
+            kind: e.kind,
+            pack: self.pack_ids[e.pack as usize],
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.raw_length,
+        })
     }
 
     /// Whether a blob is known.
@@ -167,4 +197,52 @@ pub fn first_good<T>(
         }
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no site holds the object")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chancery_format::pack::PackEntry;
+
+    fn pack(n: u8, blobs: &[u8]) -> IndexPack {
+        let entry = |(i, b): (usize, &u8)| PackEntry {
+            kind: if *b == 0 { BlobKind::Tree } else { BlobKind::Data },
+            id: BlobId([*b; 32]),
+            offset: 4148 + 100 * i as u32,
+            length: 100,
+            raw_length: 59 + u32::from(*b),
+        };
+        IndexPack { pack: ObjectId([n; 32]), entries: blobs.iter().enumerate().map(entry).collect() }
+    }
+
+    #[test]
+    fn entries_name_their_pack_and_the_first_pack_listing_a_blob_wins() {
+        let mut index = Index::default();
+        index.add_pack(&pack(1, &[0, 1, 2]));
+        index.add_pack(&pack(2, &[2, 3]));
+        let loc = index.get(&BlobId([2; 32])).unwrap();
+        let want = BlobLoc {
+            kind: BlobKind::Data,
+            pack: ObjectId([1; 32]),
+            offset: 4348,
+            length: 100,
+            raw_length: 61,
+        };
+        assert_eq!(loc, want);
+        assert_eq!(index.get(&BlobId([3; 32])).unwrap().pack, ObjectId([2; 32]));
+        assert_eq!(index.get(&BlobId([0; 32])).unwrap().kind, BlobKind::Tree);
+        assert!(index.get(&BlobId([9; 32])).is_none());
+        assert_eq!((index.len(), index.packs().len()), (4, 2));
+        assert_eq!(index.pack_len(&ObjectId([2; 32])), Some(chancery_format::padding::padme(4348)));
+
+        index.drop_packs(&HashSet::from([ObjectId([1; 32])]));
+        assert_eq!(index.len(), 1, "only blob 3 lies outside the dropped pack");
+        assert!(index.get(&BlobId([2; 32])).is_none(), "blob 2 is listed by pack 1 only in the index");
+        index.add_pack(&pack(1, &[2]));
+        assert_eq!(
+            index.get(&BlobId([2; 32])).unwrap().pack,
+            ObjectId([1; 32]),
+            "a pack seen again keeps its number"
+        );
+    }
 }
