@@ -70,7 +70,13 @@ pub struct Pack {
 }
 
 /// Assembles sealed blobs into a pack, shuffling their order.
-pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
+pub fn build_pack(keys: &Keys, blobs: Vec<SealedBlob>) -> Pack {
+    build_pack_in(keys, blobs, Vec::new())
+}
+
+/// [`build_pack`] into `bytes` (emptied first): a buffer of an earlier pack is used again, so
+/// that a backup does not ask the allocator for a new 16 MiB each time.
+pub fn build_pack_in(keys: &Keys, mut blobs: Vec<SealedBlob>, mut bytes: Vec<u8>) -> Pack {
     blobs.shuffle(&mut rand::rngs::OsRng);
     let header_plain_len = header_plain_len(blobs.len());
     let header_len = header_plain_len + SEAL_OVERHEAD;
@@ -93,7 +99,8 @@ pub fn build_pack(keys: &Keys, mut blobs: Vec<SealedBlob>) -> Pack {
     let mut header = encode(&entries);
     header.resize(header_plain_len, 0);
     let total = padme(offset as u64) as usize;
-    let mut bytes = Vec::with_capacity(total);
+    bytes.clear();
+    bytes.reserve_exact(total);
     bytes.extend_from_slice(&prefix);
     bytes.extend_from_slice(&keys.seal(&prefix, &header));
     // Each blob is freed once copied, so the pack and its blobs are not both whole in memory.
