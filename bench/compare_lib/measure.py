@@ -104,6 +104,24 @@ def tree_size(root: Path) -> tuple[int, int]:
     return total, files
 
 
+def warm(paths: list[Path]) -> None:
+    """Reads every file under `paths` once, so that a step finds its input in the page cache.
+
+    borg drops the pages of the files it has read (`posix_fadvise(POSIX_FADV_DONTNEED)`): the
+    tool after it read 200,000 small files back from disk, 5 times slower, whoever it was."""
+    for root in paths:
+        files = [root] if root.is_file() else (Path(d) / f for d, _, fs in os.walk(root) for f in fs)
+        for path in files:
+            if path.is_symlink() or not path.is_file():
+                continue  # a pipe would block; a link's target is read where it lies
+            try:
+                with open(path, "rb", buffering=0) as f:
+                    while f.read(1 << 20):
+                        pass
+            except OSError:
+                pass  # a special file or one that went away: nothing to warm
+
+
 def drop_caches() -> None:
     """Empties the page cache (root only), so that each step reads from disk."""
     os.sync()
