@@ -16,7 +16,10 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// directories of millions of entries. Only an authenticated blob is ever decompressed.
 pub const MAX_BLOB_LEN: usize = 1024 * 1024 * 1024;
 
+/// Bytes compressed to decide whether a large chunk is worth compressing.
 const PROBE_LEN: usize = 64 * 1024;
+/// Windows of the chunk the probe samples, evenly spread from its first byte to its last.
+const PROBE_WINDOWS: usize = 4;
 
 thread_local! {
     // A zstd context costs an allocation and table set-up per call when made afresh: in a
@@ -121,15 +124,24 @@ fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Incompressible data (media, archives, encrypted files) costs a full zstd pass for nothing;
-/// a fast probe of the first 64 KiB decides for large chunks.
+/// a fast probe of [`PROBE_LEN`] bytes decides for large chunks. The probe samples
+/// [`PROBE_WINDOWS`] windows spread over the chunk rather than its head: chunks of programs
+/// and archives often start with packed bytes and go on compressible, and a head-only probe
+/// stored a stable Rust toolchain 1-2 % larger (335-340 MiB against 332.5-333.5 unprobed).
 fn worth_compressing(data: &[u8]) -> bool {
     if data.len() <= 4 * PROBE_LEN {
         return true;
     }
-    match compress_with(&PROBE, 1, &data[..PROBE_LEN]) {
-        Ok(probe) => probe.len() * 100 < PROBE_LEN * 97,
-        Err(_) => false,
+    let window = PROBE_LEN / PROBE_WINDOWS;
+    let step = (data.len() - window) / (PROBE_WINDOWS - 1);
+    let mut compressed = 0;
+    for start in (0..PROBE_WINDOWS).map(|k| k * step) {
+        match compress_with(&PROBE, 1, &data[start..start + window]) {
+            Ok(probe) => compressed += probe.len(),
+            Err(_) => return false,
+        }
     }
+    compressed * 100 < PROBE_LEN * 97
 }
 
 fn append(out: &mut Vec<u8>, flag: u8, payload: &[u8]) {
@@ -154,6 +166,38 @@ mod tests {
         assert_eq!(unpack_payload(&pack_payload(b"")).unwrap(), b"");
         assert!(unpack_payload(&[9, 1]).is_err());
         assert!(unpack_payload(&[1, 1, 2, 3]).is_err());
+    }
+
+    /// Pseudo-random bytes that zstd cannot shrink.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_with_an_incompressible_head_is_still_compressed() {
+        let mut chunk = noise(PROBE_LEN);
+        chunk.extend(b"register of lands ".repeat(60_000));
+        let packed = pack_payload(&chunk);
+        assert_eq!(packed[0], COMPRESSION_ZSTD);
+        assert!(packed.len() < chunk.len() / 2);
+        assert_eq!(unpack_payload(&packed).unwrap(), chunk);
+    }
+
+    #[test]
+    fn an_incompressible_chunk_is_stored_without_a_full_pass() {
+        let chunk = noise(1 << 20);
+        assert!(!worth_compressing(&chunk));
+        let packed = pack_payload(&chunk);
+        assert_eq!(packed[0], COMPRESSION_NONE);
+        assert_eq!(&packed[1..], &chunk[..]);
     }
 
     #[test]
