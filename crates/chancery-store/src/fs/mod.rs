@@ -18,7 +18,8 @@
 //!
 //! # How the durability contract is met
 //!
-//! `put` writes the bytes to a fresh file under `tmp/`, fsyncs it, then hard-links it to its
+//! `put` writes the bytes to a fresh file under `tmp/` (past the page cache when the object
+//! is large: see `direct`), fsyncs it, then hard-links it to its
 //! final name. `link(2)` fails with `EEXIST` instead of replacing, so it is both the atomic
 //! publish and the no-overwrite check in one system call; a reader can only ever see a name
 //! that points at a complete, fsynced file. The directory entry itself is made durable by
@@ -31,6 +32,7 @@
 //! name may both rename, the second replacing the first. Names are content hashes, so both
 //! carry the same bytes and nothing observable changes.
 
+mod direct;
 mod read;
 mod write;
 use write::Content;
@@ -39,6 +41,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +58,9 @@ pub struct FsBackend {
     root: PathBuf,
     /// Folders that gained or lost entries since the last `sync`; `sync` fsyncs them.
     dirty_dirs: Mutex<BTreeSet<PathBuf>>,
+    /// Whether large objects are written past the page cache: until the file system refuses
+    /// (see `direct`).
+    direct_writes: AtomicBool,
 }
 
 impl FsBackend {
@@ -65,7 +71,11 @@ impl FsBackend {
     /// fresh, empty store in its place would hide that. Kind folders missing inside it are
     /// created when first needed.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let backend = FsBackend { root: root.into(), dirty_dirs: Mutex::new(BTreeSet::new()) };
+        let backend = FsBackend {
+            root: root.into(),
+            dirty_dirs: Mutex::new(BTreeSet::new()),
+            direct_writes: AtomicBool::new(true),
+        };
         backend.check_root()?;
         Ok(backend)
     }

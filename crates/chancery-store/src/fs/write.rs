@@ -1,11 +1,12 @@
-//! `put` for [`FsBackend`]: temporary file, fsync, link into place.
+//! `put` for [`FsBackend`]: temporary file (large ones written direct), fsync, link into place.
 
 use std::fs;
 use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::FsBackend;
+use super::{direct, FsBackend};
 use crate::{ObjectKind, StoreError};
 
 /// An object's bytes as a put hands them over.
@@ -41,25 +42,61 @@ impl FsBackend {
 
     /// Writes `content` to a new, fsynced file under `tmp/`.
     fn write_temp(&self, content: Content<'_>) -> Result<TempFile, StoreError> {
-        let path = self.tmp_dir().join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
-        let mut file = match create_new(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.ensure_dir(&self.tmp_dir())?;
-                create_new(&path)
-            }
-            other => other,
-        }
-        .map_err(|e| self.fail(e, &path, "creating a temporary file"))?;
-        let temp = TempFile(path);
-        let written = match content {
-            Content::Parts(parts) => write_all_parts(&mut file, parts),
-            Content::Shared(bytes) => file.write_all(&bytes),
+        let (temp, file) = match content {
+            Content::Parts(parts) => self.write_unsynced(parts)?,
+            Content::Shared(bytes) => self.write_unsynced(&[&bytes[..]])?,
+            // A shared buffer is released here, before the fsync (see `Content::Shared`).
         };
-        written.map_err(|e| self.fail(e, &temp.0, "writing"))?;
         // Durable bytes before a durable name: otherwise a crash could leave a name that
         // points at an empty or partial file.
         file.sync_all().map_err(|e| self.fail(e, &temp.0, "flushing to disk"))?;
         Ok(temp)
+    }
+
+    /// Writes `parts` to a new file under `tmp/`: direct when large and the file system takes
+    /// it (see [`direct`]), else buffered.
+    fn write_unsynced(&self, parts: &[&[u8]]) -> Result<(TempFile, fs::File), StoreError> {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len >= direct::MIN_LEN && self.direct_writes.load(Ordering::Relaxed) {
+            if let Some(written) = self.write_direct(parts)? {
+                return Ok(written);
+            }
+            // Refused by this file system: every later object is written buffered.
+            self.direct_writes.store(false, Ordering::Relaxed);
+        }
+        let (temp, mut file) = self.create_temp(create_new)?;
+        write_all_parts(&mut file, parts).map_err(|e| self.fail(e, &temp.0, "writing"))?;
+        Ok((temp, file))
+    }
+
+    /// Writes `parts` past the page cache; `None` when the file system refuses.
+    fn write_direct(&self, parts: &[&[u8]]) -> Result<Option<(TempFile, fs::File)>, StoreError> {
+        let (temp, mut file) = match self.create_temp(direct::create_new) {
+            Err(StoreError::Io { source, .. }) if direct::refused(&source) => return Ok(None),
+            other => other?,
+        };
+        match direct::write_all_parts(&mut file, parts) {
+            Ok(()) => Ok(Some((temp, file))),
+            Err(e) if direct::refused(&e) => Ok(None), // `temp` is removed as it drops
+            Err(e) => Err(self.fail(e, &temp.0, "writing")),
+        }
+    }
+
+    /// Creates a new, empty file under `tmp/` with `create`, making `tmp/` if it is missing.
+    fn create_temp(
+        &self,
+        create: fn(&Path) -> io::Result<fs::File>,
+    ) -> Result<(TempFile, fs::File), StoreError> {
+        let path = self.tmp_dir().join(format!("{}.tmp", hex::encode(rand::random::<[u8; 16]>())));
+        let file = match create(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.ensure_dir(&self.tmp_dir())?;
+                create(&path)
+            }
+            other => other,
+        }
+        .map_err(|e| self.fail(e, &path, "creating a temporary file"))?;
+        Ok((TempFile(path), file))
     }
 
     /// Gives the complete temporary file its final name, unless that name exists.
@@ -140,5 +177,22 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         // Best effort: a leftover is invisible to readers, and `remove_stale_temp` sweeps it.
         let _ = fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crate::{Backend, FsBackend, ObjectKind};
+
+    #[test]
+    fn large_objects_are_written_buffered_where_direct_writes_were_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBackend::create(dir.path().join("site")).unwrap();
+        store.direct_writes.store(false, Ordering::Relaxed); // as after a refusal
+        let bytes: Vec<u8> = (0..(3 << 20) + 5).map(|i: usize| (i % 253) as u8).collect();
+        store.put(ObjectKind::Pack, "ab", &bytes).unwrap();
+        assert!(store.get(ObjectKind::Pack, "ab").unwrap() == bytes);
     }
 }

@@ -1,0 +1,124 @@
+//! Writing large objects past the page cache (`O_DIRECT`).
+//!
+//! Why: a pack is written once, fsynced at once, and read again only by a restore or a check,
+//! usually much later. A buffered write first copies it into fresh page-cache pages, and that
+//! copy is most of what storing costs the CPU: 1 GiB written in 16 MiB pieces with an fsync
+//! took 2.3-3.3 s of system time buffered and 0.15-0.20 s with `O_DIRECT` (`dd ... conv=fsync`
+//! with and without `oflag=direct` on the 2-core reference machine). A backup to a local site
+//! and a site server receiving packs both spent that time on every byte.
+//!
+//! How: `O_DIRECT` wants the buffer's address, the file offset and the length aligned to the
+//! device's block size. The bytes go through a bounce buffer of [`BOUNCE_LEN`] aligned to
+//! [`BLOCK`] (4096, a multiple of every block size Linux file systems use); the last block is
+//! padded with zeros and the file then truncated to the object's length. The bounce buffer is
+//! one per writing thread and reused, so its pages stay mapped.
+//!
+//! A file system that refuses `O_DIRECT` (`EINVAL`: tmpfs before Linux 6.6, some FUSE and
+//! network file systems) is written buffered, as before, from then on. Durability does not
+//! change: the caller still fsyncs the file (`O_DIRECT` does not flush the device's cache or
+//! the file's metadata) before giving it its name.
+
+use std::cell::RefCell;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Objects at least this long are written direct; smaller ones (index, snapshots, keys)
+/// gain little and are often read back soon.
+pub(super) const MIN_LEN: usize = 1 << 20;
+
+/// The alignment `O_DIRECT` asks for, on every file system we meet.
+pub(super) const BLOCK: usize = 4096;
+
+/// How much is handed to the kernel per write: large enough that the device sees long
+/// requests (1 GiB in 1 MiB direct writes: 0.67 s, as fast as 4 MiB ones), small enough
+/// that a writer thread keeps only this much extra memory.
+pub(super) const BOUNCE_LEN: usize = 1 << 20;
+
+thread_local! {
+    /// This thread's bounce buffer, allocated on its first direct write.
+    static BOUNCE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Creates `path` (it must not exist) for direct writes.
+pub(super) fn create_new(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path)
+}
+
+/// Whether an error means "this file system (or device) does not take direct writes as we
+/// issue them", after which the object is written buffered instead.
+pub(super) fn refused(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// Writes `parts`, in order, to `file` (opened by [`create_new`], empty), and sets its
+/// length to theirs.
+pub(super) fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Result<()> {
+    BOUNCE.with_borrow_mut(|buffer| {
+        let window = aligned_window(buffer)?;
+        let mut filled = 0;
+        let mut total = 0u64;
+        for part in parts {
+            let mut rest = *part;
+            while !rest.is_empty() {
+                let n = rest.len().min(window.len() - filled);
+                window[filled..filled + n].copy_from_slice(&rest[..n]);
+                (filled, rest, total) = (filled + n, &rest[n..], total + n as u64);
+                if filled == window.len() {
+                    file.write_all(window)?;
+                    filled = 0;
+                }
+            }
+        }
+        if filled > 0 {
+            // A whole block, zero-padded; the truncation below removes the padding.
+            let padded = filled.next_multiple_of(BLOCK);
+            window[filled..padded].fill(0);
+            file.write_all(&window[..padded])?;
+        }
+        file.set_len(total)
+    })
+}
+
+/// The [`BOUNCE_LEN`] bytes of `buffer` that start at a [`BLOCK`] boundary.
+fn aligned_window(buffer: &mut Vec<u8>) -> io::Result<&mut [u8]> {
+    if buffer.len() < BOUNCE_LEN + BLOCK {
+        buffer.resize(BOUNCE_LEN + BLOCK, 0);
+    }
+    let start = buffer.as_ptr().align_offset(BLOCK);
+    // `align_offset` may decline to answer (`usize::MAX`): then write buffered.
+    if start >= BLOCK {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(&mut buffer[start..start + BOUNCE_LEN])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_aligned_and_whole() {
+        let mut buffer = Vec::new();
+        let window = aligned_window(&mut buffer).unwrap();
+        assert_eq!(window.len(), BOUNCE_LEN);
+        assert_eq!(window.as_ptr() as usize % BLOCK, 0);
+    }
+
+    #[test]
+    fn files_are_really_opened_direct() {
+        // Only a direct file refuses a write that is not block-aligned: proof that the flag
+        // is in effect, and that the refusal is recognised (it is what sends a file system
+        // that cannot do direct writes to the buffered path).
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = match create_new(&dir.path().join("f")) {
+            Err(e) if refused(&e) => return eprintln!("this file system takes no direct writes"),
+            other => other.unwrap(),
+        };
+        let mut buffer = Vec::new();
+        let window = aligned_window(&mut buffer).unwrap();
+        let err = file.write_all(&window[1..BLOCK + 1]).unwrap_err();
+        assert!(refused(&err), "{err}");
+    }
+}
