@@ -3,6 +3,7 @@
 use super::capture::is_unsupported;
 use super::sparse::SparseWriter;
 use chancery_format::tree::{Node, NodeKind};
+use chancery_store::fs::direct;
 use filetime::FileTime;
 use nix::sys::stat::{mknod, Mode, SFlag};
 use std::collections::HashMap;
@@ -37,13 +38,15 @@ pub struct Restorer {
     is_root: bool,
     /// (dev, inode) of the original, to the path restored for it, for files with nlink > 1.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Whether large files are opened `O_DIRECT`: until the file system refuses.
+    direct_writes: bool,
 }
 
 impl Restorer {
     /// A restorer for this run. `is_root_user` enables what only root may do: setting
     /// ownership and creating device nodes. See [`running_as_root`](Self::running_as_root).
     pub fn new(is_root_user: bool) -> Self {
-        Self { is_root: is_root_user, links: HashMap::new() }
+        Self { is_root: is_root_user, links: HashMap::new(), direct_writes: true }
     }
 
     /// Whether this process runs with effective uid 0.
@@ -72,11 +75,24 @@ impl Restorer {
                 }
             }
         }
-        let file = create_new_file(path)?;
+        let writer = self.create_writer(path, node.size)?;
         if node.nlink > 1 {
             self.links.entry(key).or_insert_with(|| path.to_path_buf());
         }
-        Ok(FileStart::Write(SparseWriter::new(file)))
+        Ok(FileStart::Write(writer))
+    }
+
+    /// A new file at `path` and its writer: direct for a large file where the file system
+    /// takes it (see [`SparseWriter`]).
+    fn create_writer(&mut self, path: &Path, size: u64) -> io::Result<SparseWriter> {
+        if self.direct_writes && size >= direct::MIN_LEN as u64 {
+            match create_new_file(path, libc::O_DIRECT) {
+                Ok(file) => return Ok(SparseWriter::direct(file)),
+                Err(e) if direct::refused(&e) => self.direct_writes = false,
+                Err(e) => return Err(e),
+            }
+        }
+        create_new_file(path, 0).map(SparseWriter::new)
     }
 
     /// Creates the directory `path` (mode 0o700 until its metadata is applied); an existing
@@ -207,8 +223,10 @@ fn working_mode() -> Mode {
 /// Creates `path` as a new, empty file, replacing any non-directory there. It tries to create
 /// first and looks at what is in the way only when something is: a restore into a new folder
 /// (the common case) then costs no lookup per file.
-fn create_new_file(path: &Path) -> io::Result<fs::File> {
-    let create = || OpenOptions::new().write(true).create_new(true).mode(WORKING_FILE_MODE).open(path);
+fn create_new_file(path: &Path, flags: i32) -> io::Result<fs::File> {
+    let create = || {
+        OpenOptions::new().write(true).create_new(true).mode(WORKING_FILE_MODE).custom_flags(flags).open(path)
+    };
     match create() {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             remove_existing(path)?;

@@ -27,19 +27,43 @@ use std::path::Path;
 
 /// Objects at least this long are written direct; smaller ones (index, snapshots, keys)
 /// gain little and are often read back soon.
-pub(super) const MIN_LEN: usize = 1 << 20;
+pub const MIN_LEN: usize = 1 << 20;
 
 /// The alignment `O_DIRECT` asks for, on every file system we meet.
-pub(super) const BLOCK: usize = 4096;
+pub const BLOCK: usize = 4096;
 
 /// How much is handed to the kernel per write: large enough that the device sees long
 /// requests (1 GiB in 1 MiB direct writes: 0.67 s, as fast as 4 MiB ones), small enough
 /// that a writer thread keeps only this much extra memory.
-pub(super) const BOUNCE_LEN: usize = 1 << 20;
+pub const BOUNCE_LEN: usize = 1 << 20;
+
+/// A buffer of [`BOUNCE_LEN`] bytes whose first byte lies on a [`BLOCK`] boundary, as
+/// `O_DIRECT` needs of the memory it writes from.
+#[derive(Debug)]
+pub struct AlignedBuffer {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl AlignedBuffer {
+    /// A zeroed buffer; `None` if the allocation's alignment cannot be found out (then write
+    /// buffered).
+    pub fn new() -> Option<Self> {
+        let bytes = vec![0u8; BOUNCE_LEN + BLOCK];
+        // `align_offset` may decline to answer (`usize::MAX`).
+        let start = bytes.as_ptr().align_offset(BLOCK);
+        (start < BLOCK).then_some(Self { bytes, start })
+    }
+
+    /// The aligned bytes.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + BOUNCE_LEN]
+    }
+}
 
 thread_local! {
     /// This thread's bounce buffer, allocated on its first direct write.
-    static BOUNCE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static BOUNCE: RefCell<Option<AlignedBuffer>> = const { RefCell::new(None) };
 }
 
 /// Creates `path` (it must not exist) for direct writes.
@@ -49,15 +73,19 @@ pub(super) fn create_new(path: &Path) -> io::Result<fs::File> {
 
 /// Whether an error means "this file system (or device) does not take direct writes as we
 /// issue them", after which the object is written buffered instead.
-pub(super) fn refused(err: &io::Error) -> bool {
+pub fn refused(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::EINVAL)
 }
 
 /// Writes `parts`, in order, to `file` (opened by [`create_new`], empty), and sets its
 /// length to theirs.
 pub(super) fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Result<()> {
-    BOUNCE.with_borrow_mut(|buffer| {
-        let window = aligned_window(buffer)?;
+    BOUNCE.with_borrow_mut(|bounce| {
+        if bounce.is_none() {
+            *bounce = AlignedBuffer::new();
+        }
+        let window =
+            bounce.as_mut().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?.as_mut_slice();
         let mut filled = 0;
         let mut total = 0u64;
         for part in parts {
@@ -82,27 +110,14 @@ pub(super) fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Resul
     })
 }
 
-/// The [`BOUNCE_LEN`] bytes of `buffer` that start at a [`BLOCK`] boundary.
-fn aligned_window(buffer: &mut Vec<u8>) -> io::Result<&mut [u8]> {
-    if buffer.len() < BOUNCE_LEN + BLOCK {
-        buffer.resize(BOUNCE_LEN + BLOCK, 0);
-    }
-    let start = buffer.as_ptr().align_offset(BLOCK);
-    // `align_offset` may decline to answer (`usize::MAX`): then write buffered.
-    if start >= BLOCK {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    Ok(&mut buffer[start..start + BOUNCE_LEN])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_window_is_aligned_and_whole() {
-        let mut buffer = Vec::new();
-        let window = aligned_window(&mut buffer).unwrap();
+    fn the_buffer_is_aligned_and_whole() {
+        let mut buffer = AlignedBuffer::new().unwrap();
+        let window = buffer.as_mut_slice();
         assert_eq!(window.len(), BOUNCE_LEN);
         assert_eq!(window.as_ptr() as usize % BLOCK, 0);
     }
@@ -117,9 +132,8 @@ mod tests {
             Err(e) if refused(&e) => return eprintln!("this file system takes no direct writes"),
             other => other.unwrap(),
         };
-        let mut buffer = Vec::new();
-        let window = aligned_window(&mut buffer).unwrap();
-        let err = file.write_all(&window[1..BLOCK + 1]).unwrap_err();
+        let mut buffer = AlignedBuffer::new().unwrap();
+        let err = file.write_all(&buffer.as_mut_slice()[1..BLOCK + 1]).unwrap_err();
         assert!(refused(&err), "{err}");
     }
 }

@@ -32,7 +32,7 @@
 //! name may both rename, the second replacing the first. Names are content hashes, so both
 //! carry the same bytes and nothing observable changes.
 
-mod direct;
+pub mod direct;
 mod read;
 mod write;
 use write::Content;

@@ -148,7 +148,23 @@ fn a_trailing_hole_keeps_the_file_length() {
 
 /// Writes `chunks` through a `SparseWriter` into a new file and reads the file back.
 fn write_sparse(path: &Path, chunks: &[&[u8]]) -> Vec<u8> {
-    let mut w = SparseWriter::new(fs::File::create_new(path).unwrap());
+    write_through(SparseWriter::new(fs::File::create_new(path).unwrap()), path, chunks)
+}
+
+/// The same through a writer for a file opened `O_DIRECT` (gathered in an aligned buffer,
+/// the last block padded and cut); opened without the flag where the file system refuses
+/// it, which exercises the same gathering.
+fn write_sparse_direct(path: &Path, chunks: &[&[u8]]) -> Vec<u8> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags| fs::OpenOptions::new().write(true).create_new(true).custom_flags(flags).open(path);
+    let file = match open(libc::O_DIRECT) {
+        Err(e) if chancery_store::fs::direct::refused(&e) => open(0),
+        other => other,
+    };
+    write_through(SparseWriter::direct(file.unwrap()), path, chunks)
+}
+
+fn write_through(mut w: SparseWriter, path: &Path, chunks: &[&[u8]]) -> Vec<u8> {
     let mut total = 0;
     for chunk in chunks {
         w.write_chunk(chunk).unwrap();
@@ -180,6 +196,43 @@ proptest! {
         points.extend([0, data.len()]);
         points.sort_unstable();
         let chunks: Vec<&[u8]> = points.windows(2).map(|w| &data[w[0]..w[1]]).collect();
-        prop_assert_eq!(write_sparse(&dir.path().join("f"), &chunks), data);
+        prop_assert_eq!(&write_sparse(&dir.path().join("f"), &chunks), &data);
+        prop_assert_eq!(write_sparse_direct(&dir.path().join("d"), &chunks), data);
     }
+
+    #[test]
+    fn direct_writes_of_large_files_are_exact(data in large_content(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6)) {
+        // Runs long enough to fill the aligned buffer, holes between and at the end.
+        let dir = tempfile::tempdir().unwrap();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
+        points.extend([0, data.len()]);
+        points.sort_unstable();
+        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+        let path = dir.path().join("d");
+        prop_assert_eq!(write_sparse_direct(&path, &chunks), data);
+    }
+}
+
+/// Like [`content`], with runs up to 600 KB: several buffers' worth in all.
+fn large_content() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((any::<bool>(), 1usize..600_000), 0..8).prop_map(|runs| {
+        let mut out = Vec::new();
+        for (zero, len) in runs {
+            out.resize(out.len() + len, if zero { 0 } else { 0x5a });
+        }
+        out
+    })
+}
+
+#[test]
+fn a_large_sparse_file_written_direct_keeps_its_holes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut data = vec![0u8; 3 << 20];
+    data[..(1 << 20) + 100].fill(3); // data past the buffer's size, then a hole
+    data[(2 << 20) + 4096..(2 << 20) + 9000].fill(4); // an unaligned run inside the hole
+    let chunks: Vec<&[u8]> = data.chunks(1_000_003).collect();
+    assert!(write_sparse_direct(&path, &chunks) == data);
+    let allocated = fs::metadata(&path).unwrap().blocks() * 512;
+    assert!(allocated < 2 << 20, "{allocated} bytes allocated: the hole was written");
 }
