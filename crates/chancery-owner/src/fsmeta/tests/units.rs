@@ -192,10 +192,7 @@ proptest! {
     #[test]
     fn sparse_writer_content_is_exact(data in content(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6)) {
         let dir = tempfile::tempdir().unwrap();
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
-        points.extend([0, data.len()]);
-        points.sort_unstable();
-        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+        let chunks = cut(&data, &cuts);
         prop_assert_eq!(&write_sparse(&dir.path().join("f"), &chunks), &data);
         prop_assert_eq!(write_sparse_direct(&dir.path().join("d"), &chunks), data);
     }
@@ -204,13 +201,17 @@ proptest! {
     fn direct_writes_of_large_files_are_exact(data in large_content(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6)) {
         // Runs long enough to fill the aligned buffer, holes between and at the end.
         let dir = tempfile::tempdir().unwrap();
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
-        points.extend([0, data.len()]);
-        points.sort_unstable();
-        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &data[w[0]..w[1]]).collect();
-        let path = dir.path().join("d");
-        prop_assert_eq!(write_sparse_direct(&path, &chunks), data);
+        let chunks = cut(&data, &cuts);
+        prop_assert_eq!(write_sparse_direct(&dir.path().join("d"), &chunks), data);
     }
+}
+
+/// `data` cut at `cuts`, as chunks of a restore.
+fn cut<'a>(data: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
+    points.extend([0, data.len()]);
+    points.sort_unstable();
+    points.windows(2).map(|w| &data[w[0]..w[1]]).collect()
 }
 
 /// Like [`content`], with runs up to 600 KB: several buffers' worth in all.
