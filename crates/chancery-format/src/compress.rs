@@ -154,6 +154,7 @@ fn append(out: &mut Vec<u8>, flag: u8, payload: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chancery_testkit::noise;
 
     #[test]
     fn round_trips_and_chooses() {
@@ -168,22 +169,9 @@ mod tests {
         assert!(unpack_payload(&[1, 1, 2, 3]).is_err());
     }
 
-    /// Pseudo-random bytes that zstd cannot shrink.
-    fn noise(len: usize) -> Vec<u8> {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
-
     #[test]
     fn a_chunk_with_an_incompressible_head_is_still_compressed() {
-        let mut chunk = noise(PROBE_LEN);
+        let mut chunk = noise(PROBE_LEN, 1);
         chunk.extend(b"register of lands ".repeat(60_000));
         let packed = pack_payload(&chunk);
         assert_eq!(packed[0], COMPRESSION_ZSTD);
@@ -193,7 +181,7 @@ mod tests {
 
     #[test]
     fn an_incompressible_chunk_is_stored_without_a_full_pass() {
-        let chunk = noise(1 << 20);
+        let chunk = noise(1 << 20, 2);
         assert!(!worth_compressing(&chunk));
         let packed = pack_payload(&chunk);
         assert_eq!(packed[0], COMPRESSION_NONE);

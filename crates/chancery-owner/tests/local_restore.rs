@@ -8,6 +8,7 @@ use chancery_owner::config::SiteConfig;
 use chancery_owner::progress::Progress;
 use chancery_owner::restore::{restore, RestoreRequest};
 use chancery_store::{Backend, FsBackend, ObjectInfo, ObjectKind, StoreError};
+use chancery_testkit::noise;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,18 +65,6 @@ impl Backend for CountingFolder {
     fn sync(&self) -> Result<(), StoreError> {
         self.inner.sync()
     }
-}
-
-fn noise(len: usize, mut s: u64) -> Vec<u8> {
-    s = s.wrapping_mul(2).wrapping_add(1); // odd and distinct for every seed
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
 }
 
 /// Two folders of small incompressible files, `wanted` and `other`, whose blobs share packs.

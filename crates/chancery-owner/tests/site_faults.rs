@@ -8,6 +8,7 @@ use chancery_owner::check::{check, ReadData};
 use chancery_owner::config::SiteConfig;
 use chancery_owner::progress::Progress;
 use chancery_store::{FaultyBackend, FsBackend, ObjectKind};
+use chancery_testkit::noise;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,17 +25,6 @@ fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
         limit_upload_kib: None,
         limit_download_kib: None,
     }
-}
-
-fn noise(len: usize, mut s: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
 }
 
 /// An archive with sites "lux" and "sto" under `root`, and a folder holding one file of

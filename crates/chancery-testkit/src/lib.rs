@@ -1,5 +1,6 @@
 //! Test support that needs real outside programs: a real S3-compatible server (Garage) on
-//! loopback, started per test process and stopped when dropped.
+//! loopback, started per test process and stopped when dropped; and [`noise`], test data that
+//! does not compress.
 //!
 //! Garage is not a Rust library dependency of Chancery; it is a program the tests run, built
 //! once from crates.io by `.ci/garage` (about 20 minutes on two cores) and cached. Tests find it
@@ -263,4 +264,19 @@ pub fn retry<T, E: std::fmt::Display>(limit: Duration, mut attempt: impl FnMut()
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
+}
+
+/// `len` pseudo-random bytes that zstd cannot shrink (xorshift64), the same for the same
+/// `seed` and different for different seeds: test data a backup stores without deduplicating
+/// or compressing, and that a restore can be compared against.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2).wrapping_add(1); // xorshift needs a non-zero state
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }

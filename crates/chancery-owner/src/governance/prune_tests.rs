@@ -8,6 +8,7 @@ use crate::check::{check, ReadData};
 use crate::config::{Endpoint, SiteConfig};
 use crate::progress::Progress;
 use crate::restore::{restore, RestoreRequest};
+use chancery_testkit::noise;
 use std::path::{Path, PathBuf};
 
 const PW: &[u8] = b"pw";
@@ -40,17 +41,6 @@ fn site(root: &Path, name: &str, location: &str, cc: &str) -> SiteConfig {
         limit_upload_kib: None,
         limit_download_kib: None,
     }
-}
-
-fn noise(len: usize, mut s: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
 }
 
 fn backup_now(config: &Path, src: &Path) -> ObjectId {
