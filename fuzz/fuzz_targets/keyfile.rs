@@ -37,10 +37,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            // Correctly sealed key file, arbitrary payload: exercises the payload decoder.
-            let file = seal_key_file_payload(rest);
+            // Correctly sealed key file of each version, arbitrary payload: exercises the
+            // payload decoders (one secret; a ring; a ring with each generation's suite).
+            let Some((version, payload)) = rest.split_first() else { return };
+            let file = seal_key_file_payload(1 + version % 3, payload);
             if let Ok(opened) = open_key_file(&file, PASSWORD) {
-                assert!(opened.info.hostname.len() + opened.info.label.len() < rest.len());
+                assert!(opened.info.hostname.len() + opened.info.label.len() < payload.len());
             }
         }
     }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use chancery_format::custody::{split, Manifest, ShareFile};
-use chancery_fuzz::{keys, mode, mutate};
 use chancery_format::ObjectId;
+use chancery_fuzz::{keys, mode, mutate};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

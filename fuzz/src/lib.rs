@@ -18,14 +18,10 @@ use chancery_format::blob::{seal_blob, BlobKind};
 use chancery_format::codec::encode;
 use chancery_format::id::{BlobId, ObjectId};
 use chancery_format::index::{IndexFile, IndexPack};
-use chancery_format::keyfile::{
-    seal_key_file, KdfParams, KeyInfo, KDF_ARGON2ID, KEYFILE_MAGIC, KEYFILE_VERSION,
-};
+use chancery_format::keyfile::{seal_key_file, KdfParams, KeyInfo, KDF_ARGON2ID, KEYFILE_MAGIC};
 use chancery_format::keys::{Keys, MasterKey, NONCE_LEN};
 use chancery_format::object::{ObjectType, OBJECT_MAGIC, OBJECT_VERSION};
-use chancery_format::pack::{
-    build_pack, PackEntry, SealedBlob, PACK_MAGIC, PACK_PREFIX_LEN, PACK_VERSION, SUITE_XCHACHA20POLY1305,
-};
+use chancery_format::pack::{build_pack, PackEntry, SealedBlob, PACK_MAGIC, PACK_PREFIX_LEN, PACK_VERSION};
 use chancery_format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use std::sync::OnceLock;
 
@@ -170,7 +166,7 @@ fn build_templates() -> Templates {
 /// An object envelope of type `ty` whose sealed plaintext is exactly `plain`.
 pub fn seal_object_plaintext(ty: ObjectType, plain: &[u8]) -> Vec<u8> {
     let [a, b, c, d] = OBJECT_MAGIC;
-    let prefix = [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, 0];
+    let prefix = [a, b, c, d, OBJECT_VERSION, ty as u8, keys().suite().code(), 0];
     let mut out = prefix.to_vec();
     out.extend_from_slice(&keys().seal(&prefix, plain));
     out
@@ -191,7 +187,7 @@ pub fn seal_pack_header(plain: &[u8]) -> Vec<u8> {
     let mut prefix = [0u8; PACK_PREFIX_LEN];
     prefix[..4].copy_from_slice(&PACK_MAGIC);
     prefix[4] = PACK_VERSION;
-    prefix[5] = SUITE_XCHACHA20POLY1305;
+    prefix[5] = keys().suite().code();
     prefix[8..12].copy_from_slice(&sealed_len.to_le_bytes());
     let mut out = prefix.to_vec();
     out.extend_from_slice(&keys().seal(&prefix, plain));
@@ -205,9 +201,10 @@ pub fn blob_aad(kind: BlobKind, id: &BlobId) -> Vec<u8> {
     aad
 }
 
-/// A key file with [`CHEAP`] parameters whose sealed payload is exactly `plain`, openable
-/// with [`PASSWORD`]. The salt and nonce are fixed, so the key is derived once per process.
-pub fn seal_key_file_payload(plain: &[u8]) -> Vec<u8> {
+/// A key file of `version` with [`CHEAP`] parameters whose sealed payload is exactly `plain`,
+/// openable with [`PASSWORD`]. The salt and nonce are fixed, so the key is derived once per
+/// process.
+pub fn seal_key_file_payload(version: u8, plain: &[u8]) -> Vec<u8> {
     static KEK: OnceLock<[u8; 32]> = OnceLock::new();
     let salt = [5u8; 32];
     let kek = KEK.get_or_init(|| {
@@ -218,7 +215,7 @@ pub fn seal_key_file_payload(plain: &[u8]) -> Vec<u8> {
         kek
     });
     let mut out = KEYFILE_MAGIC.to_vec();
-    out.extend_from_slice(&[KEYFILE_VERSION, KDF_ARGON2ID, 0, 0]);
+    out.extend_from_slice(&[version, KDF_ARGON2ID, 0, 0]);
     for word in [CHEAP.m_kib, CHEAP.t, CHEAP.p] {
         out.extend_from_slice(&word.to_le_bytes());
     }

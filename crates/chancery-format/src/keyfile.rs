@@ -14,7 +14,7 @@
 use crate::codec::{decode_exact, encode};
 use crate::error::FormatError;
 use crate::kdf_memory::KdfMemory;
-use crate::keys::{KeyRing, MasterKey, NONCE_LEN, SEAL_OVERHEAD};
+use crate::keys::{KeyGeneration, KeyRing, MasterKey, Suite, NONCE_LEN, SEAL_OVERHEAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
@@ -27,6 +27,9 @@ pub const KEYFILE_MAGIC: [u8; 4] = *b"CHKY";
 pub const KEYFILE_VERSION: u8 = 1;
 /// Key file version after a rotation: the payload holds every generation's master secret.
 pub const KEYFILE_VERSION_RING: u8 = 2;
+/// Key file version of an archive with a generation under a suite other than XChaCha20-Poly1305:
+/// the payload holds every generation's suite and master secret.
+pub const KEYFILE_VERSION_SUITES: u8 = 3;
 /// KDF identifier: Argon2id, version 0x13.
 pub const KDF_ARGON2ID: u8 = 1;
 /// KDF identifier: a full-entropy 32-byte secret through BLAKE3 `derive_key` (custody key files).
@@ -82,6 +85,19 @@ struct Payload2 {
     masters: Vec<[u8; 32]>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct Payload3 {
+    info: KeyInfo,
+    /// Every generation, generation 0 first.
+    generations: Vec<GenerationRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GenerationRecord {
+    suite: u8,
+    master: [u8; 32],
+}
+
 /// A key file opened with its password.
 #[derive(Debug)]
 pub struct OpenedKey {
@@ -91,14 +107,15 @@ pub struct OpenedKey {
     pub info: KeyInfo,
 }
 
-/// Wraps `master` (an archive of one key generation) with `password` into a new key file.
+/// Wraps `master` (a new archive: one key generation, the newest suite) with `password` into
+/// a new key file.
 pub fn seal_key_file(master: &MasterKey, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
-    let ring = KeyRing::single(MasterKey::from_bytes(*master.expose()));
+    let ring = KeyRing::single(MasterKey::from_bytes(*master.expose()), Suite::NEWEST);
     seal_key_ring(&ring, info, password, params)
 }
 
-/// Wraps every generation of `ring` with `password` into a new key file: version 1 for a
-/// single generation (what releases before rotation read), version 2 otherwise.
+/// Wraps every generation of `ring` with `password` into a new key file, of the oldest version
+/// that can hold it (see [`ring_version`]).
 pub fn seal_key_ring(ring: &KeyRing, info: KeyInfo, password: &[u8], params: KdfParams) -> Vec<u8> {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -116,9 +133,14 @@ pub fn seal_custody_key_file(ring: &KeyRing, info: KeyInfo, secret: &[u8; 32]) -
     seal(header, &kek, ring, info)
 }
 
-/// Version 1 for a single generation (what releases before rotation read), 2 otherwise.
+/// A ring all of XChaCha20-Poly1305 keeps the versions that releases before suite 2 read: 1 for
+/// a single generation (what releases before rotation read), 2 otherwise. A ring with any
+/// other suite needs version 3.
 fn ring_version(ring: &KeyRing) -> u8 {
-    if ring.generations().len() == 1 {
+    let generations = ring.generations();
+    if generations.iter().any(|g| g.suite != Suite::XChaCha20Poly1305) {
+        KEYFILE_VERSION_SUITES
+    } else if generations.len() == 1 {
         KEYFILE_VERSION
     } else {
         KEYFILE_VERSION_RING
@@ -128,8 +150,19 @@ fn ring_version(ring: &KeyRing) -> u8 {
 /// Seals the payload of `out`'s version after the header `out`.
 fn seal(mut out: Vec<u8>, kek: &[u8; 32], ring: &KeyRing, info: KeyInfo) -> Vec<u8> {
     let payload = Zeroizing::new(match out[4] {
-        KEYFILE_VERSION => encode(&Payload1 { info, master: *ring.generations()[0].expose() }),
-        _ => encode(&Payload2 { info, masters: ring.generations().iter().map(|m| *m.expose()).collect() }),
+        KEYFILE_VERSION => encode(&Payload1 { info, master: *ring.generations()[0].master.expose() }),
+        KEYFILE_VERSION_RING => encode(&Payload2 {
+            info,
+            masters: ring.generations().iter().map(|g| *g.master.expose()).collect(),
+        }),
+        _ => encode(&Payload3 {
+            info,
+            generations: ring
+                .generations()
+                .iter()
+                .map(|g| GenerationRecord { suite: g.suite.code(), master: *g.master.expose() })
+                .collect(),
+        }),
     });
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -160,18 +193,36 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<OpenedKey, FormatE
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: head })
             .map_err(|_| FormatError::WrongPassword)?,
     );
-    if head[4] == KEYFILE_VERSION {
-        let payload: Payload1 = decode_exact(&plain, "key file payload")?;
-        return Ok(OpenedKey {
-            ring: KeyRing::single(MasterKey::from_bytes(payload.master)),
-            info: payload.info,
-        });
-    }
-    let payload: Payload2 = decode_exact(&plain, "key file payload")?;
-    let masters = payload.masters.into_iter().map(MasterKey::from_bytes).collect();
-    let ring = KeyRing::from_generations(masters)
-        .ok_or(FormatError::Malformed { what: "key file payload", why: "no key generation, or too many" })?;
-    Ok(OpenedKey { ring, info: payload.info })
+    decode_payload(head[4], &plain)
+}
+
+/// The ring and info of an opened payload of `version`; versions 1 and 2 are XChaCha20-Poly1305
+/// throughout.
+fn decode_payload(version: u8, plain: &[u8]) -> Result<OpenedKey, FormatError> {
+    const WHAT: &str = "key file payload";
+    let xchacha = |master| KeyGeneration::new(MasterKey::from_bytes(master), Suite::XChaCha20Poly1305);
+    let (info, generations) = match version {
+        KEYFILE_VERSION => {
+            let payload: Payload1 = decode_exact(plain, WHAT)?;
+            (payload.info, vec![xchacha(payload.master)])
+        }
+        KEYFILE_VERSION_RING => {
+            let payload: Payload2 = decode_exact(plain, WHAT)?;
+            (payload.info, payload.masters.into_iter().map(xchacha).collect())
+        }
+        _ => {
+            let payload: Payload3 = decode_exact(plain, WHAT)?;
+            let generations = payload.generations.into_iter().map(|g| {
+                let suite = Suite::from_code(g.suite)
+                    .ok_or(FormatError::Malformed { what: WHAT, why: "unknown cipher suite" })?;
+                Ok(KeyGeneration::new(MasterKey::from_bytes(g.master), suite))
+            });
+            (payload.info, generations.collect::<Result<Vec<_>, FormatError>>()?)
+        }
+    };
+    let ring = KeyRing::from_generations(generations)
+        .ok_or(FormatError::Malformed { what: WHAT, why: "no key generation, or too many" })?;
+    Ok(OpenedKey { ring, info })
 }
 
 /// Reads the KDF parameters, checking magic, version and bounds before any costly work.
@@ -180,7 +231,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<KdfParams, FormatError> {
     if bytes.len() < KEYFILE_HEADER_LEN + SEAL_OVERHEAD || bytes[..4] != KEYFILE_MAGIC {
         return Err(FormatError::Malformed { what: WHAT, why: "not a Chancery key file" });
     }
-    if bytes[4] != KEYFILE_VERSION && bytes[4] != KEYFILE_VERSION_RING {
+    if !matches!(bytes[4], KEYFILE_VERSION | KEYFILE_VERSION_RING | KEYFILE_VERSION_SUITES) {
         return Err(FormatError::UnsupportedVersion { what: WHAT, version: bytes[4] });
     }
     if !matches!(bytes[5], KDF_ARGON2ID | KDF_DIRECT) || bytes[6..8] != [0, 0] {
@@ -258,37 +309,69 @@ mod tests {
     fn round_trip_and_wrong_password() {
         let master = MasterKey::generate();
         let file = seal_key_file(&master, info(), b"pw", CHEAP);
+        assert_eq!(file[4], KEYFILE_VERSION_SUITES, "a new archive's generation is XAES-256-GCM");
         let opened = open_key_file(&file, b"pw").unwrap();
-        assert_eq!(opened.ring.generations()[0].expose(), master.expose());
+        assert_eq!(opened.ring.generations()[0].master.expose(), master.expose());
+        assert_eq!(opened.ring.generations()[0].suite, Suite::Xaes256Gcm);
         assert_eq!(opened.info, info());
         assert_eq!(open_key_file(&file, b"px").unwrap_err(), FormatError::WrongPassword);
     }
 
-    #[test]
-    fn a_rotated_ring_round_trips_as_version_2() {
-        let ring = KeyRing::single(MasterKey::generate()).rotated().unwrap();
-        let file = seal_key_ring(&ring, info(), b"pw", CHEAP);
-        assert_eq!(file[4], KEYFILE_VERSION_RING);
-        let opened = open_key_file(&file, b"pw").unwrap();
-        assert_eq!(opened.ring.generations().len(), 2);
-        assert_eq!(opened.ring.current(), 1);
-        for (a, b) in opened.ring.generations().iter().zip(ring.generations()) {
-            assert_eq!(a.expose(), b.expose());
+    fn xchacha_ring(generations: usize) -> KeyRing {
+        let one = || KeyGeneration::new(MasterKey::generate(), Suite::XChaCha20Poly1305);
+        KeyRing::from_generations((0..generations).map(|_| one()).collect()).unwrap()
+    }
+
+    fn assert_same_ring(a: &KeyRing, b: &KeyRing) {
+        assert_eq!(a.generations().len(), b.generations().len());
+        for (a, b) in a.generations().iter().zip(b.generations()) {
+            assert_eq!((a.master.expose(), a.suite), (b.master.expose(), b.suite));
         }
-        let single = seal_key_ring(&KeyRing::single(MasterKey::generate()), info(), b"pw", CHEAP);
-        assert_eq!(single[4], KEYFILE_VERSION, "an archive never rotated keeps version 1");
+    }
+
+    #[test]
+    fn each_ring_round_trips_in_the_oldest_version_that_holds_it() {
+        let cases = [
+            (xchacha_ring(1), KEYFILE_VERSION),
+            (xchacha_ring(2), KEYFILE_VERSION_RING),
+            (xchacha_ring(1).rotated().unwrap(), KEYFILE_VERSION_SUITES),
+            (KeyRing::single(MasterKey::generate(), Suite::Xaes256Gcm), KEYFILE_VERSION_SUITES),
+        ];
+        for (ring, version) in cases {
+            let file = seal_key_ring(&ring, info(), b"pw", CHEAP);
+            assert_eq!(file[4], version);
+            let opened = open_key_file(&file, b"pw").unwrap();
+            assert_same_ring(&opened.ring, &ring);
+            assert_eq!(opened.info, info());
+        }
+        let rotated = xchacha_ring(1).rotated().unwrap();
+        let suites: Vec<Suite> = rotated.generations().iter().map(|g| g.suite).collect();
+        assert_eq!(
+            suites,
+            [Suite::XChaCha20Poly1305, Suite::Xaes256Gcm],
+            "a rotation moves to the newest suite"
+        );
+    }
+
+    #[test]
+    fn an_unknown_suite_in_a_version_3_payload_is_malformed() {
+        let plain = encode(&Payload3 {
+            info: info(),
+            generations: vec![GenerationRecord { suite: 9, master: [1; 32] }],
+        });
+        let err = decode_payload(KEYFILE_VERSION_SUITES, &plain).unwrap_err();
+        assert_eq!(err, FormatError::Malformed { what: "key file payload", why: "unknown cipher suite" });
+        let empty = encode(&Payload3 { info: info(), generations: vec![] });
+        assert!(matches!(decode_payload(KEYFILE_VERSION_SUITES, &empty), Err(FormatError::Malformed { .. })));
     }
 
     #[test]
     fn custody_key_file_opens_with_its_secret_only() {
         let master = MasterKey::generate();
-        let file = seal_custody_key_file(
-            &KeyRing::single(MasterKey::from_bytes(*master.expose())),
-            info(),
-            &[9; 32],
-        );
+        let ring = KeyRing::single(MasterKey::from_bytes(*master.expose()), Suite::NEWEST);
+        let file = seal_custody_key_file(&ring, info(), &[9; 32]);
         assert!(is_custody_key_file(&file));
-        assert_eq!(open_key_file(&file, &[9; 32]).unwrap().ring.generations()[0].expose(), master.expose());
+        assert_same_ring(&open_key_file(&file, &[9; 32]).unwrap().ring, &ring);
         assert_eq!(open_key_file(&file, &[8; 32]).unwrap_err(), FormatError::WrongPassword);
         assert_eq!(open_key_file(&file, b"a password").unwrap_err(), FormatError::WrongPassword);
         let mut costly = file;

@@ -8,23 +8,22 @@
 //! from generation 0 for the archive's life: they name data (dedup across generations goes on)
 //! and identify the owner to the sites and in the ledger, which a rotation must not change.
 //!
+//! Each generation names the cipher suite of its data key ([`Suite`]): generations made
+//! before suite 2 existed keep XChaCha20-Poly1305, new archives and rotations use XAES-256-GCM.
+//!
 //! Secrets live only in zeroizing wrappers, and none of these types prints its bytes.
 
+use crate::aead::DataCipher;
+pub use crate::aead::{Suite, NONCE_LEN, TAG_LEN};
 use crate::error::FormatError;
 use crate::id::BlobId;
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use rand::RngCore;
 use std::fmt;
 use zeroize::Zeroizing;
 
-/// Length of the AEAD nonce (XChaCha20-Poly1305: 192 bits, so random nonces are safe far
-/// beyond 2^40 messages under one key: collision chance about 2^80 / 2^193).
-pub const NONCE_LEN: usize = 24;
-/// Length of the Poly1305 tag.
-pub const TAG_LEN: usize = 16;
-/// Bytes a sealed message adds to its plaintext.
+/// Bytes a sealed message adds to its plaintext: a random 192-bit nonce (safe far beyond 2^40
+/// messages under one key: collision chance about 2^80 / 2^193) and the tag.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 const CTX_DATA: &str = "chancery v1 data encryption key";
@@ -53,42 +52,67 @@ impl MasterKey {
         &self.0
     }
 
-    /// Derives the working keys of an archive with this one generation.
+    /// Derives the working keys of an archive with this one generation, under the suite of
+    /// new archives.
     pub fn derive(&self) -> Keys {
+        self.derive_with(Suite::NEWEST)
+    }
+
+    /// Derives the working keys of an archive with this one generation under `suite`.
+    pub fn derive_with(&self, suite: Suite) -> Keys {
         let derive = |ctx| Zeroizing::new(blake3::derive_key(ctx, self.0.as_ref()));
         let signing_seed = derive(CTX_SIGNING);
         Keys {
-            data: vec![self.data_cipher()],
+            data: vec![self.data_cipher(suite)],
             id_key: derive(CTX_ID),
             chunker_key: derive(CTX_CHUNKER),
             signing: SigningKey::from_bytes(&signing_seed),
         }
     }
 
-    fn data_cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(Zeroizing::new(blake3::derive_key(CTX_DATA, self.0.as_ref())).as_ref().into())
+    fn data_cipher(&self, suite: Suite) -> DataCipher {
+        DataCipher::new(suite, &Zeroizing::new(blake3::derive_key(CTX_DATA, self.0.as_ref())))
+    }
+}
+
+/// One key generation: a master secret and the suite its data key seals with.
+pub struct KeyGeneration {
+    /// The generation's master secret.
+    pub master: MasterKey,
+    /// The cipher suite of its data key.
+    pub suite: Suite,
+}
+
+impl KeyGeneration {
+    /// A generation of `master` under `suite`.
+    pub fn new(master: MasterKey, suite: Suite) -> Self {
+        KeyGeneration { master, suite }
+    }
+
+    fn copy(&self) -> Self {
+        KeyGeneration::new(MasterKey::from_bytes(*self.master.expose()), self.suite)
     }
 }
 
 /// The master secrets of every key generation, oldest (generation 0) first.
-pub struct KeyRing(Vec<MasterKey>);
+pub struct KeyRing(Vec<KeyGeneration>);
 
 /// The most generations a ring holds: the generation is one byte in pack and object headers.
 pub const MAX_GENERATIONS: usize = 256;
 
 impl KeyRing {
     /// A ring of one generation.
-    pub fn single(master: MasterKey) -> Self {
-        KeyRing(vec![master])
+    pub fn single(master: MasterKey, suite: Suite) -> Self {
+        KeyRing(vec![KeyGeneration::new(master, suite)])
     }
 
     /// A ring of these generations (at least one, at most [`MAX_GENERATIONS`]).
-    pub fn from_generations(masters: Vec<MasterKey>) -> Option<Self> {
-        (!masters.is_empty() && masters.len() <= MAX_GENERATIONS).then_some(KeyRing(masters))
+    pub fn from_generations(generations: Vec<KeyGeneration>) -> Option<Self> {
+        (!generations.is_empty() && generations.len() <= MAX_GENERATIONS).then_some(KeyRing(generations))
     }
 
-    /// Every generation's master secret, oldest first.
-    pub fn generations(&self) -> &[MasterKey] {
+    /// Every generation, oldest first.
+    pub fn generations(&self) -> &[KeyGeneration] {
         &self.0
     }
 
@@ -97,18 +121,20 @@ impl KeyRing {
         u8::try_from(self.0.len() - 1).expect("at most 256 generations")
     }
 
-    /// This ring with a new random generation, which then seals new data; `None` when the
-    /// ring is full.
+    /// This ring with a new random generation under [`Suite::NEWEST`], which then seals new
+    /// data (so a rotation also moves an archive's new data to the newest suite); `None` when
+    /// the ring is full.
     pub fn rotated(&self) -> Option<KeyRing> {
-        let mut masters: Vec<MasterKey> = self.0.iter().map(|m| MasterKey::from_bytes(*m.expose())).collect();
-        masters.push(MasterKey::generate());
-        KeyRing::from_generations(masters)
+        let mut generations: Vec<KeyGeneration> = self.0.iter().map(KeyGeneration::copy).collect();
+        generations.push(KeyGeneration::new(MasterKey::generate(), Suite::NEWEST));
+        KeyRing::from_generations(generations)
     }
 
     /// The working keys: identity from generation 0, a data key per generation.
     pub fn derive(&self) -> Keys {
-        let mut keys = self.0[0].derive();
-        keys.data = self.0.iter().map(MasterKey::data_cipher).collect();
+        let first = &self.0[0];
+        let mut keys = first.master.derive_with(first.suite);
+        keys.data = self.0.iter().map(|g| g.master.data_cipher(g.suite)).collect();
         keys
     }
 }
@@ -128,7 +154,7 @@ impl fmt::Debug for MasterKey {
 /// The owner's working keys, derived from a [`MasterKey`] or a [`KeyRing`].
 pub struct Keys {
     /// The data key of each generation; the last one seals.
-    data: Vec<XChaCha20Poly1305>,
+    data: Vec<DataCipher>,
     id_key: Zeroizing<[u8; 32]>,
     chunker_key: Zeroizing<[u8; 32]>,
     signing: SigningKey,
@@ -156,17 +182,27 @@ impl Keys {
         u8::try_from(self.data.len() - 1).expect("at most 256 generations")
     }
 
+    /// The suite of the generation that seals (written into pack and object headers).
+    pub fn suite(&self) -> Suite {
+        self.sealer().suite()
+    }
+
+    /// The suite of `generation`'s data key, if this ring holds that generation.
+    pub fn suite_of(&self, generation: u8) -> Option<Suite> {
+        self.data.get(usize::from(generation)).map(DataCipher::suite)
+    }
+
+    fn sealer(&self) -> &DataCipher {
+        self.data.last().expect("a ring has at least one generation")
+    }
+
     /// Encrypts and authenticates with the newest generation's data key:
     /// `nonce (24) || ciphertext || tag (16)`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = self.data[self.data.len() - 1]
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+        out.extend_from_slice(&[0; NONCE_LEN]);
+        out.extend_from_slice(plaintext);
+        self.seal_in_place(aad, &mut out);
         out
     }
 
@@ -174,44 +210,51 @@ impl Keys {
     /// nonce, then the plaintext; it is encrypted where it lies and the tag appended.
     pub fn seal_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) {
         assert!(buf.len() >= NONCE_LEN, "room for the nonce");
-        let (nonce, plaintext) = buf.split_at_mut(NONCE_LEN);
-        rand::rngs::OsRng.fill_bytes(nonce);
-        let tag = self.data[self.data.len() - 1]
-            .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, plaintext)
-            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        buf[..NONCE_LEN].copy_from_slice(&nonce);
+        let tag = self.sealer().seal(&nonce, aad, &mut buf[NONCE_LEN..]);
         buf.extend_from_slice(&tag);
     }
 
     /// [`Keys::open`] without copies: decrypts `sealed` where it lies and returns where the
-    /// plaintext is in it. Each generation's key is tried newest first; a wrong one leaves the
-    /// buffer as it was, since the tag is checked before anything is decrypted.
+    /// plaintext is in it. Each generation's key is tried newest first. A failed XAES-256-GCM
+    /// attempt zeroes what it decrypted, so when another generation remains to be tried the
+    /// ciphertext is kept aside first (only archives rotated at least once pay that copy).
+    /// After an error, `sealed` may have been zeroed.
     pub fn open_in_place(
         &self,
         aad: &[u8],
         sealed: &mut [u8],
         what: &'static str,
     ) -> Result<std::ops::Range<usize>, FormatError> {
-        split_sealed(sealed, what)?;
+        let (nonce, tag) = split_sealed(sealed, what)?;
         let end = sealed.len() - TAG_LEN;
-        let (head, tag) = sealed.split_at_mut(end);
-        let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
-        let tag = chacha20poly1305::Tag::from_slice(tag);
-        let opened = self.data.iter().rev().any(|cipher| {
-            cipher.decrypt_in_place_detached(XNonce::from_slice(nonce), aad, ciphertext, tag).is_ok()
-        });
-        opened.then_some(NONCE_LEN..end).ok_or(FormatError::Authentication { what })
+        let body = &mut sealed[NONCE_LEN..end];
+        let mut kept: Option<Vec<u8>> = None;
+        for (tried, cipher) in self.data.iter().rev().enumerate() {
+            if let Some(kept) = &kept {
+                body.copy_from_slice(kept);
+            }
+            let more_to_try = tried + 1 < self.data.len();
+            if more_to_try && kept.is_none() && !cipher.keeps_buffer_on_failure() {
+                kept = Some(body.to_vec());
+            }
+            if cipher.open(&nonce, aad, body, &tag) {
+                return Ok(NONCE_LEN..end);
+            }
+        }
+        Err(FormatError::Authentication { what })
     }
 
     /// Verifies and decrypts what [`Keys::seal`] produced with the same `aad`, under any
-    /// generation's data key, newest first (a blob read by range has no header to say which;
-    /// a wrong key costs one Poly1305 pass, as the tag is checked before decrypting).
+    /// generation's data key, newest first (a blob read by range has no header to say which).
     pub fn open(&self, aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>, FormatError> {
-        let (nonce, ct) = split_sealed(sealed, what)?;
-        self.data
-            .iter()
-            .rev()
-            .find_map(|cipher| cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).ok())
-            .ok_or(FormatError::Authentication { what })
+        let mut buf = sealed.to_vec();
+        let plaintext = self.open_in_place(aad, &mut buf, what)?;
+        buf.truncate(plaintext.end);
+        buf.drain(..plaintext.start);
+        Ok(buf)
     }
 
     /// [`Keys::open`] with the data key of `generation` only (from a pack or object header).
@@ -222,15 +265,17 @@ impl Keys {
         sealed: &[u8],
         what: &'static str,
     ) -> Result<Vec<u8>, FormatError> {
-        let (nonce, ct) = split_sealed(sealed, what)?;
+        let (nonce, tag) = split_sealed(sealed, what)?;
         let cipher = self.data.get(usize::from(generation)).ok_or(FormatError::UnknownKeyGeneration {
             what,
             generation,
             newest: self.generation(),
         })?;
-        cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| FormatError::Authentication { what })
+        let mut plaintext = sealed[NONCE_LEN..sealed.len() - TAG_LEN].to_vec();
+        match cipher.open(&nonce, aad, &mut plaintext, &tag) {
+            true => Ok(plaintext),
+            false => Err(FormatError::Authentication { what }),
+        }
     }
 
     /// The owner's Ed25519 public key.
@@ -250,11 +295,14 @@ impl Keys {
     }
 }
 
-fn split_sealed<'a>(sealed: &'a [u8], what: &'static str) -> Result<(&'a [u8], &'a [u8]), FormatError> {
+/// The nonce and the tag of a sealed message.
+fn split_sealed(sealed: &[u8], what: &'static str) -> Result<([u8; NONCE_LEN], [u8; TAG_LEN]), FormatError> {
     if sealed.len() < SEAL_OVERHEAD {
         return Err(FormatError::Malformed { what, why: "shorter than nonce and tag" });
     }
-    Ok(sealed.split_at(NONCE_LEN))
+    let nonce = sealed[..NONCE_LEN].try_into().expect("NONCE_LEN bytes");
+    let tag = sealed[sealed.len() - TAG_LEN..].try_into().expect("TAG_LEN bytes");
+    Ok((nonce, tag))
 }
 
 /// Verifies an Ed25519 signature made by [`Keys::sign`].
@@ -269,7 +317,14 @@ pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 
 mod tests {
     #[test]
     fn a_rotation_seals_with_the_new_generation_and_opens_every_one() {
-        let ring = KeyRing::single(MasterKey::generate());
+        for suite in [Suite::XChaCha20Poly1305, Suite::Xaes256Gcm] {
+            a_rotation_from(KeyRing::single(MasterKey::generate(), suite));
+        }
+    }
+
+    /// After a rotation a blob read by range is tried under each generation, newest first: a
+    /// failed XAES-256-GCM attempt zeroes the buffer, which must not spoil the next attempt.
+    fn a_rotation_from(ring: KeyRing) {
         let old = ring.derive();
         let rotated = ring.rotated().unwrap();
         let new = rotated.derive();
@@ -286,6 +341,28 @@ mod tests {
             old.open_generation(1, b"aad", &sealed_new, "t"),
             Err(FormatError::UnknownKeyGeneration { generation: 1, newest: 0, .. })
         ));
+        assert_eq!((new.suite(), new.suite_of(0), new.suite_of(2)), (Suite::NEWEST, Some(old.suite()), None));
+        let mut in_place = sealed_old.clone();
+        let plain = new.open_in_place(b"aad", &mut in_place, "t").unwrap();
+        assert_eq!(&in_place[plain], b"before");
+        let twice = rotated.rotated().unwrap().derive();
+        assert_eq!(twice.open(b"aad", &sealed_old, "t").unwrap(), b"before", "two failed attempts first");
+        assert_eq!(twice.open(b"aad", &sealed_new, "t").unwrap(), b"after");
+        assert!(twice.open(b"aae", &sealed_old, "t").is_err());
+    }
+
+    #[test]
+    fn a_ring_opens_what_each_suite_sealed_and_no_other() {
+        let master = MasterKey::from_bytes([4; 32]);
+        let (chacha, xaes) =
+            (master.derive_with(Suite::XChaCha20Poly1305), master.derive_with(Suite::Xaes256Gcm));
+        assert_eq!((chacha.suite(), xaes.suite()), (Suite::XChaCha20Poly1305, Suite::Xaes256Gcm));
+        let (by_chacha, by_xaes) = (chacha.seal(b"aad", b"x"), xaes.seal(b"aad", b"x"));
+        assert_eq!(by_xaes.len(), by_chacha.len(), "the same layout under either suite");
+        assert!(xaes.open(b"aad", &by_chacha, "t").is_err(), "the same key under another suite");
+        assert!(chacha.open(b"aad", &by_xaes, "t").is_err());
+        assert_eq!(xaes.open_generation(0, b"aad", &by_xaes, "t").unwrap(), b"x");
+        assert!(xaes.open_generation(0, b"aad", &by_chacha, "t").is_err());
     }
 
     use super::*;

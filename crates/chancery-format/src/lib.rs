@@ -6,6 +6,7 @@
 //! typed errors back, so every parser here can be fuzzed in isolation (see `fuzz/`).
 #![warn(missing_docs)]
 
+pub mod aead;
 pub mod blob;
 pub mod chunker;
 pub mod codec;

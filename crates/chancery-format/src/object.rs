@@ -1,14 +1,13 @@
 //! Standalone encrypted objects (indexes, snapshots, the owner's config): one record each.
 //!
 //! Layout (FORMAT.md "Object envelope"):
-//! `magic "CHOB" | version 1 | type u8 | suite 1 | key generation u8 | nonce [24] | ciphertext | tag [16]`
+//! `magic "CHOB" | version 1 | type u8 | suite u8 | key generation u8 | nonce [24] | ciphertext | tag [16]`
 //! The AAD is the first 8 bytes; the plaintext is the postcard record followed by zeros up to
 //! its Padmé length. The object's name is the BLAKE3 hash of all its bytes.
 
 use crate::codec::{decode_padded, encode};
 use crate::error::FormatError;
-use crate::keys::Keys;
-use crate::pack::SUITE_XCHACHA20POLY1305;
+use crate::keys::{Keys, Suite};
 use crate::padding::padme;
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -44,7 +43,7 @@ impl ObjectType {
 pub fn seal_object<T: Serialize>(keys: &Keys, ty: ObjectType, record: &T) -> Vec<u8> {
     let mut plain = encode(record);
     plain.resize(padme(plain.len() as u64) as usize, 0);
-    let prefix = prefix(ty, keys.generation());
+    let prefix = prefix(ty, keys.suite(), keys.generation());
     let mut out = prefix.to_vec();
     out.extend_from_slice(&keys.seal(&prefix, &plain));
     out
@@ -64,16 +63,17 @@ pub fn open_object_plain(keys: &Keys, ty: ObjectType, bytes: &[u8]) -> Result<Ve
     if bytes[4] != OBJECT_VERSION {
         return Err(FormatError::UnsupportedVersion { what, version: bytes[4] });
     }
-    if bytes[5] != ty as u8 || bytes[6] != SUITE_XCHACHA20POLY1305 {
+    // A known suite that is not the generation's fails the tag: the prefix is the AAD.
+    if bytes[5] != ty as u8 || Suite::from_code(bytes[6]).is_none() {
         return Err(FormatError::Malformed { what, why: "wrong object type or cipher suite" });
     }
     let (prefix, sealed) = bytes.split_at(OBJECT_PREFIX_LEN);
     keys.open_generation(bytes[7], prefix, sealed, what)
 }
 
-fn prefix(ty: ObjectType, generation: u8) -> [u8; OBJECT_PREFIX_LEN] {
+fn prefix(ty: ObjectType, suite: Suite, generation: u8) -> [u8; OBJECT_PREFIX_LEN] {
     let [a, b, c, d] = OBJECT_MAGIC;
-    [a, b, c, d, OBJECT_VERSION, ty as u8, SUITE_XCHACHA20POLY1305, generation]
+    [a, b, c, d, OBJECT_VERSION, ty as u8, suite.code(), generation]
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Packs: many sealed blobs in one object, in random order, behind an encrypted header, padded.
 //!
 //! Layout (FORMAT.md "Pack"):
-//! `magic "CHPK" | version 1 | suite 1 | key generation u8 | 0 | header_len u32 LE | sealed header | blobs | padding`
+//! `magic "CHPK" | version 1 | suite u8 | key generation u8 | 0 | header_len u32 LE | sealed header | blobs | padding`
 //! The sealed header's AAD is the 12 bytes before it. Its plaintext is the postcard encoding of
 //! the entry list, zero-padded to a multiple of 4 KiB so that it reveals the blob count only
 //! coarsely. Padding after the blobs is random and brings the whole pack to a Padmé length.
@@ -11,7 +11,7 @@ use crate::blob::BlobKind;
 use crate::codec::{decode_padded, encode};
 use crate::error::FormatError;
 use crate::id::{BlobId, ObjectId};
-use crate::keys::{Keys, SEAL_OVERHEAD};
+use crate::keys::{Keys, Suite, SEAL_OVERHEAD};
 use crate::padding::padme;
 use rand::seq::SliceRandom;
 use rand::RngCore;
@@ -21,8 +21,6 @@ use serde::{Deserialize, Serialize};
 pub const PACK_MAGIC: [u8; 4] = *b"CHPK";
 /// Current pack version.
 pub const PACK_VERSION: u8 = 1;
-/// Cipher suite 1: XChaCha20-Poly1305, keys derived as in FORMAT.md.
-pub const SUITE_XCHACHA20POLY1305: u8 = 1;
 /// Bytes before the sealed header.
 pub const PACK_PREFIX_LEN: usize = 12;
 /// Header plaintext is padded to a multiple of this.
@@ -95,7 +93,7 @@ pub fn build_pack_in(keys: &Keys, mut blobs: Vec<SealedBlob>, mut bytes: Vec<u8>
             entry
         })
         .collect();
-    let prefix = prefix(header_len as u32, keys.generation());
+    let prefix = prefix(header_len as u32, keys.suite(), keys.generation());
     let mut header = encode(&entries);
     header.resize(header_plain_len, 0);
     let total = padme(offset as u64) as usize;
@@ -132,11 +130,11 @@ pub fn fits_in_padding(count: usize, blob_bytes: usize, len: usize) -> bool {
     unpadded_len(count + 1, blob_bytes + len) as u64 <= padded
 }
 
-fn prefix(header_len: u32, generation: u8) -> [u8; PACK_PREFIX_LEN] {
+fn prefix(header_len: u32, suite: Suite, generation: u8) -> [u8; PACK_PREFIX_LEN] {
     let mut p = [0u8; PACK_PREFIX_LEN];
     p[..4].copy_from_slice(&PACK_MAGIC);
     p[4] = PACK_VERSION;
-    p[5] = SUITE_XCHACHA20POLY1305;
+    p[5] = suite.code();
     p[6] = generation;
     p[8..12].copy_from_slice(&header_len.to_le_bytes());
     p
@@ -151,7 +149,8 @@ pub fn header_len(prefix: &[u8]) -> Result<u32, FormatError> {
     if prefix[4] != PACK_VERSION {
         return Err(FormatError::UnsupportedVersion { what: WHAT, version: prefix[4] });
     }
-    if prefix[5] != SUITE_XCHACHA20POLY1305 || prefix[7] != 0 {
+    // A known suite that is not the generation's fails the tag: the prefix is the header's AAD.
+    if Suite::from_code(prefix[5]).is_none() || prefix[7] != 0 {
         return Err(FormatError::Malformed { what: WHAT, why: "unknown cipher suite" });
     }
     let len = u32::from_le_bytes(prefix[8..12].try_into().expect("4 bytes"));
@@ -242,5 +241,25 @@ mod tests {
         assert!(matches!(read_header(&keys, &bad), Err(FormatError::Authentication { .. })));
         assert!(read_header(&keys, &pack.bytes[..20]).is_err());
         assert!(header_len(b"CHPK\x02\x01\0\0\0\0\0\0").is_err());
+    }
+
+    #[test]
+    fn the_suite_byte_is_the_generations_and_authenticated() {
+        let master = MasterKey::generate();
+        for (suite, other) in [(Suite::XChaCha20Poly1305, 2), (Suite::Xaes256Gcm, 1)] {
+            let keys = master.derive_with(suite);
+            let pack = build_pack(&keys, vec![sealed(&keys, b"x")]);
+            assert_eq!(pack.bytes[5], suite.code());
+            assert!(read_header(&keys, &pack.bytes).is_ok());
+            let mut swapped = pack.bytes.clone();
+            swapped[5] = other;
+            assert!(matches!(read_header(&keys, &swapped), Err(FormatError::Authentication { .. })));
+            swapped[5] = 3;
+            let unknown = read_header(&keys, &swapped);
+            assert_eq!(
+                unknown.unwrap_err(),
+                FormatError::Malformed { what: "pack", why: "unknown cipher suite" }
+            );
+        }
     }
 }

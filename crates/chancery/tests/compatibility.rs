@@ -1,9 +1,10 @@
 //! Data written by release 0.1 (format v1, `tests/fixtures/v1`) stays readable: restore,
-//! check and a new backup all work on it. A new format version must keep this test passing.
+//! check and a new backup all work on it, and a key rotation moves its new data from cipher
+//! suite 1 to suite 2. A new format version must keep this test passing.
 
 mod common;
 
-use common::copy_dir;
+use common::{copy_dir, packs};
 
 use assert_cmd::Command;
 use std::os::unix::fs::MetadataExt;
@@ -55,4 +56,26 @@ fn archives_written_by_format_v1_restore_check_and_grow() {
     run(&["ledger", "verify"]).assert().success();
     let again = dir.path().join("again");
     run(&["restore", "latest", "--target", again.to_str().unwrap()]).assert().success();
+
+    // Suite 1 (XChaCha20-Poly1305) until a rotation; the rotation's generation is suite 2
+    // (XAES-256-GCM), and a snapshot mixing blobs of both restores and checks.
+    let lux = dir.path().join("sites/lux");
+    let suite_and_generation = |pack: &Path| {
+        let bytes = std::fs::read(pack).unwrap();
+        (bytes[5], bytes[6])
+    };
+    let old_packs = packs(&lux);
+    assert!(old_packs.iter().all(|p| suite_and_generation(p) == (1, 0)), "growing kept suite 1");
+    run(&["key", "rotate"]).assert().success();
+    std::fs::write(reg.join("c.txt"), b"land register, after the rotation\n").unwrap();
+    run(&["backup", reg.to_str().unwrap()]).assert().success();
+    let new_packs: Vec<_> = packs(&lux).into_iter().filter(|p| !old_packs.contains(p)).collect();
+    assert!(!new_packs.is_empty());
+    assert!(new_packs.iter().all(|p| suite_and_generation(p) == (2, 1)), "new data is XAES-256-GCM");
+    run(&["check", "--read-data"]).assert().success();
+    let mixed = dir.path().join("mixed");
+    run(&["restore", "latest", "--target", mixed.to_str().unwrap()]).assert().success();
+    let reg = mixed.join("registers");
+    assert_eq!(std::fs::read(reg.join("c.txt")).unwrap(), b"land register, after the rotation\n");
+    assert!(std::fs::read(reg.join("sub/b.bin")).unwrap() == lcg_bytes());
 }

@@ -24,7 +24,7 @@ proptest! {
         let file = seal_key_file(&MasterKey::from_bytes(master), info.clone(), &password, CHEAP);
         prop_assert_eq!(parse_header(&file), Ok(CHEAP));
         let opened = open_key_file(&file, &password).unwrap();
-        prop_assert_eq!(opened.ring.generations()[0].expose(), &master);
+        prop_assert_eq!(opened.ring.generations()[0].master.expose(), &master);
         prop_assert_eq!(opened.info, info);
         let mut wrong = password.clone();
         wrong.push(0);

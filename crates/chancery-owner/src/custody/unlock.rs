@@ -236,7 +236,7 @@ mod tests {
     use super::*;
     use chancery_format::custody::{new_secret, split, ShareError};
     use chancery_format::keyfile::{seal_custody_key_file, KeyInfo};
-    use chancery_format::keys::{KeyRing, MasterKey};
+    use chancery_format::keys::{KeyRing, MasterKey, Suite};
 
     struct Fixture {
         key_files: Vec<(ObjectId, Vec<u8>)>,
@@ -247,8 +247,11 @@ mod tests {
     fn fixture(generation: u32, master: &MasterKey) -> Fixture {
         let secret = new_secret();
         let info = KeyInfo { repo_id: [1; 32], created_sec: 0, hostname: "h".into(), label: "c".into() };
-        let key_file =
-            seal_custody_key_file(&KeyRing::single(MasterKey::from_bytes(*master.expose())), info, &secret);
+        let key_file = seal_custody_key_file(
+            &KeyRing::single(MasterKey::from_bytes(*master.expose()), Suite::NEWEST),
+            info,
+            &secret,
+        );
         let records = split(&secret, generation, 3, 5);
         let keys = master.derive();
         let manifest = Manifest {
@@ -283,7 +286,7 @@ mod tests {
         let at_site = vec![("site".to_string(), fx.manifest.clone())];
         let unlocked =
             unlock_with_shares(&fx.key_files, &at_site, &inputs(&fx.shares[1..4]), "site").unwrap();
-        assert_eq!(unlocked.opened.ring.generations()[0].expose(), master.expose());
+        assert_eq!(unlocked.opened.ring.generations()[0].master.expose(), master.expose());
         let mut forged = fx.shares[..4].to_vec();
         forged[0].record.y[5] ^= 1;
         let unlocked = unlock_with_shares(&fx.key_files, &at_site, &inputs(&forged), "site").unwrap();
