@@ -167,7 +167,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        hex::decode(s).unwrap()
     }
 
     /// The two vectors of C2SP XAES-256-GCM: ciphertext then tag.
