@@ -21,11 +21,12 @@ use bytes::Bytes;
 use chancery_protocol::auth::{sign_request_hashed, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
 use chancery_protocol::{list_path, object_path, sync_path};
-use chancery_store::{Backend, ObjectInfo, ObjectKind, StoreError};
+use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
 use errors::{status_error, transport_error};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_LENGTH, RANGE};
 use reqwest::{Method, StatusCode};
+use std::cell::RefCell;
 use std::io::Read;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,13 +36,31 @@ use std::time::Duration;
 /// (32 MiB) with room to spare.
 const MAX_BODY_RESERVE: u64 = 64 << 20;
 
-/// A pack shared with other sites' uploaders, as a request body.
+/// A pack joined from its parts, as a request body that the uploader gets back once sent.
 struct SharedBody(Arc<Vec<u8>>);
 
 impl AsRef<[u8]> for SharedBody {
     fn as_ref(&self) -> &[u8] {
         &self.0
     }
+}
+
+thread_local! {
+    /// This uploader thread's last request body: used again for its next pack once the
+    /// request let go of it, so that a backup does not ask the allocator for a new 16 MiB per
+    /// pack (glibc kept freed ones in pieces later packs could not use).
+    static BODY: RefCell<Option<Arc<Vec<u8>>>> = const { RefCell::new(None) };
+}
+
+/// `object` joined into one body: a request is sent from one buffer.
+fn joined_body(object: &SharedParts) -> Arc<Vec<u8>> {
+    BODY.with_borrow_mut(|kept| {
+        let mut buffer = kept.take().and_then(|body| Arc::try_unwrap(body).ok()).unwrap_or_default();
+        object.join_into(&mut buffer);
+        let body = Arc::new(buffer);
+        *kept = Some(body.clone());
+        body
+    })
 }
 
 /// Signs request bytes with the owner's Ed25519 key.
@@ -121,19 +140,22 @@ impl RemoteBackend {
         body: &[u8],
         range: Option<String>,
     ) -> Result<Response, StoreError> {
-        self.send_body(method, path, Bytes::copy_from_slice(body), range)
+        let body = Bytes::copy_from_slice(body);
+        // Hashed once, even when the request is signed twice.
+        let body_hash = blake3::hash(&body);
+        self.send_body(method, path, body, &body_hash, range)
     }
 
-    /// [`Self::send`] of a body that is sent as it is, without a copy (a shared pack).
+    /// [`Self::send`] of a body that is sent as it is, without a copy, and whose BLAKE3 hash
+    /// the caller has (a pack: its name).
     fn send_body(
         &self,
         method: Method,
         path: &str,
         body: Bytes,
+        body_hash: &blake3::Hash,
         range: Option<String>,
     ) -> Result<Response, StoreError> {
-        // Hashed once, even when the request is signed twice.
-        let body_hash = &blake3::hash(&body);
         let response = self.send_once(method.clone(), path, body.clone(), body_hash, range.clone())?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
@@ -236,11 +258,15 @@ impl Backend for RemoteBackend {
         self.keep_receipt(response, kind, name, bytes.len() as u64)
     }
 
-    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         chancery_store::validate_name(name)?;
         let path = object_path(&self.site.tenant, kind.dir_name(), name);
-        let size = bytes.len() as u64;
-        let response = self.send_body(Method::PUT, &path, Bytes::from_owner(SharedBody(bytes)), None)?;
+        let size = object.len();
+        let (body, hash) = (joined_body(&object), blake3::Hash::from_bytes(*object.blake3()));
+        // The parts are joined: let go of them now, not once the site answers.
+        drop(object);
+        let response =
+            self.send_body(Method::PUT, &path, Bytes::from_owner(SharedBody(body)), &hash, None)?;
         let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
         self.keep_receipt(response, kind, name, size)
     }

@@ -2,10 +2,12 @@
 //! directory listing. Sealed form: `nonce || AEAD(flag || payload) || tag` with AAD
 //! `kind || blob id`, so a sealed blob cannot be passed off as another blob or kind.
 
-use crate::compress::{pack_payload_into, unpack_payload_in};
+use crate::compress::{
+    compressed_if_it_pays, pack_payload_into, unpack_payload_in, COMPRESSION_NONE, COMPRESSION_ZSTD,
+};
 use crate::error::FormatError;
 use crate::id::{BlobId, ID_LEN};
-use crate::keys::{Keys, NONCE_LEN};
+use crate::keys::{Keys, NONCE_LEN, TAG_LEN};
 use serde::{Deserialize, Serialize};
 
 /// What a blob holds.
@@ -34,6 +36,50 @@ pub fn seal_blob(keys: &Keys, kind: BlobKind, id: &BlobId, plaintext: &[u8]) -> 
     // incompressible chunk three times.)
     let mut sealed = vec![0u8; NONCE_LEN];
     pack_payload_into(plaintext, &mut sealed);
+    keys.seal_in_place(&blob_aad(kind, id), &mut sealed);
+    sealed
+}
+
+/// Bytes a [`BlobBuffer`] keeps before its plaintext: the nonce and the payload's flag.
+pub const BLOB_HEADROOM: usize = NONCE_LEN + 1;
+
+/// A blob's plaintext with room around it to be sealed where it lies: [`BLOB_HEADROOM`]
+/// bytes before it, capacity for the tag after it. A chunk that does not compress (random
+/// data, media, encrypted files) is then encrypted in its own buffer instead of copied into a
+/// new one first (4 % of a backup's CPU on random data).
+#[derive(Debug)]
+pub struct BlobBuffer {
+    bytes: Vec<u8>,
+}
+
+impl BlobBuffer {
+    /// A buffer holding a copy of `plaintext`.
+    pub fn copy_of(plaintext: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(BLOB_HEADROOM + plaintext.len() + TAG_LEN);
+        bytes.resize(BLOB_HEADROOM, 0);
+        bytes.extend_from_slice(plaintext);
+        Self { bytes }
+    }
+
+    /// The plaintext.
+    pub fn plaintext(&self) -> &[u8] {
+        &self.bytes[BLOB_HEADROOM..]
+    }
+}
+
+/// [`seal_blob`] of a plaintext in a [`BlobBuffer`]: stored as it is, it is sealed in that
+/// buffer; compressed, the compressed bytes are sealed in a new one.
+pub fn seal_blob_buffer(keys: &Keys, kind: BlobKind, id: &BlobId, buffer: BlobBuffer) -> Vec<u8> {
+    if let Some(compressed) = compressed_if_it_pays(buffer.plaintext()) {
+        let mut sealed = Vec::with_capacity(BLOB_HEADROOM + compressed.len() + TAG_LEN);
+        sealed.resize(NONCE_LEN, 0);
+        sealed.push(COMPRESSION_ZSTD);
+        sealed.extend_from_slice(&compressed);
+        keys.seal_in_place(&blob_aad(kind, id), &mut sealed);
+        return sealed;
+    }
+    let mut sealed = buffer.bytes;
+    sealed[NONCE_LEN] = COMPRESSION_NONE;
     keys.seal_in_place(&blob_aad(kind, id), &mut sealed);
     sealed
 }
@@ -80,5 +126,25 @@ mod tests {
         assert_eq!(open_blob(&keys, BlobKind::Data, &ida, &sealed).unwrap(), a);
         assert!(open_blob(&keys, BlobKind::Tree, &ida, &sealed).is_err());
         assert!(open_blob(&keys, BlobKind::Data, &idb, &sealed).is_err());
+    }
+
+    #[test]
+    fn a_blob_buffer_is_sealed_where_it_lies_unless_it_compresses() {
+        let keys = MasterKey::generate().derive();
+        let random = chancery_testkit::noise(300_000, 7);
+        let buffer = BlobBuffer::copy_of(&random);
+        let (start, capacity) =
+            (buffer.plaintext().as_ptr().wrapping_sub(BLOB_HEADROOM), buffer.bytes.capacity());
+        let id = keys.blob_id(&random);
+        let sealed = seal_blob_buffer(&keys, BlobKind::Data, &id, buffer);
+        assert_eq!((sealed.as_ptr(), sealed.capacity()), (start, capacity), "same buffer, never grown");
+        assert_eq!(sealed.len(), random.len() + crate::keys::SEAL_OVERHEAD + 1);
+        assert_eq!(open_blob(&keys, BlobKind::Data, &id, &sealed).unwrap(), random);
+        let text = b"the same line again and again\n".repeat(10_000);
+        let id = keys.blob_id(&text);
+        let sealed = seal_blob_buffer(&keys, BlobKind::Tree, &id, BlobBuffer::copy_of(&text));
+        assert!(sealed.len() < text.len() / 10, "compressed");
+        assert_eq!(open_blob(&keys, BlobKind::Tree, &id, &sealed).unwrap(), text);
+        assert!(open_blob(&keys, BlobKind::Data, &id, &sealed).is_err(), "kind in the AAD");
     }
 }

@@ -55,14 +55,19 @@ pub fn pack_payload(data: &[u8]) -> Vec<u8> {
 
 /// [`pack_payload`], appended to `out`.
 pub fn pack_payload_into(data: &[u8], out: &mut Vec<u8>) {
-    if worth_compressing(data) {
-        if let Ok(compressed) = compress_with(&COMPRESSOR, ZSTD_LEVEL, data) {
-            if compressed.len() * 100 < data.len() * 97 {
-                return append(out, COMPRESSION_ZSTD, &compressed);
-            }
-        }
+    match compressed_if_it_pays(data) {
+        Some(compressed) => append(out, COMPRESSION_ZSTD, &compressed),
+        None => append(out, COMPRESSION_NONE, data),
     }
-    append(out, COMPRESSION_NONE, data)
+}
+
+/// `data` compressed, when that saves at least 3% (else it is stored as it is).
+pub fn compressed_if_it_pays(data: &[u8]) -> Option<Vec<u8>> {
+    if !worth_compressing(data) {
+        return None;
+    }
+    let compressed = compress_with(&COMPRESSOR, ZSTD_LEVEL, data).ok()?;
+    (compressed.len() * 100 < data.len() * 97).then_some(compressed)
 }
 
 /// Reverses [`pack_payload`].

@@ -57,6 +57,15 @@ impl ObjectId {
     pub fn of(bytes: &[u8]) -> Self {
         Self(*blake3::hash(bytes).as_bytes())
     }
+
+    /// [`ObjectId::of`] the concatenation of `parts`, without joining them.
+    pub fn of_parts(parts: &[Vec<u8>]) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Self(*hasher.finalize().as_bytes())
+    }
 }
 
 #[cfg(test)]

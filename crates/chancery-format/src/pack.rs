@@ -67,14 +67,27 @@ pub struct Pack {
     pub entries: Vec<PackEntry>,
 }
 
-/// Assembles sealed blobs into a pack, shuffling their order.
-pub fn build_pack(keys: &Keys, blobs: Vec<SealedBlob>) -> Pack {
-    build_pack_in(keys, blobs, Vec::new())
+/// A finished pack as the parts it is stored from, never joined: the prefix and sealed header,
+/// each sealed blob in the buffer its worker sealed it in, the padding. Joining them was a
+/// copy of every byte a backup stores, and held each pack twice while it was made.
+#[derive(Debug)]
+pub struct PackParts {
+    /// Name: BLAKE3 of the parts joined.
+    pub id: ObjectId,
+    /// Everything to store, in order.
+    pub parts: Vec<Vec<u8>>,
+    /// Where each blob lies.
+    pub entries: Vec<PackEntry>,
 }
 
-/// [`build_pack`] into `bytes` (emptied first): a buffer of an earlier pack is used again, so
-/// that a backup does not ask the allocator for a new 16 MiB each time.
-pub fn build_pack_in(keys: &Keys, mut blobs: Vec<SealedBlob>, mut bytes: Vec<u8>) -> Pack {
+/// Assembles sealed blobs into a pack, shuffling their order.
+pub fn build_pack(keys: &Keys, blobs: Vec<SealedBlob>) -> Pack {
+    let PackParts { id, parts, entries } = build_pack_parts(keys, blobs);
+    Pack { id, bytes: parts.concat(), entries }
+}
+
+/// [`build_pack`] without joining the parts.
+pub fn build_pack_parts(keys: &Keys, mut blobs: Vec<SealedBlob>) -> PackParts {
     blobs.shuffle(&mut rand::rngs::OsRng);
     let header_plain_len = header_plain_len(blobs.len());
     let header_len = header_plain_len + SEAL_OVERHEAD;
@@ -96,19 +109,16 @@ pub fn build_pack_in(keys: &Keys, mut blobs: Vec<SealedBlob>, mut bytes: Vec<u8>
     let prefix = prefix(header_len as u32, keys.suite(), keys.generation());
     let mut header = encode(&entries);
     header.resize(header_plain_len, 0);
-    let total = padme(offset as u64) as usize;
-    bytes.clear();
-    bytes.reserve_exact(total);
-    bytes.extend_from_slice(&prefix);
-    bytes.extend_from_slice(&keys.seal(&prefix, &header));
-    // Each blob is freed once copied, so the pack and its blobs are not both whole in memory.
-    for blob in blobs {
-        bytes.extend_from_slice(&blob.sealed);
-    }
-    let padded_from = bytes.len();
-    bytes.resize(total, 0);
-    rand::rngs::OsRng.fill_bytes(&mut bytes[padded_from..]);
-    Pack { id: ObjectId::of(&bytes), bytes, entries }
+    let mut head = Vec::with_capacity(PACK_PREFIX_LEN + header_len);
+    head.extend_from_slice(&prefix);
+    head.extend_from_slice(&keys.seal(&prefix, &header));
+    let mut padding = vec![0; padme(offset as u64) as usize - offset];
+    rand::rngs::OsRng.fill_bytes(&mut padding);
+    let mut parts = Vec::with_capacity(blobs.len() + 2);
+    parts.push(head);
+    parts.extend(blobs.into_iter().map(|blob| blob.sealed));
+    parts.push(padding);
+    PackParts { id: ObjectId::of_parts(&parts), parts, entries }
 }
 
 fn header_plain_len(count: usize) -> usize {

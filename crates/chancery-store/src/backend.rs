@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::StoreError;
+use crate::{SharedParts, StoreError};
 
 /// Which family of objects; each lives in its own namespace.
 ///
@@ -129,12 +129,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
         }
     }
 
-    /// [`Backend::put`] of bytes the caller hands over, perhaps shared with other puts. A
-    /// backend that is done with them before the object is durable drops its reference then
-    /// (a folder: once written, before the fsync), so that memory is not held while the disk
-    /// works. The default puts them.
-    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
-        self.put(kind, name, &bytes)
+    /// [`Backend::put`] of parts the caller hands over, perhaps shared with other puts (a
+    /// backup's pack, written to every site). A backend that is done with them before the
+    /// object is durable drops its reference then (a folder: once written, before the fsync),
+    /// so that memory is not held while the disk works. The default puts the parts.
+    fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
+        self.put_parts(kind, name, &object.slices())
     }
 
     /// Reads a whole object; [`StoreError::NotFound`] if it does not exist.
@@ -192,8 +192,8 @@ macro_rules! forward_backend {
             fn put_parts(&self, kind: ObjectKind, name: &str, parts: &[&[u8]]) -> Result<(), StoreError> {
                 (**self).put_parts(kind, name, parts)
             }
-            fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
-                (**self).put_shared(kind, name, bytes)
+            fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
+                (**self).put_shared(kind, name, object)
             }
             fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
                 (**self).get(kind, name)

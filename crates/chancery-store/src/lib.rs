@@ -38,6 +38,7 @@ pub mod memory;
 mod name;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod shared;
 pub mod throttle;
 
 pub use backend::{Backend, ObjectInfo, ObjectKind};
@@ -48,4 +49,5 @@ pub use memory::MemoryBackend;
 pub use name::{validate_name, MAX_NAME_LEN};
 #[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Config};
+pub use shared::SharedParts;
 pub use throttle::ThrottledBackend;

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Backend, ObjectInfo, ObjectKind, StoreError};
+use crate::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
 
 /// Average bytes per second, and when the next transfer may start.
 #[derive(Debug)]
@@ -92,11 +92,11 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         self.inner.put(kind, name, bytes)
     }
 
-    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         if let Some(schedule) = &self.upload {
-            schedule.pace(bytes.len() as u64);
+            schedule.pace(object.len());
         }
-        self.inner.put_shared(kind, name, bytes)
+        self.inner.put_shared(kind, name, object)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {

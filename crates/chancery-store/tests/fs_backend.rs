@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use chancery_store::{Backend, FsBackend, ObjectKind, StoreError};
+use chancery_store::{Backend, FsBackend, ObjectKind, SharedParts, StoreError};
 
 fn new_store() -> (tempfile::TempDir, FsBackend) {
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +207,9 @@ fn large_objects_of_any_length_are_stored_exactly() {
         let parts: Vec<&[u8]> = bytes.chunks(16_381).collect();
         store.put_parts(ObjectKind::Pack, &name, &parts).unwrap();
         let shared = format!("{name}s");
-        store.put_shared(ObjectKind::Pack, &shared, std::sync::Arc::new(bytes.clone())).unwrap();
+        let owned = parts.iter().map(|part| part.to_vec()).collect();
+        let object = std::sync::Arc::new(SharedParts::new(owned, *blake3::hash(&bytes).as_bytes()));
+        store.put_shared(ObjectKind::Pack, &shared, object).unwrap();
         for name in [name, shared] {
             assert_eq!(store.stat(ObjectKind::Pack, &name).unwrap(), Some(len as u64), "{name}");
             assert!(store.get(ObjectKind::Pack, &name).unwrap() == bytes, "{name}: other bytes");

@@ -9,12 +9,13 @@ use crate::index::Index;
 use crate::progress::Progress;
 use crate::site::Site;
 use anyhow::{bail, Result};
-use chancery_format::blob::{seal_blob, BlobKind};
+use chancery_format::blob::{seal_blob_buffer, BlobBuffer, BlobKind};
 use chancery_format::index::IndexPack;
 use chancery_format::keys::Keys;
-use chancery_format::pack::{build_pack_in, fits_in_padding, SealedBlob};
+use chancery_format::pack::{build_pack_parts, fits_in_padding, unpadded_len, SealedBlob};
+use chancery_format::padding::padme;
 use chancery_format::{BlobId, ObjectId};
-use chancery_store::ObjectKind;
+use chancery_store::{ObjectKind, SharedParts};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,7 +45,7 @@ const UPLOADS_PER_FOLDER: usize = 2;
 struct Job {
     kind: BlobKind,
     id: BlobId,
-    plaintext: Vec<u8>,
+    plaintext: BlobBuffer,
 }
 
 /// An uploader thread: `Err` carries why its site failed.
@@ -87,8 +88,8 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         progress: &'env Progress,
     ) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
-        let (sealed_tx, sealed_rx) = bounded::<SealedBlob>(threads * 2);
+        let (job_tx, job_rx) = bounded::<Job>(threads);
+        let (sealed_tx, sealed_rx) = bounded::<SealedBlob>(threads);
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx) = (job_rx.clone(), sealed_tx.clone());
@@ -111,7 +112,6 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 timeout,
                 live: live_sites.clone(),
                 slow: false,
-                in_flight: queue + count + 1,
             });
             let failed = Arc::new(AtomicBool::new(false));
             let threads = (0..count)
@@ -141,15 +141,15 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     pub fn store(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
         let id = self.keys.blob_id(plaintext);
         if self.is_new(&id, plaintext.len())? {
-            self.send(Job { kind, id, plaintext: plaintext.to_vec() })?;
+            self.send(Job { kind, id, plaintext: BlobBuffer::copy_of(plaintext) })?;
         }
         Ok(id)
     }
 
     /// [`Self::store`] for a chunk the caller owns: a new one is not copied.
-    pub fn store_owned(&mut self, kind: BlobKind, plaintext: Vec<u8>) -> Result<BlobId> {
-        let id = self.keys.blob_id(&plaintext);
-        if self.is_new(&id, plaintext.len())? {
+    pub fn store_owned(&mut self, kind: BlobKind, plaintext: BlobBuffer) -> Result<BlobId> {
+        let id = self.keys.blob_id(plaintext.plaintext());
+        if self.is_new(&id, plaintext.plaintext().len())? {
             self.send(Job { kind, id, plaintext })?;
         }
         Ok(id)
@@ -228,8 +228,9 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
 
 fn seal_worker(keys: &Keys, jobs: Receiver<Job>, out: Sender<SealedBlob>) {
     for job in jobs {
-        let sealed = seal_blob(keys, job.kind, &job.id, &job.plaintext);
-        let blob = SealedBlob { kind: job.kind, id: job.id, raw_length: job.plaintext.len() as u32, sealed };
+        let raw_length = job.plaintext.plaintext().len() as u32;
+        let sealed = seal_blob_buffer(keys, job.kind, &job.id, job.plaintext);
+        let blob = SealedBlob { kind: job.kind, id: job.id, raw_length, sealed };
         if out.send(blob).is_err() {
             return;
         }
@@ -252,16 +253,47 @@ impl PackBuffer {
     fn fits(&self, blob: &SealedBlob) -> bool {
         fits_in_padding(self.blobs.len(), self.bytes, blob.sealed.len())
     }
+
+    /// Cuts the pack where its padding is the smallest share of it, among the cuts after each
+    /// blob that keep at least `min` bytes, and returns the blobs after the cut (in order)
+    /// for the next pack. Padmé rounds a 16-32 MiB pack up to a multiple of 512 KiB and an
+    /// 8-16 MiB one to 256 KiB; with blobs of about 1 MiB (random data) one of the several
+    /// cuts that remain usually lands close below a step.
+    fn cut_for_least_padding(&mut self, min: usize) -> Vec<SealedBlob> {
+        let (mut best_count, mut best) = (self.blobs.len(), padding_share(self.blobs.len(), self.bytes));
+        let mut bytes = self.bytes;
+        for count in (1..self.blobs.len()).rev() {
+            bytes -= self.blobs[count].sealed.len();
+            if bytes < min {
+                break;
+            }
+            let share = padding_share(count, bytes);
+            if share.0 * best.1 < best.0 * share.1 {
+                (best_count, best) = (count, share);
+            }
+        }
+        let rest = self.blobs.split_off(best_count);
+        self.bytes -= rest.iter().map(|blob| blob.sealed.len()).sum::<usize>();
+        rest
+    }
+}
+
+/// A pack's padding and unpadded length, for `count` blobs of `blob_bytes` sealed bytes.
+fn padding_share(count: usize, blob_bytes: usize) -> (u64, u64) {
+    let unpadded = unpadded_len(count, blob_bytes) as u64;
+    (padme(unpadded) - unpadded, unpadded)
 }
 
 /// Bytes of blobs the next pack of a kind gathers while the full one before it still takes
 /// what fits in its padding.
 const TOPPING_WINDOW: usize = 2 << 20;
 
-/// The packs of one kind being filled. A pack that reached its target is not closed at once:
-/// while the next one gathers its first [`TOPPING_WINDOW`] bytes, each blob that fits in the
-/// full pack's padding (up to one Padmé step, 512 KiB at 16 MiB) goes there instead, so that
-/// random padding bytes become data. (Random blob order within a pack makes this free.)
+/// The packs of one kind being filled. A pack that reached its target is cut where its
+/// padding is the least ([`PackBuffer::cut_for_least_padding`], keeping at least half the
+/// target; the blobs after the cut start the next pack), and not closed at once: while the
+/// next one gathers its first [`TOPPING_WINDOW`] bytes, each blob that fits in the full pack's
+/// padding goes there instead, so that random padding bytes become data. (Random blob order
+/// within a pack makes both free.)
 struct Filling {
     target: usize,
     open: PackBuffer,
@@ -281,7 +313,10 @@ impl Filling {
         }
         self.open.push(blob);
         if self.open.bytes >= self.target {
-            return self.full.replace(std::mem::take(&mut self.open));
+            let carried = self.open.cut_for_least_padding(self.target / 2);
+            let done = self.full.replace(std::mem::take(&mut self.open));
+            carried.into_iter().for_each(|blob| self.open.push(blob));
+            return done;
         }
         if self.open.bytes >= TOPPING_WINDOW {
             return self.full.take();
@@ -303,66 +338,16 @@ struct SiteQueue {
     live: Arc<AtomicUsize>,
     /// Dropped for being too slow (not for failing: a failed uploader reports its own error).
     slow: bool,
-    /// The most packs it can hold at once: queued, uploading, and the one being handed over.
-    in_flight: usize,
 }
 
 /// Index entries of the packs written, and the sites dropped for being too slow.
 type Packed = (Vec<IndexPack>, BTreeMap<String, String>);
 
-/// A built pack on its way to a site's uploaders: its name and bytes, shared by the sites.
-type SealedPack = (ObjectId, Arc<Vec<u8>>);
-
-/// Packs lent to the uploaders, kept so that their buffers can be used again once every
-/// site is done with them (only our reference left), and so that no more buffers exist than
-/// packs can be in flight.
-///
-/// Why: each pack was a new 16 MiB buffer, freed by another thread; glibc's arenas kept that
-/// memory in pieces that later packs could not use, and a first backup of a 1 GiB random file
-/// peaked at 128-133 MiB RSS for a 70 MiB heap (113-119 MiB with reuse alone).
-struct PackBuffers {
-    lent: std::collections::VecDeque<Arc<Vec<u8>>>,
-    /// The most packs in flight to one site: its queue, its uploaders, and one being handed.
-    most: usize,
-}
-
-/// How long the packer waits for a lent buffer to come back before it makes a new one, when
-/// `most` are out: a site slower than that is not waited for (the pipeline holds it back by
-/// its queue and `upload_timeout_secs` instead).
-const PACK_BUFFER_WAIT: Duration = Duration::from_secs(1);
-
-impl PackBuffers {
-    fn new(most: usize) -> Self {
-        Self { lent: std::collections::VecDeque::new(), most }
-    }
-
-    /// A buffer no upload holds any more; else a new one, if fewer than `most` are out or none
-    /// came back within [`PACK_BUFFER_WAIT`].
-    fn take(&mut self) -> Vec<u8> {
-        let deadline = std::time::Instant::now() + PACK_BUFFER_WAIT;
-        loop {
-            if let Some(i) = self.lent.iter().position(|pack| Arc::strong_count(pack) == 1) {
-                // Only this reference is left and no other can appear: the unwrap cannot fail.
-                return self.lent.remove(i).and_then(|pack| Arc::try_unwrap(pack).ok()).unwrap_or_default();
-            }
-            if self.lent.len() < self.most || std::time::Instant::now() >= deadline {
-                return Vec::new();
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn lend(&mut self, pack: &Arc<Vec<u8>>) {
-        self.lent.push_back(pack.clone());
-        if self.lent.len() > self.most {
-            self.lent.pop_front();
-        }
-    }
-}
+/// A built pack on its way to a site's uploaders: its name and parts, shared by the sites.
+type SealedPack = (ObjectId, Arc<SharedParts>);
 
 fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueue>) -> Packed {
     let mut written = Vec::new();
-    let mut buffers = PackBuffers::new(sites.iter().map(|s| s.in_flight).max().unwrap_or(1));
     let (mut data, mut trees) = (Filling::new(DATA_PACK_TARGET), Filling::new(TREE_PACK_TARGET));
     for blob in sealed {
         let filling = match blob.kind {
@@ -370,11 +355,11 @@ fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueu
             BlobKind::Tree => &mut trees,
         };
         if let Some(done) = filling.add(blob) {
-            written.push(dispatch(keys, done, &mut sites, &mut buffers));
+            written.push(dispatch(keys, done, &mut sites));
         }
     }
     for done in data.finish().chain(trees.finish()) {
-        written.push(dispatch(keys, done, &mut sites, &mut buffers));
+        written.push(dispatch(keys, done, &mut sites));
     }
     let dropped = sites
         .into_iter()
@@ -387,18 +372,12 @@ fn pack_blobs(keys: &Keys, sealed: Receiver<SealedBlob>, mut sites: Vec<SiteQueu
 /// Hands a pack to every site still in the race. A site whose queue stays full longer than its
 /// timeout is dropped (it lags, and `sync` catches it up later) so that it cannot hold back the
 /// others; a site whose uploader failed has hung up and is skipped.
-fn dispatch(
-    keys: &Keys,
-    buffer: PackBuffer,
-    sites: &mut [SiteQueue],
-    buffers: &mut PackBuffers,
-) -> IndexPack {
-    let pack = build_pack_in(keys, buffer.blobs, buffers.take());
-    let bytes = Arc::new(pack.bytes);
-    buffers.lend(&bytes);
+fn dispatch(keys: &Keys, buffer: PackBuffer, sites: &mut [SiteQueue]) -> IndexPack {
+    let pack = build_pack_parts(keys, buffer.blobs);
+    let parts = Arc::new(SharedParts::new(pack.parts, pack.id.0));
     for site in sites.iter_mut() {
         let Some(tx) = &site.tx else { continue };
-        match tx.send_timeout((pack.id, bytes.clone()), site.timeout) {
+        match tx.send_timeout((pack.id, parts.clone()), site.timeout) {
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => {
                 site.live.fetch_sub(1, Ordering::Relaxed);
@@ -422,13 +401,13 @@ fn upload(
     live: &AtomicUsize,
     failed: &AtomicBool,
 ) -> Result<(), String> {
-    for (id, bytes) in packs {
+    for (id, parts) in packs {
         if failed.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let len = bytes.len() as u64;
+        let len = parts.len();
         // Handed over, so that a folder frees the pack once written, before its fsync.
-        if let Err(e) = site.backend.put_shared(ObjectKind::Pack, &id.to_hex(), bytes) {
+        if let Err(e) = site.backend.put_shared(ObjectKind::Pack, &id.to_hex(), parts) {
             if !failed.swap(true, Ordering::Relaxed) {
                 live.fetch_sub(1, Ordering::Relaxed);
             }
@@ -442,8 +421,6 @@ fn upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chancery_format::pack::unpadded_len;
-    use chancery_format::padding::padme;
 
     fn blob(len: usize) -> SealedBlob {
         SealedBlob { kind: BlobKind::Data, id: BlobId([0; 32]), raw_length: 0, sealed: vec![0; len] }
@@ -476,41 +453,28 @@ mod tests {
     }
 
     #[test]
-    fn a_pack_buffer_is_used_again_once_no_upload_holds_it() {
-        let mut buffers = PackBuffers::new(2);
-        let first = Arc::new(Vec::with_capacity(1000));
-        buffers.lend(&first);
-        assert_eq!(
-            buffers.take().capacity(),
-            0,
-            "still held by an upload, one more may be out: a new buffer"
-        );
-        let address = first.as_ptr();
-        drop(first);
-        let again = buffers.take();
-        assert_eq!((again.as_ptr(), again.capacity()), (address, 1000), "the same buffer");
-        assert!(buffers.lent.is_empty());
-        for _ in 0..4 {
-            buffers.lend(&Arc::new(Vec::new()));
+    fn a_full_pack_is_cut_where_its_padding_is_least_and_the_rest_starts_the_next() {
+        let target = DATA_PACK_TARGET;
+        let lens: Vec<usize> = (0..40).map(|i| (1 << 20) + (1009 * i * i) % (1 << 19)).collect();
+        let mut filling = Filling::new(target);
+        let mut added = 0;
+        while filling.full.is_none() {
+            assert!(filling.add(blob(lens[added])).is_none());
+            added += 1;
         }
-        assert_eq!(buffers.lent.len(), 2, "the oldest beyond the bound are let go");
-    }
-
-    #[test]
-    fn with_every_buffer_out_the_packer_waits_for_one_to_come_back() {
-        let mut buffers = PackBuffers::new(2);
-        let held: Vec<Arc<Vec<u8>>> = (0..2).map(|_| Arc::new(Vec::with_capacity(1000))).collect();
-        held.iter().for_each(|pack| buffers.lend(pack));
-        let (uploading, upload, address) = (held[0].clone(), held[1].clone(), held[1].as_ptr());
-        drop(held);
-        let returned = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            drop(upload);
-        });
-        let taken = buffers.take();
-        assert_eq!(taken.as_ptr(), address, "waited for the buffer instead of making a third");
-        returned.join().unwrap();
-        drop(uploading);
+        let full = sizes(filling.full.as_ref().unwrap());
+        let kept = full.len();
+        assert_eq!(full, lens[..kept], "a prefix, in order");
+        assert_eq!(sizes(&filling.open), lens[kept..added], "the rest, in order, in the next pack");
+        assert!(kept < added, "this sequence is cut before its last blob");
+        let share = |count: usize| padding_share(count, lens[..count].iter().sum());
+        let best = share(kept);
+        for count in (1..=added).filter(|&c| lens[..c].iter().sum::<usize>() >= target / 2) {
+            let other = share(count);
+            assert!(best.0 * other.1 <= other.0 * best.1, "{count} blobs pad less than {kept}");
+        }
+        let share_uncut = share(added);
+        assert!(best.0 * 4 < share_uncut.0, "{best:?} against {share_uncut:?} uncut");
     }
 
     #[test]

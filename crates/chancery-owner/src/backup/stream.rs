@@ -15,14 +15,14 @@
 use super::walk::Walker;
 use crate::progress::Progress;
 use anyhow::Result;
-use chancery_format::blob::BlobKind;
+use chancery_format::blob::{BlobBuffer, BlobKind};
 use chancery_format::chunker::{Chunker, CutScan};
 use chancery_format::BlobId;
 use crossbeam_channel::bounded;
 use std::io::{self, Read};
 
 /// Chunks the cutting thread may hold ahead of the storing thread (about 1 MiB each).
-const CUT_AHEAD: usize = 4;
+const CUT_AHEAD: usize = 2;
 
 /// Bytes read at a time past a chunk's minimum; a chunk over-reads less than this.
 const READ_STEP: usize = 64 * 1024;
@@ -102,12 +102,12 @@ impl Walker<'_, '_, '_> {
 
     fn chunks_in_parallel(&mut self, source: impl Read, size_hint: Option<u64>) -> Result<Chunked> {
         let Walker { pipeline, chunker, buf, progress, .. } = self;
-        let (tx, rx) = bounded::<Vec<u8>>(CUT_AHEAD);
+        let (tx, rx) = bounded::<BlobBuffer>(CUT_AHEAD);
         std::thread::scope(|scope| {
             let storer = scope.spawn(move || -> Result<Vec<BlobId>> {
                 let mut content = Vec::new();
                 for chunk in rx {
-                    let len = chunk.len() as u64;
+                    let len = chunk.plaintext().len() as u64;
                     content.push(pipeline.store_owned(BlobKind::Data, chunk)?);
                     Progress::add(&progress.bytes_read, len);
                 }
@@ -115,7 +115,7 @@ impl Walker<'_, '_, '_> {
             });
             // A failed send means the storer stopped on an error, which its join returns.
             let size = cut_stream(chunker, buf, source, size_hint, |chunk| {
-                tx.send(chunk.to_vec()).map_err(|_| anyhow::anyhow!("chunk storer stopped"))
+                tx.send(BlobBuffer::copy_of(chunk)).map_err(|_| anyhow::anyhow!("chunk storer stopped"))
             });
             drop(tx);
             let content = storer.join().map_err(|_| anyhow::anyhow!("the chunk storer panicked"))??;

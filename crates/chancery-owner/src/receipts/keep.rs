@@ -5,7 +5,7 @@
 use super::SiteReceipts;
 use chancery_client::RemoteBackend;
 use chancery_protocol::receipt::Receipt;
-use chancery_store::{Backend, ObjectInfo, ObjectKind, StoreError};
+use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
 use std::sync::Arc;
 
 /// A backend that returns a verified receipt for each write: a site server's client.
@@ -62,9 +62,9 @@ impl<B: ReceiptSource> Backend for KeepReceipts<B> {
         result
     }
 
-    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         self.log.sending(kind, name);
-        let result = self.inner.put_shared(kind, name, bytes);
+        let result = self.inner.put_shared(kind, name, object);
         self.keep_receipts();
         result
     }

@@ -77,34 +77,85 @@ pub fn refused(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::EINVAL)
 }
 
+/// An object's parts as the direct writer takes them: each may be freed once it is copied
+/// into the bounce buffer.
+pub(super) trait Parts {
+    /// How many parts.
+    fn count(&self) -> usize;
+    /// Part `i`.
+    fn part(&self, i: usize) -> &[u8];
+    /// Part `i` is copied and no longer needed (the device took a direct write already, so
+    /// the object will not be written again buffered). Borrowed parts stay as they are.
+    fn release(&mut self, _i: usize) {}
+}
+
+impl Parts for &[&[u8]] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn part(&self, i: usize) -> &[u8] {
+        self[i]
+    }
+}
+
+/// Parts the writer owns: each is freed once copied, so a 16 MiB pack being written holds
+/// less and less memory instead of all of it until the end.
+impl Parts for Vec<Vec<u8>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn part(&self, i: usize) -> &[u8] {
+        &self[i]
+    }
+    fn release(&mut self, i: usize) {
+        self[i] = Vec::new();
+    }
+}
+
 /// Writes `parts`, in order, to `file` (opened by [`create_new`], empty), and sets its
-/// length to theirs.
-pub(super) fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Result<()> {
+/// length to theirs. A refusal ([`refused`]) is returned as such only while every part is
+/// still whole, so that the caller can write the object buffered instead; parts are released
+/// only after the first direct write went through.
+pub(super) fn write_all_parts(file: &mut fs::File, parts: &mut impl Parts) -> io::Result<()> {
     BOUNCE.with_borrow_mut(|bounce| {
         if bounce.is_none() {
             *bounce = AlignedBuffer::new();
         }
         let window =
             bounce.as_mut().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?.as_mut_slice();
-        let mut filled = 0;
-        let mut total = 0u64;
-        for part in parts {
-            let mut rest = *part;
+        // Whether every part is still whole: no direct write has gone through yet.
+        let (mut filled, mut total, mut all_whole) = (0, 0u64, true);
+        let mut write = |bytes: &[u8], all_whole: bool| match file.write_all(bytes) {
+            Err(e) if !all_whole && refused(&e) => {
+                Err(io::Error::other(format!("direct write refused after earlier ones went through: {e}")))
+            }
+            other => other,
+        };
+        for i in 0..parts.count() {
+            let mut rest = parts.part(i);
+            let mut wrote = false;
             while !rest.is_empty() {
                 let n = rest.len().min(window.len() - filled);
                 window[filled..filled + n].copy_from_slice(&rest[..n]);
                 (filled, rest, total) = (filled + n, &rest[n..], total + n as u64);
                 if filled == window.len() {
-                    file.write_all(window)?;
-                    filled = 0;
+                    write(window, all_whole)?;
+                    (filled, wrote) = (0, true);
                 }
+            }
+            if all_whole && wrote {
+                (0..i).for_each(|j| parts.release(j));
+                all_whole = false;
+            }
+            if !all_whole {
+                parts.release(i);
             }
         }
         if filled > 0 {
             // A whole block, zero-padded; the truncation below removes the padding.
             let padded = filled.next_multiple_of(BLOCK);
             window[filled..padded].fill(0);
-            file.write_all(&window[..padded])?;
+            write(&window[..padded], all_whole)?;
         }
         file.set_len(total)
     })
@@ -120,6 +171,29 @@ mod tests {
         let window = buffer.as_mut_slice();
         assert_eq!(window.len(), BOUNCE_LEN);
         assert_eq!(window.as_ptr() as usize % BLOCK, 0);
+    }
+
+    #[test]
+    fn owned_parts_are_freed_once_the_device_took_a_direct_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = match create_new(&path) {
+            Err(e) if refused(&e) => return eprintln!("this file system takes no direct writes"),
+            other => other.unwrap(),
+        };
+        let parts: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; BOUNCE_LEN / 2 + 7]).collect();
+        let expected = parts.concat();
+        let mut owned = parts.clone();
+        write_all_parts(&mut file, &mut owned).unwrap();
+        assert!(owned.iter().all(|part| part.capacity() == 0), "every part freed");
+        assert!(fs::read(&path).unwrap() == expected);
+        // Shorter than the bounce buffer: written at the very end, so nothing is freed
+        // before the device took it (a refusal could still fall back to buffered).
+        let path = dir.path().join("g");
+        let mut small = vec![vec![1u8; 100], vec![2u8; 200]];
+        write_all_parts(&mut create_new(&path).unwrap(), &mut small).unwrap();
+        assert_eq!(small.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 200], "kept whole");
+        assert_eq!(fs::read(&path).unwrap().len(), 300);
     }
 
     #[test]

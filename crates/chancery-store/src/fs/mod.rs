@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::name::validate_name;
-use crate::{Backend, ObjectInfo, ObjectKind, StoreError};
+use crate::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
 
 /// The folder under the root that holds writes in progress.
 const TMP_DIR: &str = "tmp";
@@ -270,9 +270,9 @@ impl Backend for FsBackend {
         self.put_object(kind, name, Content::Parts(parts))
     }
 
-    fn put_shared(&self, kind: ObjectKind, name: &str, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         validate_name(name)?;
-        self.put_object(kind, name, Content::Shared(bytes))
+        self.put_object(kind, name, Content::Shared(object))
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
@@ -369,11 +369,15 @@ mod tests {
     fn a_shared_put_stores_the_bytes_lets_go_of_them_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBackend::create(dir.path()).unwrap();
-        let bytes = Arc::new(b"pack bytes".to_vec());
+        let shared = |parts: &[&[u8]]| {
+            let parts: Vec<Vec<u8>> = parts.iter().map(|part| part.to_vec()).collect();
+            Arc::new(SharedParts::new(parts, [0; 32]))
+        };
+        let bytes = shared(&[b"pack ", b"", b"bytes"]);
         store.put_shared(ObjectKind::Pack, "abcd", bytes.clone()).unwrap();
         assert_eq!(Arc::strong_count(&bytes), 1, "the backend kept no reference");
         assert_eq!(store.get(ObjectKind::Pack, "abcd").unwrap(), b"pack bytes");
-        store.put_shared(ObjectKind::Pack, "abcd", Arc::new(b"other".to_vec())).unwrap();
+        store.put_shared(ObjectKind::Pack, "abcd", shared(&[b"other"])).unwrap();
         assert_eq!(store.get(ObjectKind::Pack, "abcd").unwrap(), b"pack bytes", "create-only");
         assert!(store.put_shared(ObjectKind::Pack, "../x", bytes).is_err(), "names are checked");
         assert!(store.list(ObjectKind::Pack).unwrap().len() == 1);

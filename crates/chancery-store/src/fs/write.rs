@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{direct, FsBackend};
-use crate::{ObjectKind, StoreError};
+use super::direct::{self, Parts};
+use super::FsBackend;
+use crate::{ObjectKind, SharedParts, StoreError};
 
 /// An object's bytes as a put hands them over.
 pub(super) enum Content<'a> {
@@ -15,7 +16,7 @@ pub(super) enum Content<'a> {
     Parts(&'a [&'a [u8]]),
     /// Shared: our reference is dropped once written, before the fsync, so that a writer
     /// waiting on the disk holds no memory (a backup's 16 MiB packs, two writers per folder).
-    Shared(Arc<Vec<u8>>),
+    Shared(Arc<SharedParts>),
 }
 
 impl FsBackend {
@@ -43,9 +44,13 @@ impl FsBackend {
     /// Writes `content` to a new, fsynced file under `tmp/`.
     fn write_temp(&self, content: Content<'_>) -> Result<TempFile, StoreError> {
         let (temp, file) = match content {
-            Content::Parts(parts) => self.write_unsynced(parts)?,
-            Content::Shared(bytes) => self.write_unsynced(&[&bytes[..]])?,
-            // A shared buffer is released here, before the fsync (see `Content::Shared`).
+            Content::Parts(mut parts) => self.write_unsynced(&mut parts)?,
+            // Ours alone (one site): each part is freed as soon as it is written.
+            Content::Shared(object) => match Arc::try_unwrap(object) {
+                Ok(object) => self.write_unsynced(&mut object.into_parts())?,
+                Err(object) => self.write_unsynced(&mut object.slices().as_slice())?,
+            },
+            // A shared object is released here, before the fsync (see `Content::Shared`).
         };
         // Durable bytes before a durable name: otherwise a crash could leave a name that
         // points at an empty or partial file.
@@ -55,8 +60,8 @@ impl FsBackend {
 
     /// Writes `parts` to a new file under `tmp/`: direct when large and the file system takes
     /// it (see [`direct`]), else buffered.
-    fn write_unsynced(&self, parts: &[&[u8]]) -> Result<(TempFile, fs::File), StoreError> {
-        let len: usize = parts.iter().map(|part| part.len()).sum();
+    fn write_unsynced(&self, parts: &mut impl Parts) -> Result<(TempFile, fs::File), StoreError> {
+        let len: usize = (0..parts.count()).map(|i| parts.part(i).len()).sum();
         if len >= direct::MIN_LEN && self.direct_writes.load(Ordering::Relaxed) {
             if let Some(written) = self.write_direct(parts)? {
                 return Ok(written);
@@ -70,7 +75,7 @@ impl FsBackend {
     }
 
     /// Writes `parts` past the page cache; `None` when the file system refuses.
-    fn write_direct(&self, parts: &[&[u8]]) -> Result<Option<(TempFile, fs::File)>, StoreError> {
+    fn write_direct(&self, parts: &mut impl Parts) -> Result<Option<(TempFile, fs::File)>, StoreError> {
         let (temp, mut file) = match self.create_temp(direct::create_new) {
             Err(StoreError::Io { source, .. }) if direct::refused(&source) => return Ok(None),
             other => other?,
@@ -122,11 +127,11 @@ impl FsBackend {
 }
 
 /// Writes every part, in order, with as few `writev` calls as the kernel allows.
-fn write_all_parts(file: &mut fs::File, parts: &[&[u8]]) -> io::Result<()> {
+fn write_all_parts(file: &mut fs::File, parts: &impl Parts) -> io::Result<()> {
     /// Linux's `IOV_MAX`: more slices per call are refused (EINVAL).
     const MAX_SLICES: usize = 1024;
     let mut slices: Vec<IoSlice<'_>> =
-        parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+        (0..parts.count()).map(|i| parts.part(i)).filter(|p| !p.is_empty()).map(IoSlice::new).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         let batch = rest.len().min(MAX_SLICES);
