@@ -49,6 +49,9 @@ macro_rules! id_type {
     };
 }
 
+/// Bytes of small parts [`ObjectId::of_parts`] gathers before it hashes them.
+pub const HASH_STAGE: usize = 64 * 1024;
+
 id_type!(BlobId, "Keyed BLAKE3 of a blob's plaintext (data chunk or tree).");
 id_type!(ObjectId, "Unkeyed BLAKE3 of an object's stored bytes; the object's name at a site.");
 
@@ -58,12 +61,28 @@ impl ObjectId {
         Self(*blake3::hash(bytes).as_bytes())
     }
 
-    /// [`ObjectId::of`] the concatenation of `parts`, without joining them.
+    /// [`ObjectId::of`] the concatenation of `parts`, without joining them. Parts shorter
+    /// than [`HASH_STAGE`] are gathered first: BLAKE3 hashes 1 KiB chunks side by side (8 at
+    /// a time with AVX2) only within one `update`, and a pack of a tree of small files is
+    /// thousands of parts of a few KiB (`perf record`: BLAKE3's one-block path went from 0.35 %
+    /// to 1.2 % of a toolchain's first backup when packs were hashed part by part).
     pub fn of_parts(parts: &[Vec<u8>]) -> Self {
         let mut hasher = blake3::Hasher::new();
+        let mut stage = Vec::new();
         for part in parts {
-            hasher.update(part);
+            if part.len() >= HASH_STAGE {
+                hasher.update(&stage);
+                stage.clear();
+                hasher.update(part);
+                continue;
+            }
+            if stage.len() + part.len() > HASH_STAGE {
+                hasher.update(&stage);
+                stage.clear();
+            }
+            stage.extend_from_slice(part);
         }
+        hasher.update(&stage);
         Self(*hasher.finalize().as_bytes())
     }
 }
@@ -78,5 +97,17 @@ mod tests {
         assert_eq!(ObjectId::from_hex(&id.to_hex()), Some(id));
         assert_eq!(id.short().len(), 8);
         assert!(ObjectId::from_hex("zz").is_none());
+    }
+
+    #[test]
+    fn parts_hash_as_their_concatenation_whatever_their_sizes() {
+        let sizes = [0, 5, HASH_STAGE - 1, 1, HASH_STAGE, 3000, HASH_STAGE + 7, 60_000, 9000, 0, 17];
+        let parts: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| (0..len).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        assert_eq!(ObjectId::of_parts(&parts), ObjectId::of(&parts.concat()));
+        assert_eq!(ObjectId::of_parts(&[]), ObjectId::of(b""));
     }
 }
