@@ -3,7 +3,7 @@
 //! `kind || blob id`, so a sealed blob cannot be passed off as another blob or kind.
 
 use crate::compress::{
-    compressed_if_it_pays, pack_payload_into, unpack_payload_in, COMPRESSION_NONE, COMPRESSION_ZSTD,
+    append, compressed_if_it_pays, pack_payload_into, unpack_payload_in, COMPRESSION_NONE, COMPRESSION_ZSTD,
 };
 use crate::error::FormatError;
 use crate::id::{BlobId, ID_LEN};
@@ -71,10 +71,8 @@ impl BlobBuffer {
 /// buffer; compressed, the compressed bytes are sealed in a new one.
 pub fn seal_blob_buffer(keys: &Keys, kind: BlobKind, id: &BlobId, buffer: BlobBuffer) -> Vec<u8> {
     if let Some(compressed) = compressed_if_it_pays(buffer.plaintext()) {
-        let mut sealed = Vec::with_capacity(BLOB_HEADROOM + compressed.len() + TAG_LEN);
-        sealed.resize(NONCE_LEN, 0);
-        sealed.push(COMPRESSION_ZSTD);
-        sealed.extend_from_slice(&compressed);
+        let mut sealed = vec![0u8; NONCE_LEN];
+        append(&mut sealed, COMPRESSION_ZSTD, &compressed);
         keys.seal_in_place(&blob_aad(kind, id), &mut sealed);
         return sealed;
     }

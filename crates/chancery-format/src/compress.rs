@@ -149,7 +149,8 @@ fn worth_compressing(data: &[u8]) -> bool {
     compressed * 100 < PROBE_LEN * 97
 }
 
-fn append(out: &mut Vec<u8>, flag: u8, payload: &[u8]) {
+/// Appends `flag || payload` to `out`, with capacity left for the AEAD tag.
+pub(crate) fn append(out: &mut Vec<u8>, flag: u8, payload: &[u8]) {
     // Room for the AEAD tag too: sealing appends it without growing the buffer again.
     out.reserve(1 + payload.len() + crate::keys::TAG_LEN);
     out.push(flag);

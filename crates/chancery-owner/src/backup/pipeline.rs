@@ -403,14 +403,11 @@ fn pack_blobs(keys: &Keys, sealed: Receiver<Vec<SealedBlob>>, mut sites: Vec<Sit
 fn dispatch(keys: &Keys, buffer: PackBuffer, sites: &mut [SiteQueue]) -> IndexPack {
     let pack = build_pack_parts(keys, buffer.blobs);
     let mut parts = Some(Arc::new(SharedParts::new(pack.parts, pack.id.0)));
-    let mut targets = sites.iter_mut().filter(|site| site.tx.is_some()).peekable();
-    while let Some(site) = targets.next() {
+    let live = sites.iter().filter(|site| site.tx.is_some()).count();
+    for (n, site) in sites.iter_mut().filter(|site| site.tx.is_some()).enumerate() {
         // The last site gets the packer's own reference: with one site, its uploader then
         // holds the only one and frees each part as it writes it.
-        let shared = match targets.peek() {
-            Some(_) => parts.clone(),
-            None => parts.take(),
-        };
+        let shared = if n + 1 == live { parts.take() } else { parts.clone() };
         let (Some(tx), Some(shared)) = (&site.tx, shared) else { continue };
         match tx.send_timeout((pack.id, shared), site.timeout) {
             Ok(()) => {}
