@@ -41,7 +41,9 @@ fn a_killed_backup_resumes_without_resending() {
     child.kill().unwrap();
     child.wait().unwrap();
     let before = stored(&env);
-    assert!(before >= 2 * 40 * 1024 * 1024, "packs of the killed run: {before}");
+    // Three packs per site at least, and a full pack keeps at least half the 16 MiB target
+    // (it is cut where its padding is least), so each site holds 24 MiB or more.
+    assert!(before >= 2 * 3 * 8 * 1024 * 1024, "packs of the killed run: {before}");
     assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 0, "no snapshot from a killed run");
 
     let out = env
