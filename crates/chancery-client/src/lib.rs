@@ -63,6 +63,18 @@ fn joined_body(object: &SharedParts) -> Arc<Vec<u8>> {
     })
 }
 
+/// TLS pinned to `site_key` that offers HTTP/1.1 alone: one connection per uploader or
+/// restore reader, each carrying one body at a time, needs no HTTP/2 framing and flow control.
+/// `http1_only` on the client does not do it: a preconfigured TLS that offers `h2` by ALPN gets
+/// HTTP/2 from a site server anyway. Measured against HTTP/2 (1 GiB of random data, a site
+/// server on loopback, two runs each): restore 1.86-2.06 s against 2.11-2.61 s, with less CPU
+/// on both sides; backup the same.
+fn http1_tls(site_key: [u8; 32]) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut tls = chancery_protocol::tls::client_config(site_key)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
 /// Signs request bytes with the owner's Ed25519 key.
 pub type Signer = Arc<dyn Fn(&[u8]) -> [u8; 64] + Send + Sync>;
 
@@ -103,13 +115,10 @@ impl RemoteBackend {
     pub fn new(site: RemoteSite) -> Result<Self, StoreError> {
         let location = format!("{} (tenant {})", site.url, site.tenant);
         let unavailable = |reason: String| StoreError::Unavailable { location: location.clone(), reason };
-        let tls =
-            chancery_protocol::tls::client_config(site.site_key).map_err(|e| unavailable(e.to_string()))?;
+        let tls = http1_tls(site.site_key).map_err(|e| unavailable(e.to_string()))?;
         let client = Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))
-            // HTTP/1.1, one connection per uploader: measured faster than HTTP/2 multiplexing
-            // for megabyte bodies (bench/loopback.sh: 11.8 s against 12.2 s per GiB to two sites).
             .http1_only()
             .timeout(Duration::from_secs(600))
             .build()
