@@ -12,12 +12,15 @@ use crate::site::Site;
 use crate::snapshots::{ledger_problems, load_snapshot};
 use anyhow::Result;
 use chancery_format::blob::open_blob;
+use chancery_format::keys::Keys;
 use chancery_format::pack::read_header;
 use chancery_format::tree::NodeKind;
 use chancery_format::{BlobId, ObjectId};
 use chancery_store::ObjectKind;
 use rand::seq::SliceRandom;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// How much pack data to read.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -215,35 +218,17 @@ impl SiteRun<'_> {
                 packs.truncate(n.min(packs.len()));
             }
         }
-        for pack in packs {
-            if let Err(detail) = self.read_pack(index, &pack) {
-                self.problem(Some(pack), format!("pack {}", pack.to_hex()), detail);
+        let keys = &self.archive.keys;
+        let outcomes = in_parallel(&packs, |pack| read_pack(self.site, keys, index, pack));
+        for (pack, outcome) in packs.iter().zip(outcomes) {
+            match outcome {
+                Ok(len) => {
+                    self.out.packs_read += 1;
+                    self.out.bytes_read += len;
+                }
+                Err(detail) => self.problem(Some(*pack), format!("pack {}", pack.to_hex()), detail),
             }
         }
-    }
-
-    fn read_pack(&mut self, index: &Index, pack: &ObjectId) -> Result<(), String> {
-        let bytes = self.site.backend.get(ObjectKind::Pack, &pack.to_hex()).map_err(|e| e.to_string())?;
-        self.out.packs_read += 1;
-        self.out.bytes_read += bytes.len() as u64;
-        if ObjectId::of(&bytes) != *pack {
-            return Err("content does not match its name (corrupted, truncated or altered)".into());
-        }
-        let entries = read_header(&self.archive.keys, &bytes).map_err(|e| format!("header: {e}"))?;
-        for e in entries {
-            let sealed = bytes
-                .get(e.offset as usize..(e.offset as usize + e.length as usize))
-                .ok_or("blob beyond end of pack")?;
-            open_blob(&self.archive.keys, e.kind, &e.id, sealed)
-                .map_err(|err| format!("blob {}: {err}", e.id.short()))?;
-            if index
-                .get(&e.id)
-                .is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length))
-            {
-                return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
-            }
-        }
-        Ok(())
     }
 
     /// Names, for each problem with a pack, the snapshots that need that pack.
@@ -261,4 +246,55 @@ impl SiteRun<'_> {
             }
         }
     }
+}
+
+/// Packs read and verified at once: fetching one overlaps with verifying another (a site
+/// server's round trip, a disk's read), and hashing and opening use every core. Measured on a
+/// 4 GiB random file's packs: one at a time, 3.8 s from a local folder and 10-12 s from a site
+/// server on loopback, one core busy.
+const PACKS_AT_ONCE: usize = 4;
+
+/// `f` of each item on up to [`PACKS_AT_ONCE`] threads (fewer on fewer cores); the results
+/// in the items' order. Each thread holds one pack at a time.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = PACKS_AT_ONCE.min(cores).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = f(item);
+                done.lock().expect("check results").push((i, result));
+            });
+        }
+    });
+    let mut done = done.into_inner().expect("check results");
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Reads `pack` whole and checks it against its name, its header and each of its blobs (and
+/// the index's word on where they lie); its length when it is sound, else what is wrong.
+fn read_pack(site: &Site, keys: &Keys, index: &Index, pack: &ObjectId) -> Result<u64, String> {
+    let bytes = site.backend.get(ObjectKind::Pack, &pack.to_hex()).map_err(|e| e.to_string())?;
+    if ObjectId::of(&bytes) != *pack {
+        return Err("content does not match its name (corrupted, truncated or altered)".into());
+    }
+    let entries = read_header(keys, &bytes).map_err(|e| format!("header: {e}"))?;
+    for e in entries {
+        let sealed = bytes
+            .get(e.offset as usize..(e.offset as usize + e.length as usize))
+            .ok_or("blob beyond end of pack")?;
+        open_blob(keys, e.kind, &e.id, sealed).map_err(|err| format!("blob {}: {err}", e.id.short()))?;
+        if index.get(&e.id).is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length)) {
+            return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
+        }
+    }
+    Ok(bytes.len() as u64)
 }

@@ -75,6 +75,34 @@ fn read_data_subset_samples_packs() {
 }
 
 #[test]
+fn every_damaged_pack_is_named_once_in_order_while_packs_are_read_in_parallel() {
+    let (env, src) = backed_up();
+    for round in 0..3u8 {
+        // Each backup of something new closes a data pack and a tree pack of its own.
+        std::fs::write(src.join(format!("new-{round}")), vec![round; 100_000]).unwrap();
+        env.backup_json(&[&src], 0);
+    }
+    let all = packs(&env.site_dir("lux"));
+    assert!(all.len() >= 6, "several packs: {}", all.len());
+    // Every other pack damaged: the sound ones in between are read by the other threads.
+    let mut damaged: Vec<String> = Vec::new();
+    for pack in all.iter().step_by(2) {
+        flip_byte(pack, std::fs::metadata(pack).unwrap().len() as usize / 2);
+        damaged.push(pack.file_name().unwrap().to_str().unwrap().to_string());
+    }
+    damaged.sort();
+    let report = env.json(&["check", "--read-data", "--site", "lux"], 10);
+    let named: Vec<String> = report[0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["object"].as_str().unwrap().trim_start_matches("pack ").to_string())
+        .collect();
+    assert_eq!(named, damaged, "{report:#}");
+    assert_eq!(report[0]["packs_read"].as_u64().unwrap() as usize, all.len() - damaged.len());
+}
+
+#[test]
 fn tampered_snapshot_and_index_are_detected() {
     let (env, _) = backed_up();
     let snap =
