@@ -220,13 +220,13 @@ impl SiteRun<'_> {
         }
         let keys = &self.archive.keys;
         let outcomes = in_parallel(&packs, |pack| read_pack(self.site, keys, index, pack));
-        for (pack, outcome) in packs.iter().zip(outcomes) {
-            match outcome {
-                Ok(len) => {
-                    self.out.packs_read += 1;
-                    self.out.bytes_read += len;
-                }
-                Err(detail) => self.problem(Some(*pack), format!("pack {}", pack.to_hex()), detail),
+        for (pack, (read, verdict)) in packs.iter().zip(outcomes) {
+            if let Some(len) = read {
+                self.out.packs_read += 1;
+                self.out.bytes_read += len;
+            }
+            if let Err(detail) = verdict {
+                self.problem(Some(*pack), format!("pack {}", pack.to_hex()), detail);
             }
         }
     }
@@ -280,13 +280,20 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
 }
 
 /// Reads `pack` whole and checks it against its name, its header and each of its blobs (and
-/// the index's word on where they lie); its length when it is sound, else what is wrong.
-fn read_pack(site: &Site, keys: &Keys, index: &Index, pack: &ObjectId) -> Result<u64, String> {
-    let bytes = site.backend.get(ObjectKind::Pack, &pack.to_hex()).map_err(|e| e.to_string())?;
-    if ObjectId::of(&bytes) != *pack {
+/// the index's word on where they lie): the bytes read, if it could be read, and what is
+/// wrong with it, if anything.
+fn read_pack(site: &Site, keys: &Keys, index: &Index, pack: &ObjectId) -> (Option<u64>, Result<(), String>) {
+    match site.backend.get(ObjectKind::Pack, &pack.to_hex()) {
+        Ok(bytes) => (Some(bytes.len() as u64), verify_pack(keys, index, pack, &bytes)),
+        Err(e) => (None, Err(e.to_string())),
+    }
+}
+
+fn verify_pack(keys: &Keys, index: &Index, pack: &ObjectId, bytes: &[u8]) -> Result<(), String> {
+    if ObjectId::of(bytes) != *pack {
         return Err("content does not match its name (corrupted, truncated or altered)".into());
     }
-    let entries = read_header(keys, &bytes).map_err(|e| format!("header: {e}"))?;
+    let entries = read_header(keys, bytes).map_err(|e| format!("header: {e}"))?;
     for e in entries {
         let sealed = bytes
             .get(e.offset as usize..(e.offset as usize + e.length as usize))
@@ -296,5 +303,5 @@ fn read_pack(site: &Site, keys: &Keys, index: &Index, pack: &ObjectId) -> Result
             return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
         }
     }
-    Ok(bytes.len() as u64)
+    Ok(())
 }

@@ -99,7 +99,8 @@ fn every_damaged_pack_is_named_once_in_order_while_packs_are_read_in_parallel() 
         .map(|p| p["object"].as_str().unwrap().trim_start_matches("pack ").to_string())
         .collect();
     assert_eq!(named, damaged, "{report:#}");
-    assert_eq!(report[0]["packs_read"].as_u64().unwrap() as usize, all.len() - damaged.len());
+    // Damaged packs were read whole too.
+    assert_eq!(report[0]["packs_read"].as_u64().unwrap() as usize, all.len());
 }
 
 #[test]
