@@ -3,7 +3,8 @@
 //! `kind || blob id`, so a sealed blob cannot be passed off as another blob or kind.
 
 use crate::compress::{
-    append, compressed_if_it_pays, pack_payload_into, unpack_payload_in, COMPRESSION_NONE, COMPRESSION_ZSTD,
+    append, compressed_if_it_pays, pack_payload_into, unpack_payload_reusing, COMPRESSION_NONE,
+    COMPRESSION_ZSTD,
 };
 use crate::error::FormatError;
 use crate::id::{BlobId, ID_LEN};
@@ -93,10 +94,22 @@ pub fn open_blob_owned(
     keys: &Keys,
     kind: BlobKind,
     id: &BlobId,
+    sealed: Vec<u8>,
+) -> Result<Vec<u8>, FormatError> {
+    open_blob_reusing(keys, kind, id, sealed, Vec::new())
+}
+
+/// [`open_blob_owned`], decompressing a compressed payload into `spare`, a buffer the caller
+/// is done with (see [`unpack_payload_reusing`]).
+pub fn open_blob_reusing(
+    keys: &Keys,
+    kind: BlobKind,
+    id: &BlobId,
     mut sealed: Vec<u8>,
+    spare: Vec<u8>,
 ) -> Result<Vec<u8>, FormatError> {
     let payload = keys.open_in_place(&blob_aad(kind, id), &mut sealed, "blob")?;
-    let plaintext = unpack_payload_in(sealed, payload)?;
+    let plaintext = unpack_payload_reusing(sealed, payload, spare)?;
     if keys.blob_id(&plaintext) != *id {
         return Err(FormatError::Authentication { what: "blob id" });
     }

@@ -6,7 +6,7 @@ use crate::error::IntegrityError;
 use crate::index::{BlobLoc, Index};
 use crate::site::Site;
 use anyhow::Result;
-use chancery_format::blob::{open_blob, open_blob_owned, BlobKind};
+use chancery_format::blob::{open_blob, open_blob_reusing, BlobKind};
 use chancery_format::keys::Keys;
 use chancery_format::tree::Tree;
 use chancery_format::ObjectId;
@@ -171,11 +171,17 @@ impl<'a> BlobReader<'a> {
 
     /// A blob's verified plaintext.
     pub fn read(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
-        Ok(self.read_from(kind, id)?.0)
+        Ok(self.read_from(kind, id, Vec::new())?.0)
+    }
+
+    /// [`Self::read`], decompressing into `spare`, a buffer the caller is done with (see
+    /// [`chancery_format::blob::open_blob_reusing`]).
+    pub fn read_reusing(&self, kind: BlobKind, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.read_from(kind, id, spare)?.0)
     }
 
     /// A blob's verified plaintext and the name of the site that served it.
-    fn read_from(&self, kind: BlobKind, id: &BlobId) -> Result<(Vec<u8>, &'a str)> {
+    fn read_from(&self, kind: BlobKind, id: &BlobId, mut spare: Vec<u8>) -> Result<(Vec<u8>, &'a str)> {
         let Some(loc) = self.index.get(id).filter(|l| l.kind == kind) else {
             let site = self.sites.first().map(|s| s.name().to_string()).unwrap_or_default();
             return Err(IntegrityError {
@@ -187,7 +193,7 @@ impl<'a> BlobReader<'a> {
         };
         let mut failures = Vec::new();
         for site in &self.sites {
-            match self.read_at(site, &loc, id) {
+            match self.read_at(site, &loc, id, std::mem::take(&mut spare)) {
                 Ok(plain) => return Ok((plain, site.name())),
                 Err(detail) => failures.push(self.note(site, &loc, detail)),
             }
@@ -209,7 +215,7 @@ impl<'a> BlobReader<'a> {
         if let Some(tree) = self.trees.lock().expect("tree cache").get(id) {
             return Ok(tree);
         }
-        let (bytes, site) = self.read_from(BlobKind::Tree, id)?;
+        let (bytes, site) = self.read_from(BlobKind::Tree, id, Vec::new())?;
         let tree = Tree::from_bytes(&bytes).map_err(|e| -> anyhow::Error {
             match e {
                 // Authentic but from a newer release: not a sign of tampering.
@@ -324,7 +330,7 @@ impl<'a> BlobReader<'a> {
         self.problems.lock().expect("problems").clone()
     }
 
-    fn read_at(&self, site: &Site, loc: &BlobLoc, id: &BlobId) -> Result<Vec<u8>, String> {
+    fn read_at(&self, site: &Site, loc: &BlobLoc, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>, String> {
         let sealed = site
             .backend
             .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
@@ -332,7 +338,8 @@ impl<'a> BlobReader<'a> {
         if sealed.len() != loc.length as usize {
             return Err(format!("pack truncated: blob {} cut short", id.short()));
         }
-        open_blob_owned(self.keys, loc.kind, id, sealed).map_err(|e| format!("blob {}: {e}", id.short()))
+        open_blob_reusing(self.keys, loc.kind, id, sealed, spare)
+            .map_err(|e| format!("blob {}: {e}", id.short()))
     }
 
     fn note(&self, site: &Site, loc: &BlobLoc, detail: String) -> SiteProblem {

@@ -12,6 +12,7 @@ use crate::site::Site;
 use crate::snapshots::{find_snapshot, list_snapshots};
 use anyhow::{bail, Context, Result};
 use chancery_format::blob::BlobKind;
+use chancery_format::chunker::ChunkerParams;
 use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use crossbeam_channel::{bounded, Receiver};
@@ -321,23 +322,33 @@ const DECODERS: usize = 2;
 /// Decoded chunks each decoder may hold ahead of the writer.
 const DECODED_AHEAD: usize = 2;
 
+/// Chunk buffers of one large file's restore: one being decoded per decoder, those queued,
+/// and the writer's. A buffer is only made when none is spare, so no more ever exist.
+const CHUNK_BUFFERS: usize = DECODERS * (DECODED_AHEAD + 1) + 1;
+
 /// Hands `write` the verified plaintext of `ids`, in order. Decoder `k` reads chunks `k`,
 /// `k + DECODERS`, ... into its own bounded channel, and the writer takes from the channels in
-/// turn: order needs no reordering buffer, and memory is at most `DECODERS × DECODED_AHEAD`
-/// chunks. The first error stops it: the writer returns, its channels close, and the decoders'
-/// next send fails.
+/// turn: order needs no reordering buffer. The writer hands each buffer back once written and
+/// decoders decompress the next chunks into those (see
+/// [`chancery_format::compress::unpack_payload_reusing`]): memory is at most
+/// [`CHUNK_BUFFERS`] buffers of the largest chunk size, and pages are not given back to the
+/// kernel and faulted in again for every chunk. The first error stops it: the writer returns,
+/// its channels close, and the decoders' next send fails.
 fn decode_ahead(
     reader: &BlobReader,
     ids: &[BlobId],
     mut write: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     std::thread::scope(|scope| {
+        let (written, spares) = bounded::<Vec<u8>>(CHUNK_BUFFERS);
         let decoded: Vec<Receiver<Result<Vec<u8>>>> = (0..DECODERS)
             .map(|k| {
                 let (tx, rx) = bounded(DECODED_AHEAD);
+                let spares = spares.clone();
                 scope.spawn(move || {
                     for id in ids.iter().skip(k).step_by(DECODERS) {
-                        let data = reader.read(BlobKind::Data, id);
+                        let spare = spares.try_recv().unwrap_or_else(|_| new_chunk_buffer());
+                        let data = reader.read_reusing(BlobKind::Data, id, spare);
                         let failed = data.is_err();
                         if tx.send(data).is_err() || failed {
                             return;
@@ -351,7 +362,16 @@ fn decode_ahead(
             let data =
                 decoded[i % DECODERS].recv().map_err(|_| anyhow::anyhow!("a restore decoder stopped"))??;
             write(&data)?;
+            // Never full (it holds every buffer there is), but a buffer that did not fit would
+            // only be freed.
+            let _ = written.try_send(data);
         }
         Ok(())
     })
+}
+
+/// Room for the largest data chunk, so that a buffer handed back is never too small to reuse
+/// (only the pages written are ever backed by memory).
+fn new_chunk_buffer() -> Vec<u8> {
+    Vec::with_capacity(ChunkerParams::default().max)
 }
