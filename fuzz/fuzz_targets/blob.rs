@@ -1,8 +1,10 @@
-//! Sealed blobs: `blob::open_blob`.
+//! Sealed blobs: `blob::open_blob`, and `open_blob_reusing` and `verify_blob_in_place`,
+//! which must agree with it on every input.
 #![no_main]
 
-use chancery_format::blob::{open_blob, BlobKind};
+use chancery_format::blob::{open_blob_reusing, verify_blob_in_place, BlobKind};
 use chancery_format::compress::unpack_payload;
+use chancery_format::error::FormatError;
 use chancery_format::id::BlobId;
 use chancery_fuzz::{blob_aad, keys, mode, mutate, templates};
 use libfuzzer_sys::fuzz_target;
@@ -49,3 +51,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// `open_blob`'s result, after checking that the reusing and in-place variants (given spare
+/// buffers holding stale bytes) agree with it.
+fn open_blob(keys: &chancery_format::keys::Keys, kind: BlobKind, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let opened = chancery_format::blob::open_blob(keys, kind, id, sealed);
+    let reused = open_blob_reusing(keys, kind, id, sealed.to_vec(), vec![0x5A; 64]);
+    assert_eq!(reused.as_ref().ok(), opened.as_ref().ok());
+    let mut spare = vec![0xA5; 100];
+    let verified = verify_blob_in_place(keys, kind, id, &mut sealed.to_vec(), &mut spare);
+    assert_eq!(verified.is_ok(), opened.is_ok());
+    opened
+}

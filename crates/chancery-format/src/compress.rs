@@ -99,6 +99,18 @@ pub fn unpack_payload_reusing(
     }
 }
 
+/// Reverses [`pack_payload`] for a payload the caller only reads: a stored payload is
+/// returned where it lies, a compressed one is decompressed into `spare` (whatever it held).
+pub fn unpack_payload_ref<'a>(payload: &'a [u8], spare: &'a mut Vec<u8>) -> Result<&'a [u8], FormatError> {
+    match payload.split_first() {
+        Some((&COMPRESSION_NONE, rest)) => Ok(rest),
+        _ => {
+            *spare = unpack_compressed(payload, std::mem::take(spare))?;
+            Ok(spare)
+        }
+    }
+}
+
 /// Every payload but a stored one: a zstd frame, or an error.
 fn unpack_compressed(bytes: &[u8], spare: Vec<u8>) -> Result<Vec<u8>, FormatError> {
     let bad = |why| FormatError::Malformed { what: "blob payload", why };
@@ -223,6 +235,17 @@ mod tests {
         let stored = pack_payload(&noise(1 << 20, 3));
         let out = unpack_payload_reusing(stored.clone(), 0..stored.len(), vec![7; 99]).unwrap();
         assert_eq!(out, &stored[1..]);
+    }
+
+    #[test]
+    fn a_payload_read_in_place_matches_one_unpacked() {
+        let mut spare = vec![0xAA; 3];
+        for data in [b"register of lands ".repeat(20_000), noise(1 << 20, 4), Vec::new()] {
+            let packed = pack_payload(&data);
+            assert_eq!(unpack_payload_ref(&packed, &mut spare).unwrap(), &data[..]);
+        }
+        assert!(unpack_payload_ref(&[1, 1, 2, 3], &mut spare).is_err());
+        assert!(unpack_payload_ref(&[], &mut spare).is_err());
     }
 
     #[test]

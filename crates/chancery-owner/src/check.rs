@@ -11,7 +11,7 @@ use crate::reader::BlobReader;
 use crate::site::Site;
 use crate::snapshots::{ledger_problems, load_snapshot};
 use anyhow::Result;
-use chancery_format::blob::open_blob;
+use chancery_format::blob::verify_blob_in_place;
 use chancery_format::keys::Keys;
 use chancery_format::pack::read_header;
 use chancery_format::tree::NodeKind;
@@ -284,21 +284,26 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
 /// wrong with it, if anything.
 fn read_pack(site: &Site, keys: &Keys, index: &Index, pack: &ObjectId) -> (Option<u64>, Result<(), String>) {
     match site.backend.get(ObjectKind::Pack, &pack.to_hex()) {
-        Ok(bytes) => (Some(bytes.len() as u64), verify_pack(keys, index, pack, &bytes)),
+        Ok(bytes) => (Some(bytes.len() as u64), verify_pack(keys, index, pack, bytes)),
         Err(e) => (None, Err(e.to_string())),
     }
 }
 
-fn verify_pack(keys: &Keys, index: &Index, pack: &ObjectId, bytes: &[u8]) -> Result<(), String> {
-    if ObjectId::of(bytes) != *pack {
+/// Verifies a pack read whole: its name, its header, and each blob, decrypted where it lies
+/// in `bytes` (which is not needed afterwards) and decompressed into one buffer reused from
+/// blob to blob.
+fn verify_pack(keys: &Keys, index: &Index, pack: &ObjectId, mut bytes: Vec<u8>) -> Result<(), String> {
+    if ObjectId::of(&bytes) != *pack {
         return Err("content does not match its name (corrupted, truncated or altered)".into());
     }
-    let entries = read_header(keys, bytes).map_err(|e| format!("header: {e}"))?;
+    let entries = read_header(keys, &bytes).map_err(|e| format!("header: {e}"))?;
+    let mut spare = Vec::new();
     for e in entries {
         let sealed = bytes
-            .get(e.offset as usize..(e.offset as usize + e.length as usize))
+            .get_mut(e.offset as usize..(e.offset as usize + e.length as usize))
             .ok_or("blob beyond end of pack")?;
-        open_blob(keys, e.kind, &e.id, sealed).map_err(|err| format!("blob {}: {err}", e.id.short()))?;
+        verify_blob_in_place(keys, e.kind, &e.id, sealed, &mut spare)
+            .map_err(|err| format!("blob {}: {err}", e.id.short()))?;
         if index.get(&e.id).is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length)) {
             return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
         }
