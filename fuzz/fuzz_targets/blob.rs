@@ -54,7 +54,12 @@ fuzz_target!(|data: &[u8]| {
 
 /// `open_blob`'s result, after checking that the reusing and in-place variants (given spare
 /// buffers holding stale bytes) agree with it.
-fn open_blob(keys: &chancery_format::keys::Keys, kind: BlobKind, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
+fn open_blob(
+    keys: &chancery_format::keys::Keys,
+    kind: BlobKind,
+    id: &BlobId,
+    sealed: &[u8],
+) -> Result<Vec<u8>, FormatError> {
     let opened = chancery_format::blob::open_blob(keys, kind, id, sealed);
     let reused = open_blob_reusing(keys, kind, id, sealed.to_vec(), vec![0x5A; 64]);
     assert_eq!(reused.as_ref().ok(), opened.as_ref().ok());

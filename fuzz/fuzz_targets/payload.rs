@@ -2,7 +2,9 @@
 //! `unpack_payload_ref` and `unpack_payload_reusing`, which must agree with it.
 #![no_main]
 
-use chancery_format::compress::{pack_payload, unpack_payload, unpack_payload_ref, unpack_payload_reusing, MAX_BLOB_LEN};
+use chancery_format::compress::{
+    pack_payload, unpack_payload, unpack_payload_ref, unpack_payload_reusing, MAX_BLOB_LEN,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
