@@ -140,6 +140,17 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Reads a whole object; [`StoreError::NotFound`] if it does not exist.
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// [`Backend::get`] into `buf`, which then holds the whole object and nothing else. A
+    /// backend that can read into memory it is handed (a file) overrides it to reuse `buf`'s
+    /// allocation, so that a caller reading many objects one after another (`check` reading
+    /// packs) holds one buffer instead of leaving each freed one to the allocator. The default
+    /// replaces `buf` with what [`Backend::get`] returns. On an error `buf`'s content is
+    /// unspecified.
+    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        *buf = self.get(kind, name)?;
+        Ok(())
+    }
+
     /// Reads bytes `[offset, offset + len)` of an object. A range reaching past the end returns
     /// the part that exists, possibly empty; it is not an error. [`StoreError::NotFound`] if the
     /// object does not exist.
@@ -197,6 +208,9 @@ macro_rules! forward_backend {
             }
             fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
                 (**self).get(kind, name)
+            }
+            fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+                (**self).get_into(kind, name, buf)
             }
             fn get_range(
                 &self,

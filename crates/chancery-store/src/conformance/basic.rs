@@ -13,6 +13,7 @@ pub fn check_round_trip(backend: &dyn Backend) {
             let bytes = pattern(i as u64 * 10 + kind as u64, 100 + i);
             ok(backend.put(kind, name, &bytes), "put");
             assert_eq!(ok(backend.get(kind, name), "get"), bytes, "get {kind} {name}");
+            check_get_into(backend, kind, name, &bytes);
             assert_eq!(ok(backend.stat(kind, name), "stat"), Some(bytes.len() as u64));
         }
     }
@@ -20,6 +21,16 @@ pub fn check_round_trip(backend: &dyn Backend) {
         let mut expected: Vec<String> = cases.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(names(backend, kind), expected, "list {kind} after round trips");
+    }
+}
+
+/// `get_into` leaves exactly the object in the buffer, whatever the buffer held before:
+/// more bytes than the object, fewer, none.
+fn check_get_into(backend: &dyn Backend, kind: ObjectKind, name: &str, bytes: &[u8]) {
+    let held = [vec![0xAA; bytes.len() * 2 + 1], vec![0x55; bytes.len() / 2], Vec::new()];
+    for mut buf in held {
+        ok(backend.get_into(kind, name, &mut buf), "get_into");
+        assert_eq!(buf, bytes, "get_into {kind} {name}");
     }
 }
 
@@ -43,6 +54,7 @@ pub fn check_put_parts(backend: &dyn Backend) {
 pub fn check_empty_object(backend: &dyn Backend) {
     ok(backend.put(ObjectKind::Pack, "empty", b""), "put empty");
     assert_eq!(ok(backend.get(ObjectKind::Pack, "empty"), "get"), b"");
+    check_get_into(backend, ObjectKind::Pack, "empty", b"");
     assert_eq!(ok(backend.get_range(ObjectKind::Pack, "empty", 0, 10), "get_range"), b"");
     assert_eq!(ok(backend.get_range(ObjectKind::Pack, "empty", 5, 10), "get_range"), b"");
     assert_eq!(ok(backend.stat(ObjectKind::Pack, "empty"), "stat"), Some(0));
@@ -162,6 +174,7 @@ pub fn check_not_found_is_typed(backend: &dyn Backend) {
     for kind in ObjectKind::ALL {
         let errors = [
             backend.get(kind, "missing").err(),
+            backend.get_into(kind, "missing", &mut Vec::new()).err(),
             backend.get_range(kind, "missing", 0, 10).err(),
             backend.get_ranges(kind, "missing", &[(0, 10), (20, 5)]).err(),
         ];

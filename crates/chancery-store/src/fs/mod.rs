@@ -276,13 +276,14 @@ impl Backend for FsBackend {
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = Vec::new();
+        self.get_into(kind, name, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
         validate_name(name)?;
-        let path = self.object_path(kind, name);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing(kind, name)),
-            Err(e) => Err(self.fail(e, &path, "reading")),
-        }
+        self.read_whole_into(kind, name, buf)
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

@@ -3,7 +3,7 @@
 use std::fs;
 use std::io;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{fan_out, FsBackend};
 use crate::name::is_valid_name;
@@ -22,13 +22,8 @@ impl FsBackend {
         Ok(read.pop().unwrap_or_default())
     }
 
-    /// Bytes of each `(offset, len)` range of an object, through one open file.
-    pub(super) fn read_ranges(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        ranges: &[(u64, u64)],
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// An object's file opened for reading, its size, and its path (for messages).
+    fn open_object(&self, kind: ObjectKind, name: &str) -> Result<(fs::File, u64, PathBuf), StoreError> {
         let path = self.object_path(kind, name);
         let file = match fs::File::open(&path) {
             Ok(file) => file,
@@ -36,6 +31,34 @@ impl FsBackend {
             Err(e) => return Err(self.fail(e, &path, "opening")),
         };
         let size = file.metadata().map_err(|e| self.fail(e, &path, "looking up"))?.len();
+        Ok((file, size, path))
+    }
+
+    /// The whole object into `buf`, reusing its allocation; `name` is validated.
+    pub(super) fn read_whole_into(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (file, size, path) = self.open_object(kind, name)?;
+        buf.clear();
+        // Reserved before reading, so that a buffer already large enough is never reallocated;
+        // `read_to_end` then fills the spare capacity without zeroing it first.
+        buf.try_reserve(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|e| self.fail(io::Error::new(io::ErrorKind::OutOfMemory, e), &path, "reading"))?;
+        (&file).read_to_end(buf).map_err(|e| self.fail(e, &path, "reading"))?;
+        Ok(())
+    }
+
+    /// Bytes of each `(offset, len)` range of an object, through one open file.
+    pub(super) fn read_ranges(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (file, size, path) = self.open_object(kind, name)?;
         let read = |&(offset, len): &(u64, u64)| read_at(&file, size, offset, len);
         ranges.iter().map(read).collect::<io::Result<_>>().map_err(|e| self.fail(e, &path, "reading"))
     }
