@@ -241,16 +241,32 @@ impl RemoteBackend {
     /// gathers the body's chunks and then joins them, and a `to_vec` copied that again: three
     /// copies of each range were alive at once, which in a restore from a site server put
     /// the peak memory 50 MiB above a restore from a local folder.
-    fn bytes(&self, mut response: Response) -> Result<Vec<u8>, StoreError> {
+    fn bytes(&self, response: Response) -> Result<Vec<u8>, StoreError> {
+        let mut body = Vec::new();
+        self.bytes_into(response, &mut body)?;
+        Ok(body)
+    }
+
+    /// The response's body into `body`, replacing what it held and reusing its allocation.
+    fn bytes_into(&self, mut response: Response, body: &mut Vec<u8>) -> Result<(), StoreError> {
         // The length is the site's word: a reservation beyond the largest range we ask for
         // grows as the bytes really come instead.
         let reserve = response.content_length().unwrap_or(0).min(MAX_BODY_RESERVE);
-        let mut body = Vec::with_capacity(reserve as usize);
-        response.read_to_end(&mut body).map_err(|e| StoreError::Unavailable {
+        body.clear();
+        body.reserve(reserve as usize);
+        response.read_to_end(body).map_err(|e| StoreError::Unavailable {
             location: self.location(),
             reason: format!("reading the response body: {e}"),
         })?;
-        Ok(body)
+        Ok(())
+    }
+
+    /// The site's answer to a GET of a whole object, once it says 200.
+    fn get_whole(&self, kind: ObjectKind, name: &str) -> Result<Response, StoreError> {
+        chancery_store::validate_name(name)?;
+        let path = object_path(&self.site.tenant, kind.dir_name(), name);
+        let response = self.send(Method::GET, &path, b"", None)?;
+        self.expect(response, &[StatusCode::OK], kind, name)
     }
 }
 
@@ -281,11 +297,11 @@ impl Backend for RemoteBackend {
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
-        chancery_store::validate_name(name)?;
-        let path = object_path(&self.site.tenant, kind.dir_name(), name);
-        let response = self.send(Method::GET, &path, b"", None)?;
-        let response = self.expect(response, &[StatusCode::OK], kind, name)?;
-        self.bytes(response)
+        self.bytes(self.get_whole(kind, name)?)
+    }
+
+    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.bytes_into(self.get_whole(kind, name)?, buf)
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

@@ -144,9 +144,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// backend that can read into memory it is handed (a file) overrides it to reuse `buf`'s
     /// allocation, so that a caller reading many objects one after another (`check` reading
     /// packs) holds one buffer instead of leaving each freed one to the allocator. The default
-    /// replaces `buf` with what [`Backend::get`] returns. On an error `buf`'s content is
+    /// frees `buf` first (so that the object before and the one read are never held at once),
+    /// then replaces it with what [`Backend::get`] returns. On an error `buf`'s content is
     /// unspecified.
     fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        *buf = Vec::new();
         *buf = self.get(kind, name)?;
         Ok(())
     }

@@ -44,7 +44,8 @@ impl Schedule {
     }
 }
 
-/// Limits the average rate of `put` (upload) and of `get`/`get_range` (download) of a backend.
+/// Limits the average rate of `put` (upload) and of `get`/`get_into`/`get_range` (download) of
+/// a backend.
 #[derive(Debug)]
 pub struct ThrottledBackend<B> {
     inner: B,
@@ -101,6 +102,14 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.get(kind, name).map(|b| self.after_download(b))
+    }
+
+    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.inner.get_into(kind, name, buf)?;
+        if let Some(schedule) = &self.download {
+            schedule.pace(buf.len() as u64);
+        }
+        Ok(())
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
@@ -162,5 +171,46 @@ mod tests {
         assert!(booked > Instant::now() - Duration::from_secs(1), "all four puts were booked");
         assert!(store.download.is_none());
         assert_eq!(store.get(ObjectKind::Pack, "p0").unwrap().len(), 1024);
+    }
+
+    type Read<'a> = &'a dyn Fn(&ThrottledBackend<MemoryBackend>);
+
+    #[test]
+    fn every_kind_of_read_books_its_bytes() {
+        let store = ThrottledBackend::new(MemoryBackend::new(), None, Some(1000));
+        store.put(ObjectKind::Pack, "p", &[7; 100]).unwrap();
+        let next = || *store.download.as_ref().unwrap().next.lock().unwrap();
+        let booked_by = |read: Read| {
+            let before = next();
+            read(&store);
+            next().saturating_duration_since(before)
+        };
+        let reads: [(&str, Read); 3] = [
+            ("get", &|s| assert_eq!(s.get(ObjectKind::Pack, "p").unwrap().len(), 100)),
+            ("get_into", &|s| {
+                let mut buf = vec![1; 500];
+                s.get_into(ObjectKind::Pack, "p", &mut buf).unwrap();
+                assert_eq!(buf, [7; 100]);
+            }),
+            ("get_range", &|s| assert_eq!(s.get_range(ObjectKind::Pack, "p", 0, 100).unwrap().len(), 100)),
+        ];
+        for (what, read) in reads {
+            // 100 bytes at 1000 bytes/s: the schedule moves on by 100 ms.
+            let moved = booked_by(read);
+            assert!(moved >= Duration::from_millis(90), "{what} booked {moved:?}");
+        }
+    }
+
+    #[test]
+    fn get_into_reads_into_the_callers_buffer_through_the_wrapper() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = crate::FsBackend::create(dir.path().join("site")).unwrap();
+        let store = ThrottledBackend::new(folder, None, Some(1 << 30));
+        store.put(ObjectKind::Pack, "p", &[7; 4096]).unwrap();
+        let mut buf = Vec::with_capacity(1 << 20);
+        let room = buf.as_ptr();
+        store.get_into(ObjectKind::Pack, "p", &mut buf).unwrap();
+        assert_eq!(buf, [7; 4096]);
+        assert_eq!(buf.as_ptr(), room, "the folder's read went into a new allocation");
     }
 }

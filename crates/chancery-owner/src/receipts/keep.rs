@@ -73,6 +73,10 @@ impl<B: ReceiptSource> Backend for KeepReceipts<B> {
         self.inner.get(kind, name)
     }
 
+    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.inner.get_into(kind, name, buf)
+    }
+
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         self.inner.get_range(kind, name, offset, len)
     }

@@ -25,9 +25,14 @@ pub fn check_round_trip(backend: &dyn Backend) {
 }
 
 /// `get_into` leaves exactly the object in the buffer, whatever the buffer held before:
-/// more bytes than the object, fewer, none.
+/// more bytes than the object, fewer, none (with room for them, or without).
 fn check_get_into(backend: &dyn Backend, kind: ObjectKind, name: &str, bytes: &[u8]) {
-    let held = [vec![0xAA; bytes.len() * 2 + 1], vec![0x55; bytes.len() / 2], Vec::new()];
+    let held = [
+        vec![0xAA; bytes.len() * 2 + 1],
+        vec![0x55; bytes.len() / 2],
+        Vec::with_capacity(bytes.len() * 2),
+        Vec::new(),
+    ];
     for mut buf in held {
         ok(backend.get_into(kind, name, &mut buf), "get_into");
         assert_eq!(buf, bytes, "get_into {kind} {name}");
@@ -136,6 +141,7 @@ pub fn check_invalid_names_rejected(backend: &dyn Backend) {
         let results = [
             ("put", backend.put(kind, name, b"x").err()),
             ("get", backend.get(kind, name).err()),
+            ("get_into", backend.get_into(kind, name, &mut Vec::new()).err()),
             ("get_range", backend.get_range(kind, name, 0, 1).err()),
             ("get_ranges", backend.get_ranges(kind, name, &[(0, 1)]).err()),
             ("stat", backend.stat(kind, name).err()),

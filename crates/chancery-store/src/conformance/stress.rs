@@ -42,12 +42,16 @@ pub fn check_many_objects(backend: &dyn Backend) {
     }
 }
 
-/// A 20 MiB object survives whole, and ranges deep inside it are exact.
+/// A 20 MiB object survives whole, read alone or into a buffer that held less, and ranges deep
+/// inside it are exact.
 pub fn check_large_object(backend: &dyn Backend) {
     let bytes = pattern(20, 20 << 20);
     ok(backend.put(ObjectKind::Pack, "big", &bytes), "put of 20 MiB");
     assert_eq!(ok(backend.stat(ObjectKind::Pack, "big"), "stat"), Some(bytes.len() as u64));
     assert!(ok(backend.get(ObjectKind::Pack, "big"), "get") == bytes, "20 MiB object changed");
+    let mut reused = pattern(21, 1 << 20);
+    ok(backend.get_into(ObjectKind::Pack, "big", &mut reused), "get_into of 20 MiB");
+    assert!(reused == bytes, "20 MiB object read into a buffer that held 1 MiB changed");
     let (offset, len) = (13 << 20, 3 << 20);
     let range = ok(backend.get_range(ObjectKind::Pack, "big", offset as u64, len as u64), "range");
     assert!(range == bytes[offset..offset + len], "range inside a large object is wrong");

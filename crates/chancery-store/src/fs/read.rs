@@ -1,4 +1,4 @@
-//! Reading for [`FsBackend`]: ranges and listings.
+//! Reading for [`FsBackend`]: whole objects, ranges and listings.
 
 use std::fs;
 use std::io;
