@@ -241,24 +241,16 @@ impl RemoteBackend {
     /// gathers the body's chunks and then joins them, and a `to_vec` copied that again: three
     /// copies of each range were alive at once, which in a restore from a site server put
     /// the peak memory 50 MiB above a restore from a local folder.
-    fn bytes(&self, response: Response) -> Result<Vec<u8>, StoreError> {
-        let mut body = Vec::new();
-        self.bytes_into(response, &mut body)?;
-        Ok(body)
-    }
-
-    /// The response's body into `body`, replacing what it held and reusing its allocation.
-    fn bytes_into(&self, mut response: Response, body: &mut Vec<u8>) -> Result<(), StoreError> {
+    fn bytes(&self, mut response: Response) -> Result<Vec<u8>, StoreError> {
         // The length is the site's word: a reservation beyond the largest range we ask for
         // grows as the bytes really come instead.
         let reserve = response.content_length().unwrap_or(0).min(MAX_BODY_RESERVE);
-        body.clear();
-        body.reserve(reserve as usize);
-        response.read_to_end(body).map_err(|e| StoreError::Unavailable {
+        let mut body = Vec::with_capacity(reserve as usize);
+        response.read_to_end(&mut body).map_err(|e| StoreError::Unavailable {
             location: self.location(),
             reason: format!("reading the response body: {e}"),
         })?;
-        Ok(())
+        Ok(body)
     }
 
     /// The site's answer to a GET of a whole object, once it says 200.
@@ -300,8 +292,12 @@ impl Backend for RemoteBackend {
         self.bytes(self.get_whole(kind, name)?)
     }
 
-    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-        self.bytes_into(self.get_whole(kind, name)?, buf)
+    fn get_reader(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, StoreError> {
+        Ok(Box::new(self.get_whole(kind, name)?))
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

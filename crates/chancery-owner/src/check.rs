@@ -13,7 +13,8 @@ use crate::snapshots::{ledger_problems, load_snapshot};
 use anyhow::Result;
 use chancery_format::blob::verify_blob_in_place;
 use chancery_format::keys::Keys;
-use chancery_format::pack::read_header;
+use chancery_format::pack::PackEntry;
+use chancery_format::pack_walk::walk_pack;
 use chancery_format::tree::NodeKind;
 use chancery_format::{BlobId, ObjectId};
 use chancery_store::ObjectKind;
@@ -254,16 +255,16 @@ impl SiteRun<'_> {
 /// server on loopback, one core busy.
 const PACKS_AT_ONCE: usize = 4;
 
-/// What one thread of `check` reuses from pack to pack: the pack read whole, and the buffer
-/// its blobs are decompressed into. Reused rather than allocated per pack, so that `check`
-/// holds two buffers per thread, each as large as the largest pack (or blob) read, whatever
-/// the allocator does with freed blocks of that size: glibc keeps some and returns others,
-/// and a 2 GiB random file's check peaked at 83-90 MiB over 8 runs with a fresh `Vec` per
-/// pack, 74 MiB (the Argon2id floor) in every run with these. (A backend that cannot read into
-/// a buffer, S3's, frees it and hands a new one back: one pack per thread, as before.)
+/// What one thread of `check` reuses from pack to pack: the window a pack is read through
+/// (`walk_pack`), and the buffer its blobs are decompressed into. A pack is never held whole:
+/// a thread holds a 1 MiB window (or the largest sealed blob) and the largest blob opened.
+/// Check's own memory (RSS sampled once the key is open, without Argon2id's 64 MiB), 4 GiB of
+/// random data, 3 runs each: each 16 MiB pack read whole into a fresh `Vec`, 68-69 MiB from a
+/// folder and 93-100 MiB through a site server (as glibc kept or returned freed packs); into
+/// one buffer kept per thread, 44 and 52 MiB; streamed, 15-16 and 21-22 MiB.
 #[derive(Default)]
 struct PackBuffers {
-    pack: Vec<u8>,
+    window: Vec<u8>,
     blob: Vec<u8>,
 }
 
@@ -296,9 +297,10 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&mut PackBuffers, &T) -
     done.into_iter().map(|(_, result)| result).collect()
 }
 
-/// Reads `pack` whole and checks it against its name, its header and each of its blobs (and
-/// the index's word on where they lie): the bytes read, if it could be read, and what is
-/// wrong with it, if anything.
+/// Reads `pack` front to back and checks it against its name, its header and each of its
+/// blobs (and the index's word on where they lie): the bytes read, if it could be read to its
+/// end, and what is wrong with it, if anything. A pack that does not match its name is
+/// reported as such, whatever else the walk found in it.
 fn read_pack(
     site: &Site,
     keys: &Keys,
@@ -306,37 +308,39 @@ fn read_pack(
     pack: &ObjectId,
     buffers: &mut PackBuffers,
 ) -> (Option<u64>, Result<(), String>) {
-    match site.backend.get_into(ObjectKind::Pack, &pack.to_hex(), &mut buffers.pack) {
-        Ok(()) => {
-            let verdict = verify_pack(keys, index, pack, &mut buffers.pack, &mut buffers.blob);
-            (Some(buffers.pack.len() as u64), verdict)
-        }
-        Err(e) => (None, Err(e.to_string())),
+    let PackBuffers { window, blob } = buffers;
+    let walked =
+        site.backend.get_reader(ObjectKind::Pack, &pack.to_hex()).map_err(|e| e.to_string()).and_then(
+            |source| {
+                let check_blob =
+                    |e: &PackEntry, sealed: &mut [u8]| verify_blob(keys, index, pack, e, sealed, blob);
+                walk_pack(keys, source, window, check_blob).map_err(|e| format!("reading: {e}"))
+            },
+        );
+    match walked {
+        Ok(walked) if walked.id != *pack => (
+            Some(walked.len),
+            Err("content does not match its name (corrupted, truncated or altered)".into()),
+        ),
+        Ok(walked) => (Some(walked.len), walked.verdict.map_err(|e| e.to_string())),
+        Err(e) => (None, Err(e)),
     }
 }
 
-/// Verifies a pack read whole: its name, its header, and each blob, decrypted where it lies
-/// in `bytes` (which is not needed afterwards) and decompressed into `spare`.
-fn verify_pack(
+/// Verifies one blob of `pack`: opened where it lies (`sealed`, not needed afterwards),
+/// decompressed into `spare`, and where the index places it.
+fn verify_blob(
     keys: &Keys,
     index: &Index,
     pack: &ObjectId,
-    bytes: &mut [u8],
+    e: &PackEntry,
+    sealed: &mut [u8],
     spare: &mut Vec<u8>,
 ) -> Result<(), String> {
-    if ObjectId::of(bytes) != *pack {
-        return Err("content does not match its name (corrupted, truncated or altered)".into());
-    }
-    let entries = read_header(keys, bytes).map_err(|e| format!("header: {e}"))?;
-    for e in entries {
-        let sealed = bytes
-            .get_mut(e.offset as usize..(e.offset as usize + e.length as usize))
-            .ok_or("blob beyond end of pack")?;
-        verify_blob_in_place(keys, e.kind, &e.id, sealed, spare)
-            .map_err(|err| format!("blob {}: {err}", e.id.short()))?;
-        if index.get(&e.id).is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length)) {
-            return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
-        }
+    verify_blob_in_place(keys, e.kind, &e.id, sealed, spare)
+        .map_err(|err| format!("blob {}: {err}", e.id.short()))?;
+    if index.get(&e.id).is_some_and(|l| l.pack == *pack && (l.offset, l.length) != (e.offset, e.length)) {
+        return Err(format!("blob {} lies elsewhere than its index file says", e.id.short()));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The [`Backend`] trait, its durability contract, and the small types it speaks in.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use crate::{SharedParts, StoreError};
@@ -140,17 +141,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Reads a whole object; [`StoreError::NotFound`] if it does not exist.
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError>;
 
-    /// [`Backend::get`] into `buf`, which then holds the whole object and nothing else. A
-    /// backend that can read into memory it is handed (a file) overrides it to reuse `buf`'s
-    /// allocation, so that a caller reading many objects one after another (`check` reading
-    /// packs) holds one buffer instead of leaving each freed one to the allocator. The default
-    /// frees `buf` first (so that the object before and the one read are never held at once),
-    /// then replaces it with what [`Backend::get`] returns. On an error `buf`'s content is
-    /// unspecified.
-    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-        *buf = Vec::new();
-        *buf = self.get(kind, name)?;
-        Ok(())
+    /// A whole object as a stream, for a caller that goes through it front to back and need
+    /// not hold it all (`check` reading packs through a window). [`StoreError::NotFound`] and
+    /// the like come when it is opened; a failure while reading is the reader's `io::Error`.
+    /// The default reads the object with [`Backend::get`] and reads out of that; a folder and
+    /// the site server's client stream it.
+    fn get_reader(&self, kind: ObjectKind, name: &str) -> Result<Box<dyn io::Read + Send + '_>, StoreError> {
+        Ok(Box::new(io::Cursor::new(self.get(kind, name)?)))
     }
 
     /// Reads bytes `[offset, offset + len)` of an object. A range reaching past the end returns
@@ -211,8 +208,8 @@ macro_rules! forward_backend {
             fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
                 (**self).get(kind, name)
             }
-            fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-                (**self).get_into(kind, name, buf)
+            fn get_reader(&self, kind: ObjectKind, name: &str) -> Result<Box<dyn std::io::Read + Send + '_>, StoreError> {
+                (**self).get_reader(kind, name)
             }
             fn get_range(
                 &self,

@@ -73,8 +73,12 @@ impl<B: ReceiptSource> Backend for KeepReceipts<B> {
         self.inner.get(kind, name)
     }
 
-    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-        self.inner.get_into(kind, name, buf)
+    fn get_reader(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, StoreError> {
+        self.inner.get_reader(kind, name)
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

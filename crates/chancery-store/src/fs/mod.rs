@@ -276,14 +276,14 @@ impl Backend for FsBackend {
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
-        let mut bytes = Vec::new();
-        self.get_into(kind, name, &mut bytes)?;
-        Ok(bytes)
+        validate_name(name)?;
+        self.read_whole(kind, name)
     }
 
-    fn get_into(&self, kind: ObjectKind, name: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+    fn get_reader(&self, kind: ObjectKind, name: &str) -> Result<Box<dyn io::Read + Send + '_>, StoreError> {
         validate_name(name)?;
-        self.read_whole_into(kind, name, buf)
+        let (file, _, _) = self.open_object(kind, name)?;
+        Ok(Box::new(file))
     }
 
     fn get_range(&self, kind: ObjectKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

@@ -23,7 +23,11 @@ impl FsBackend {
     }
 
     /// An object's file opened for reading, its size, and its path (for messages).
-    fn open_object(&self, kind: ObjectKind, name: &str) -> Result<(fs::File, u64, PathBuf), StoreError> {
+    pub(super) fn open_object(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<(fs::File, u64, PathBuf), StoreError> {
         let path = self.object_path(kind, name);
         let file = match fs::File::open(&path) {
             Ok(file) => file,
@@ -34,21 +38,16 @@ impl FsBackend {
         Ok((file, size, path))
     }
 
-    /// The whole object into `buf`, reusing its allocation; `name` is validated.
-    pub(super) fn read_whole_into(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
+    /// The whole object; `name` is validated.
+    pub(super) fn read_whole(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
         let (file, size, path) = self.open_object(kind, name)?;
-        buf.clear();
-        // Reserved before reading, so that a buffer already large enough is never reallocated;
-        // `read_to_end` then fills the spare capacity without zeroing it first.
-        buf.try_reserve(usize::try_from(size).unwrap_or(usize::MAX))
+        // Reserved before reading: `read_to_end` then fills the room without zeroing it first.
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
             .map_err(|e| self.fail(io::Error::new(io::ErrorKind::OutOfMemory, e), &path, "reading"))?;
-        (&file).read_to_end(buf).map_err(|e| self.fail(e, &path, "reading"))?;
-        Ok(())
+        (&file).read_to_end(&mut bytes).map_err(|e| self.fail(e, &path, "reading"))?;
+        Ok(bytes)
     }
 
     /// Bytes of each `(offset, len)` range of an object, through one open file.
