@@ -193,7 +193,9 @@ impl<R: Read> Window<'_, R> {
     /// Appends up to `n` bytes from the source and hashes them; fewer means the source ended.
     fn read_more(&mut self, n: usize) -> io::Result<()> {
         let old = self.buf.len();
-        self.buf.reserve(n);
+        // Room for one window at most: a length from a header (or a prefix not yet
+        // authenticated) reserves nothing before its bytes arrive.
+        self.buf.reserve(n.min(self.window));
         let got = (&mut self.source).take(n as u64).read_to_end(self.buf)?;
         self.eof = got < n;
         self.hasher.update(&self.buf[old..]);
