@@ -277,7 +277,12 @@ impl Backend for FsBackend {
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
         validate_name(name)?;
-        self.read_whole(kind, name)
+        let path = self.object_path(kind, name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing(kind, name)),
+            Err(e) => Err(self.fail(e, &path, "reading")),
+        }
     }
 
     fn get_reader(&self, kind: ObjectKind, name: &str) -> Result<Box<dyn io::Read + Send + '_>, StoreError> {

@@ -1,4 +1,4 @@
-//! Reading for [`FsBackend`]: whole objects, ranges and listings.
+//! Reading for [`FsBackend`]: ranges and listings.
 
 use std::fs;
 use std::io;
@@ -36,18 +36,6 @@ impl FsBackend {
         };
         let size = file.metadata().map_err(|e| self.fail(e, &path, "looking up"))?.len();
         Ok((file, size, path))
-    }
-
-    /// The whole object; `name` is validated.
-    pub(super) fn read_whole(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {
-        let (file, size, path) = self.open_object(kind, name)?;
-        // Reserved before reading: `read_to_end` then fills the room without zeroing it first.
-        let mut bytes = Vec::new();
-        bytes
-            .try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
-            .map_err(|e| self.fail(io::Error::new(io::ErrorKind::OutOfMemory, e), &path, "reading"))?;
-        (&file).read_to_end(&mut bytes).map_err(|e| self.fail(e, &path, "reading"))?;
-        Ok(bytes)
     }
 
     /// Bytes of each `(offset, len)` range of an object, through one open file.
