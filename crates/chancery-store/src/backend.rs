@@ -144,8 +144,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// A whole object as a stream, for a caller that goes through it front to back and need
     /// not hold it all (`check` reading packs through a window). [`StoreError::NotFound`] and
     /// the like come when it is opened; a failure while reading is the reader's `io::Error`.
-    /// The default reads the object with [`Backend::get`] and reads out of that; a folder and
-    /// the site server's client stream it.
+    /// The default reads the object with [`Backend::get`] and reads out of that; a folder, S3
+    /// and the site server's client stream it.
     fn get_reader(&self, kind: ObjectKind, name: &str) -> Result<Box<dyn io::Read + Send + '_>, StoreError> {
         Ok(Box::new(io::Cursor::new(self.get(kind, name)?)))
     }

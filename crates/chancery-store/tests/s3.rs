@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
+use chancery_store::s3::STREAM_BATCH;
 use chancery_store::{conformance, Backend, ObjectKind, S3Backend, S3Config, StoreError};
 use chancery_testkit::{retry, Garage, REGION};
 
@@ -79,4 +80,29 @@ fn garage_ignores_conditional_creates() {
         let second = store.put_opts(&path, b"second".to_vec().into(), create()).await;
         assert!(second.is_ok(), "Garage now refuses a second create: {second:?}");
     });
+}
+
+/// A large object is streamed a batch at a time, never held whole, and a store that goes away
+/// in the middle of the body makes the read fail instead of ending it short.
+#[test]
+fn objects_stream_in_batches_and_a_cut_body_is_an_error() {
+    use std::io::Read;
+    let (garage, root) = start();
+    let bytes = chancery_testkit::noise(48 << 20, 5);
+    root.put(ObjectKind::Pack, "big", &bytes).unwrap();
+    let mut reader = root.get_stream(ObjectKind::Pack, "big").unwrap();
+    let (mut read, mut piece) = (Vec::new(), vec![0; 64 << 10]);
+    while read.len() < 16 << 20 {
+        let n = reader.read(&mut piece).unwrap();
+        assert!(n > 0, "the stream ended after {} bytes", read.len());
+        read.extend_from_slice(&piece[..n]);
+        let held = reader.buffered();
+        assert!(held <= 2 * STREAM_BATCH, "{held} bytes held after {} read", read.len());
+    }
+    assert!(read == bytes[..read.len()], "the streamed bytes differ");
+
+    drop(garage);
+    let cut = reader.read_to_end(&mut read).expect_err("a body cut short read as whole");
+    assert!(cut.to_string().contains("pack big"), "{cut}");
+    assert!(read.len() < bytes.len());
 }
