@@ -11,7 +11,19 @@ use std::io::{Error, ErrorKind};
 /// The typed error for a response with an unexpected status.
 pub fn status_error(location: &str, kind: ObjectKind, name: &str, response: Response) -> StoreError {
     let status = response.status();
-    let message = server_message(response);
+    let body = response.bytes().unwrap_or_default();
+    status_error_text(location, kind, name, status, &body)
+}
+
+/// [`status_error`] of an answer already read: its status and body.
+pub fn status_error_text(
+    location: &str,
+    kind: ObjectKind,
+    name: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> StoreError {
+    let message = server_message(body);
     let location = location.to_string();
     match status {
         StatusCode::NOT_FOUND => StoreError::NotFound { location, kind, name: name.into() },
@@ -36,13 +48,14 @@ pub fn status_error(location: &str, kind: ObjectKind, name: &str, response: Resp
     }
 }
 
-fn server_message(response: Response) -> String {
+fn server_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Body {
         error: String,
     }
-    let text = response.text().unwrap_or_default();
-    serde_json::from_str::<Body>(&text).map(|b| b.error).unwrap_or(text)
+    serde_json::from_slice::<Body>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
 }
 
 /// The typed error for a failed connection or transfer.

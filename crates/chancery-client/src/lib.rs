@@ -12,6 +12,7 @@ mod audit_log;
 mod errors;
 mod governance;
 mod proof;
+mod upload;
 mod witness;
 
 pub use proof::{ProveError, ProvedRange};
@@ -22,46 +23,23 @@ use chancery_protocol::auth::{sign_request_hashed, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
 use chancery_protocol::{list_path, object_path, sync_path};
 use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
-use errors::{status_error, transport_error};
+use errors::{status_error, status_error_text, transport_error};
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{CONTENT_LENGTH, RANGE};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, RANGE};
 use reqwest::{Method, StatusCode};
-use std::cell::RefCell;
 use std::io::Read;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use upload::Answer;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a request may take, body and answer included: a pack over a slow link.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The most a response's stated length reserves up front: a pack (16 MiB) or a restore's range
 /// (32 MiB) with room to spare.
 const MAX_BODY_RESERVE: u64 = 64 << 20;
-
-/// A pack joined from its parts, as a request body that the uploader gets back once sent.
-struct SharedBody(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for SharedBody {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-thread_local! {
-    /// This uploader thread's last request body: used again for its next pack once the
-    /// request let go of it, so that a backup does not ask the allocator for a new 16 MiB per
-    /// pack (glibc kept freed ones in pieces later packs could not use).
-    static BODY: RefCell<Option<Arc<Vec<u8>>>> = const { RefCell::new(None) };
-}
-
-/// `object` joined into one body: a request is sent from one buffer.
-fn joined_body(object: &SharedParts) -> Arc<Vec<u8>> {
-    BODY.with_borrow_mut(|kept| {
-        let mut buffer = kept.take().and_then(|body| Arc::try_unwrap(body).ok()).unwrap_or_default();
-        object.join_into(&mut buffer);
-        let body = Arc::new(buffer);
-        *kept = Some(body.clone());
-        body
-    })
-}
 
 /// TLS pinned to `site_key` that offers HTTP/1.1 alone: one connection per uploader or
 /// restore reader, each carrying one body at a time, needs no HTTP/2 framing and flow control.
@@ -98,6 +76,8 @@ pub struct RemoteBackend {
     site: RemoteSite,
     base: String,
     client: Client,
+    /// The async client that uploads packs from their parts (see `upload.rs`).
+    uploads: reqwest::Client,
     receipts: Mutex<Vec<Receipt>>,
     /// Seconds to add to this machine's clock when signing: learned from the site's
     /// `x-chancery-server-time` when it refuses a request for its time.
@@ -117,14 +97,22 @@ impl RemoteBackend {
         let unavailable = |reason: String| StoreError::Unavailable { location: location.clone(), reason };
         let tls = http1_tls(site.site_key).map_err(|e| unavailable(e.to_string()))?;
         let client = Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(Duration::from_secs(10))
+            .use_preconfigured_tls(tls.clone())
+            .connect_timeout(CONNECT_TIMEOUT)
             .http1_only()
-            .timeout(Duration::from_secs(600))
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| unavailable(e.to_string()))?;
+        let uploads = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http1_only()
+            .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| unavailable(e.to_string()))?;
         let base = site.url.trim_end_matches('/').to_string();
-        Ok(Self { site, base, client, receipts: Mutex::default(), clock_offset: AtomicI64::new(0) })
+        let clock_offset = AtomicI64::new(0);
+        Ok(Self { site, base, client, uploads, receipts: Mutex::default(), clock_offset })
     }
 
     /// Signs with this machine's clock plus `seconds` (for a machine whose clock is known to
@@ -166,17 +154,59 @@ impl RemoteBackend {
         range: Option<String>,
     ) -> Result<Response, StoreError> {
         let response = self.send_once(method.clone(), path, body.clone(), body_hash, range.clone())?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        if !self.learn_time(response.status(), response.headers()) {
             return Ok(response);
         }
-        let server_time = response
-            .headers()
-            .get(HEADER_SERVER_TIME)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        let Some(server_time) = server_time else { return Ok(response) };
-        self.clock_offset.store(server_time - unix_now(), Ordering::Relaxed);
         self.send_once(method, path, body, body_hash, range)
+    }
+
+    /// Whether `status` is a refusal for the time that says the site's clock: then its offset
+    /// to ours is kept, and the request is worth signing again.
+    fn learn_time(&self, status: StatusCode, headers: &HeaderMap) -> bool {
+        let server_time = headers.get(HEADER_SERVER_TIME).and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+        match server_time {
+            Some(time) if status == StatusCode::UNAUTHORIZED => {
+                self.clock_offset.store(time - unix_now(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The signature headers of a request, with this machine's clock and the offset learned.
+    fn signature(
+        &self,
+        method: &Method,
+        path: &str,
+        body_hash: &blake3::Hash,
+    ) -> [(&'static str, String); 4] {
+        let now = unix_now() + self.clock_offset.load(Ordering::Relaxed);
+        let signer = &self.site.signer;
+        let (owner, site) = (&self.site.owner_key, &self.site.site_key);
+        sign_request_hashed(owner, site, |m| signer(m), method.as_str(), path, body_hash, now)
+    }
+
+    /// Uploads `object` (a pack, `hash` its name's hash) from its parts, signed again once if
+    /// the site refuses it for its time.
+    fn upload(
+        &self,
+        path: &str,
+        object: &Arc<SharedParts>,
+        hash: &blake3::Hash,
+    ) -> Result<Answer, StoreError> {
+        let once = || {
+            let mut request = self.uploads.put(format!("{}{path}", self.base));
+            for (name, value) in self.signature(&Method::PUT, path, hash) {
+                request = request.header(name, value);
+            }
+            let sent = chancery_store::runtime::wait(upload::send_parts(request, object.clone()));
+            sent.map_err(|e| transport_error(&self.location(), e))
+        };
+        let answer = once()?;
+        if self.learn_time(answer.status, &answer.headers) {
+            return once();
+        }
+        Ok(answer)
     }
 
     fn send_once(
@@ -187,10 +217,7 @@ impl RemoteBackend {
         body_hash: &blake3::Hash,
         range: Option<String>,
     ) -> Result<Response, StoreError> {
-        let now = unix_now() + self.clock_offset.load(Ordering::Relaxed);
-        let signer = &self.site.signer;
-        let (owner, site) = (&self.site.owner_key, &self.site.site_key);
-        let headers = sign_request_hashed(owner, site, |m| signer(m), method.as_str(), path, body_hash, now);
+        let headers = self.signature(&method, path, body_hash);
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(name, value);
@@ -224,12 +251,25 @@ impl RemoteBackend {
         name: &str,
         size: u64,
     ) -> Result<(), StoreError> {
+        let body = self.bytes(response)?;
+        self.keep_receipt_bytes(&body, kind, name, size)
+    }
+
+    /// Verifies the receipt a site answered a put with, and keeps it.
+    fn keep_receipt_bytes(
+        &self,
+        body: &[u8],
+        kind: ObjectKind,
+        name: &str,
+        size: u64,
+    ) -> Result<(), StoreError> {
         let invalid = |why: String| StoreError::Io {
             location: self.location(),
             context: format!("receipt for {kind} {name}"),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
         };
-        let receipt: Receipt = response.json().map_err(|e| invalid(format!("unreadable receipt: {e}")))?;
+        let receipt: Receipt =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("unreadable receipt: {e}")))?;
         if !receipt.verify(&self.site.site_key, &self.site.tenant, kind.dir_name(), name, size) {
             return Err(invalid("the site's receipt does not verify against its pinned key".into()));
         }
@@ -278,14 +318,13 @@ impl Backend for RemoteBackend {
     fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         chancery_store::validate_name(name)?;
         let path = object_path(&self.site.tenant, kind.dir_name(), name);
-        let size = object.len();
-        let (body, hash) = (joined_body(&object), blake3::Hash::from_bytes(*object.blake3()));
-        // The parts are joined: let go of them now, not once the site answers.
+        let (size, hash) = (object.len(), blake3::Hash::from_bytes(*object.blake3()));
+        let answer = self.upload(&path, &object, &hash)?;
         drop(object);
-        let response =
-            self.send_body(Method::PUT, &path, Bytes::from_owner(SharedBody(body)), &hash, None)?;
-        let response = self.expect(response, &[StatusCode::OK, StatusCode::CREATED], kind, name)?;
-        self.keep_receipt(response, kind, name, size)
+        if ![StatusCode::OK, StatusCode::CREATED].contains(&answer.status) {
+            return Err(status_error_text(&self.location(), kind, name, answer.status, &answer.body));
+        }
+        self.keep_receipt_bytes(&answer.body, kind, name, size)
     }
 
     fn get(&self, kind: ObjectKind, name: &str) -> Result<Vec<u8>, StoreError> {

@@ -36,6 +36,8 @@ pub mod fault;
 pub mod fs;
 pub mod memory;
 mod name;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 #[cfg(feature = "s3")]
 pub mod s3;
 mod shared;

@@ -16,15 +16,13 @@
 //!   own rules (replication, fsync); `sync` therefore has nothing left to do.
 //! - **Listings** show only whole objects and are sorted here (S3 sorts by UTF-8 bytes too).
 //!
-//! The trait is blocking; `object_store` is async. Every call runs on one process-wide Tokio
-//! runtime that is never dropped, and the caller's thread waits for the result. That works from
-//! any thread (plain, a `spawn_blocking` worker, or even an async task, though an async caller
-//! should move the call to a blocking thread first, as the site server does).
+//! The trait is blocking; `object_store` is async. Every call runs on the process-wide runtime
+//! of [`crate::runtime`], and the caller's thread waits for the result.
 
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::name::validate_name;
+use crate::runtime::wait;
 use crate::{Backend, ObjectInfo, ObjectKind, StoreError};
 
 /// Where and how to reach a bucket. The secret is kept apart from what is written to files.
@@ -69,30 +68,6 @@ impl std::fmt::Debug for S3Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Backend").field("location", &self.location()).finish_non_exhaustive()
     }
-}
-
-/// The runtime that drives every S3 request of the process. It lives as long as the process:
-/// a Tokio runtime must not be dropped from inside another runtime's async context, which is
-/// where a server's last reference to a backend may well go away.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("chancery-s3")
-            .enable_all()
-            .build()
-            .expect("starting the S3 client's runtime")
-    })
-}
-
-/// Runs `future` on the S3 runtime and waits for it on this thread.
-fn wait<T: Send + 'static>(future: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime().spawn(async move {
-        let _ = tx.send(future.await);
-    });
-    rx.recv().expect("the S3 runtime dropped a request")
 }
 
 impl S3Backend {

@@ -2,8 +2,9 @@
 
 /// The bytes of one object as parts, in order, never joined: a backup's pack is its sealed
 /// header, each sealed blob and its padding, each part as the thread that made it allocated
-/// it. A folder writes the parts as they are, so that a pack is neither copied into one
-/// buffer nor held twice in memory; a backend that needs one buffer joins them.
+/// it. A folder writes the parts as they are, and a site server's client sends them as the
+/// frames of one request body, so that a pack is neither copied into one buffer nor held
+/// twice in memory.
 ///
 /// Shared between the sites a backup writes to (behind an `Arc`); each put drops its
 /// reference once it is done with the bytes.
@@ -22,6 +23,11 @@ impl SharedParts {
     pub fn new(parts: Vec<Vec<u8>>, blake3: [u8; 32]) -> Self {
         let len = parts.iter().map(|part| part.len() as u64).sum();
         Self { parts, len, blake3 }
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> &[Vec<u8>] {
+        &self.parts
     }
 
     /// The parts, in order, as slices.
@@ -48,15 +54,6 @@ impl SharedParts {
     pub fn into_parts(self) -> Vec<Vec<u8>> {
         self.parts
     }
-
-    /// The bytes joined into `buffer` (emptied first), for a backend that sends one buffer.
-    pub fn join_into(&self, buffer: &mut Vec<u8>) {
-        buffer.clear();
-        buffer.reserve_exact(self.len as usize);
-        for part in &self.parts {
-            buffer.extend_from_slice(part);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -69,9 +66,7 @@ mod tests {
         let hash = *blake3::hash(b"headblobpad").as_bytes();
         let shared = SharedParts::new(parts, hash);
         assert_eq!((shared.len(), shared.is_empty(), shared.blake3()), (11, false, &hash));
-        let mut joined = b"stale".to_vec();
-        shared.join_into(&mut joined);
-        assert_eq!(joined, b"headblobpad");
-        assert_eq!(shared.slices().concat(), joined);
+        assert_eq!(shared.slices().concat(), b"headblobpad");
+        assert_eq!(shared.parts()[2], b"blob");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// Who proves ranges of a site's packs.
 pub(super) enum Prover {
     /// A site server proves them: only the range and its hash path travel.
-    Server(RemoteBackend),
+    Server(Box<RemoteBackend>),
     /// A local folder has no server: the pack is read whole and the same proof made and
     /// checked here, which costs as much as reading it.
     Folder(Arc<dyn Backend>),
@@ -32,7 +32,7 @@ impl Prover {
     /// The prover for a site.
     pub fn for_site(site: &Site, owner: &OwnerIdentity) -> Result<Prover> {
         Ok(match site.config.endpoint {
-            Endpoint::Server { .. } => Prover::Server(remote_backend(&site.config, Some(owner))?),
+            Endpoint::Server { .. } => Prover::Server(Box::new(remote_backend(&site.config, Some(owner))?)),
             Endpoint::Dir { .. } => Prover::Folder(site.backend.clone()),
         })
     }
