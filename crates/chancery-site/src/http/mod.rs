@@ -11,6 +11,7 @@ mod observe;
 mod proof;
 mod put;
 mod range;
+mod stream;
 mod witness;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Authed;
 use super::error::{blocking, ApiError};
 use super::range::{content_range, resolve, RangeAnswer};
+use super::stream::object_body;
 use crate::roles::{is_recovery_key_name, recovery_may_read, Role, RECOVERY_KEY_PREFIX};
 use crate::state::Site;
 
@@ -51,7 +52,7 @@ pub(crate) fn object_id(path: &ObjectPath) -> Result<(ObjectKind, String), ApiEr
     Ok((kind, path.name.clone()))
 }
 
-/// `GET …/{kind}/{name}`: the object, or the one range asked for.
+/// `GET …/{kind}/{name}`: the object, streamed as it is read, or the one range asked for.
 pub(crate) async fn get_object(
     Path(path): Path<ObjectPath>,
     headers: HeaderMap,
@@ -60,25 +61,23 @@ pub(crate) async fn get_object(
     let (kind, name) = object_id(&path)?;
     require_read(&authed, kind)?;
     let size = stat(&authed, kind, &name).await?;
-    let range = resolve(headers.get(RANGE).and_then(|v| v.to_str().ok()), size);
-    let (start, len) = match range {
-        RangeAnswer::Full => (0, size),
-        RangeAnswer::Part { start, end } => (start, end - start + 1),
-        RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(size)),
-    };
-    let store = authed.store.clone();
-    let bytes =
-        blocking("reading an object", move || store.backend.get_range(kind, &name, start, len)).await?;
     let octets =
         [(CONTENT_TYPE, "application/octet-stream".to_string()), (ACCEPT_RANGES, "bytes".to_string())];
-    Ok(match range {
-        RangeAnswer::Part { start, end } => {
-            let end = start + (bytes.len() as u64).saturating_sub(1).min(end - start);
-            let header = [(CONTENT_RANGE, content_range(start, end, size))];
-            (StatusCode::PARTIAL_CONTENT, octets, header, bytes).into_response()
+    let store = authed.store.clone();
+    let (start, end) = match resolve(headers.get(RANGE).and_then(|v| v.to_str().ok()), size) {
+        RangeAnswer::Full => {
+            let body = object_body(store, kind, name, size).await?;
+            return Ok((StatusCode::OK, octets, body).into_response());
         }
-        _ => (StatusCode::OK, octets, bytes).into_response(),
-    })
+        RangeAnswer::Part { start, end } => (start, end),
+        RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(size)),
+    };
+    let len = end - start + 1;
+    let bytes =
+        blocking("reading an object", move || store.backend.get_range(kind, &name, start, len)).await?;
+    let end = start + (bytes.len() as u64).saturating_sub(1).min(end - start);
+    let header = [(CONTENT_RANGE, content_range(start, end, size))];
+    Ok((StatusCode::PARTIAL_CONTENT, octets, header, bytes).into_response())
 }
 
 fn unsatisfiable(size: u64) -> Response {
