@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use upload::Answer;
 
+/// The longest a connection to a site may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a request may take, body and answer included: a pack over a slow link.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -140,24 +141,11 @@ impl RemoteBackend {
         let body = Bytes::copy_from_slice(body);
         // Hashed once, even when the request is signed twice.
         let body_hash = blake3::hash(&body);
-        self.send_body(method, path, body, &body_hash, range)
-    }
-
-    /// [`Self::send`] of a body that is sent as it is, without a copy, and whose BLAKE3 hash
-    /// the caller has (a pack: its name).
-    fn send_body(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-        body_hash: &blake3::Hash,
-        range: Option<String>,
-    ) -> Result<Response, StoreError> {
-        let response = self.send_once(method.clone(), path, body.clone(), body_hash, range.clone())?;
+        let response = self.send_once(method.clone(), path, body.clone(), &body_hash, range.clone())?;
         if !self.learn_time(response.status(), response.headers()) {
             return Ok(response);
         }
-        self.send_once(method, path, body, body_hash, range)
+        self.send_once(method, path, body, &body_hash, range)
     }
 
     /// Whether `status` is a refusal for the time that says the site's clock: then its offset
