@@ -1,8 +1,9 @@
 //! One process-wide Tokio runtime for backends whose clients are async inside a blocking
 //! [`crate::Backend`]: the S3 backend's requests, and the uploads of a site server's client
 //! (`chancery-client`). The caller's thread waits for the result, which works from any thread
-//! (plain, a `spawn_blocking` worker, or even an async task, though an async caller should
-//! move the call to a blocking thread first, as the site server does).
+//! but the runtime's own workers (a plain thread, a `spawn_blocking` worker, another runtime's
+//! task, though an async caller should move the call to a blocking thread first, as the site
+//! server does). Nothing run on this runtime calls [`wait`].
 
 use std::future::Future;
 use std::sync::OnceLock;

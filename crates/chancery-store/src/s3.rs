@@ -19,14 +19,11 @@
 //! The trait is blocking; `object_store` is async. Every call runs on the process-wide runtime
 //! of [`crate::runtime`], and the caller's thread waits for the result.
 
-use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
@@ -36,7 +33,10 @@ use zeroize::Zeroizing;
 
 use crate::name::validate_name;
 use crate::runtime::wait;
+
+mod reader;
 use crate::{Backend, ObjectInfo, ObjectKind, StoreError};
+pub use reader::{S3Reader, STREAM_BATCH};
 
 /// Where and how to reach a bucket. The secret is kept apart from what is written to files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,80 +197,12 @@ impl S3Backend {
     /// a failure later in the body is the reader's `io::Error`.
     pub fn get_stream(&self, kind: ObjectKind, name: &str) -> Result<S3Reader, StoreError> {
         let path = self.path(kind, name)?;
-        let store = self.store.clone();
-        let opened = wait(async move { store.get(&path).await.map(|got| got.into_stream()) });
-        let stream = opened.map_err(|e| self.error(e, kind, name, "reading"))?;
+        let (store, at) = (self.store.clone(), path.clone());
+        let opened = wait(async move { store.get(&at).await });
+        let got = opened.map_err(|e| self.error(e, kind, name, "reading"))?;
         let what = format!("{kind} {name} at {}", self.location());
-        Ok(S3Reader { stream: Some(stream), batch: VecDeque::new(), what })
+        Ok(S3Reader::new(self.store.clone(), path, got, what))
     }
-}
-
-/// How much of a body a streamed read gathers per trip to the S3 runtime: large enough that
-/// the trips cost nothing next to the bytes (16 per pack), small enough that a check reading
-/// several packs at once holds little of each.
-pub const STREAM_BATCH: usize = 1 << 20;
-
-type BodyStream = BoxStream<'static, object_store::Result<Bytes>>;
-
-/// An S3 object's body read front to back, a batch at a time (see [`S3Backend::get_stream`]).
-pub struct S3Reader {
-    /// The rest of the body; `None` once it ended or failed.
-    stream: Option<BodyStream>,
-    /// Received and not yet read, in order.
-    batch: VecDeque<Bytes>,
-    /// The object and where it is, for errors.
-    what: String,
-}
-
-impl S3Reader {
-    /// Bytes received and not yet read.
-    pub fn buffered(&self) -> usize {
-        self.batch.iter().map(Bytes::len).sum()
-    }
-}
-
-impl io::Read for S3Reader {
-    /// Fills `buf` from the batch received (bodies come in chunks of a few KiB), fetching the
-    /// next batch only when this one is read.
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.batch.is_empty() && !buf.is_empty() {
-            let Some(stream) = self.stream.take() else { return Ok(0) };
-            let (rest, batch) = wait(next_batch(stream));
-            self.stream = rest;
-            self.batch = batch.map_err(|e| io::Error::other(format!("reading {}: {e}", self.what)))?;
-        }
-        let mut filled = 0;
-        while let Some(front) = self.batch.front_mut() {
-            let n = front.len().min(buf.len() - filled);
-            if n == 0 {
-                break;
-            }
-            buf[filled..filled + n].copy_from_slice(&front.split_to(n));
-            filled += n;
-            if front.is_empty() {
-                self.batch.pop_front();
-            }
-        }
-        Ok(filled)
-    }
-}
-
-/// The next [`STREAM_BATCH`] bytes or so of `stream` (empty chunks left out), and the stream
-/// again unless it ended or failed.
-async fn next_batch(mut stream: BodyStream) -> (Option<BodyStream>, object_store::Result<VecDeque<Bytes>>) {
-    let (mut batch, mut size) = (VecDeque::new(), 0);
-    while size < STREAM_BATCH {
-        match stream.try_next().await {
-            Ok(Some(chunk)) if chunk.is_empty() => {}
-            Ok(Some(chunk)) => {
-                size += chunk.len();
-                batch.push_back(chunk);
-            }
-            Ok(None) => return (None, Ok(batch)),
-            Err(e) => return (None, Err(e)),
-        }
-    }
-    (Some(stream), Ok(batch))
 }
 
 impl Backend for S3Backend {

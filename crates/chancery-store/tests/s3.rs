@@ -83,7 +83,8 @@ fn garage_ignores_conditional_creates() {
 }
 
 /// A large object is streamed a batch at a time, never held whole, and a store that goes away
-/// in the middle of the body makes the read fail instead of ending it short.
+/// in the middle of the body makes the read fail (once its resumptions fail too) instead of
+/// ending it short, and every read after.
 #[test]
 fn objects_stream_in_batches_and_a_cut_body_is_an_error() {
     use std::io::Read;
@@ -105,4 +106,5 @@ fn objects_stream_in_batches_and_a_cut_body_is_an_error() {
     let cut = reader.read_to_end(&mut read).expect_err("a body cut short read as whole");
     assert!(cut.to_string().contains("pack big"), "{cut}");
     assert!(read.len() < bytes.len());
+    assert!(reader.read(&mut piece).is_err(), "a read after the failure must fail too");
 }

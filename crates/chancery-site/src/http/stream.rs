@@ -2,18 +2,21 @@
 //!
 //! Why: a GET of a whole object read it into memory first, so a `check --read-data` through
 //! this server held one 16 MiB pack per request in flight (by hand, 1 GiB of random data: the
-//! server's peak RSS 66-72 MiB after the backup, 108-119 MiB after the check). Now a blocking
-//! thread reads the object through `Backend::get_reader` a [`PIECE`] at a time, at most
-//! [`PIECES_AHEAD`] pieces ahead of the socket.
+//! server's peak RSS during the check 100-119 MiB, now 53-68). Now a blocking thread reads the
+//! object through `Backend::get_reader` a [`PIECE`] at a time, with at most [`PIECES_AHEAD`]
+//! pieces queued for the socket. A client that takes nothing for [`STALLED`] loses its answer,
+//! so that a stalled reader holds a blocking thread no longer than that.
 
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use chancery_store::ObjectKind;
 use http_body::{Frame, SizeHint};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
@@ -21,13 +24,17 @@ use crate::state::TenantStore;
 
 /// How much is read per piece.
 pub(crate) const PIECE: usize = 256 << 10;
-/// Pieces read and not yet sent, at most.
+/// Pieces queued for the socket, at most.
 const PIECES_AHEAD: usize = 2;
+/// How long a piece may wait for the client before the answer is abandoned.
+pub(crate) const STALLED: Duration = Duration::from_secs(120);
 
 /// The body of the whole object `(kind, name)`, of `size` bytes (as the store said a moment
 /// ago). An object that cannot be opened is reported now, before the answer starts; one that
-/// fails later, or turns out shorter or longer than `size`, ends the body with an error, so
-/// that the client sees a cut connection, never a short object.
+/// fails later or turns out shorter than `size` ends the body with an error, so that the
+/// client sees a cut connection, never a short object. (Objects never change once stored; one
+/// longer than `size` is cut at `size` by the `Content-Length`, and refused if a piece crosses
+/// it.)
 pub(crate) async fn object_body(
     store: Arc<TenantStore>,
     kind: ObjectKind,
@@ -36,10 +43,11 @@ pub(crate) async fn object_body(
 ) -> Result<Body, ApiError> {
     let (opened, was_opened) = oneshot::channel();
     let (pieces, received) = mpsc::channel(PIECES_AHEAD);
+    let runtime = Handle::current();
     tokio::task::spawn_blocking(move || match store.backend.get_reader(kind, &name) {
         Ok(mut reader) => {
             let _ = opened.send(Ok(()));
-            send_pieces(&mut reader, &pieces);
+            send_pieces(&mut reader, &pieces, &runtime, STALLED);
         }
         Err(e) => {
             let _ = opened.send(Err(e));
@@ -53,18 +61,25 @@ pub(crate) async fn object_body(
 }
 
 /// Reads `reader` to its end in pieces and sends them, or the error that stopped it; stops
-/// early when the body is dropped (the client went away).
-fn send_pieces(reader: &mut dyn Read, pieces: &mpsc::Sender<io::Result<Bytes>>) {
+/// early when the body is dropped (the client went away) or a piece waits `stalled` for it.
+fn send_pieces(
+    reader: &mut dyn Read,
+    pieces: &mpsc::Sender<io::Result<Bytes>>,
+    runtime: &Handle,
+    stalled: Duration,
+) {
     loop {
         let mut piece = Vec::with_capacity(PIECE);
         let read = reader.take(PIECE as u64).read_to_end(&mut piece);
         let last = !matches!(read, Ok(n) if n > 0);
-        let sent = match read {
+        let item = match read {
             Ok(0) => return,
-            Ok(_) => pieces.blocking_send(Ok(Bytes::from(piece))),
-            Err(e) => pieces.blocking_send(Err(e)),
+            Ok(_) => Ok(Bytes::from(piece)),
+            Err(e) => Err(e),
         };
-        if sent.is_err() || last {
+        // The timer is made inside the runtime's context, which `block_on` enters.
+        let sent = runtime.block_on(async { tokio::time::timeout(stalled, pieces.send(item)).await });
+        if !matches!(sent, Ok(Ok(()))) || last {
             return;
         }
     }
@@ -102,8 +117,8 @@ impl http_body::Body for ObjectBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        // A body of zero bytes left is done only once the reader says so: a short object is
-        // an error, found by polling.
+        // Done only once the reader says so, so that a short object is found by polling. (An
+        // HTTP/1 connection stops polling after `Content-Length` bytes anyway.)
         false
     }
 
@@ -121,11 +136,13 @@ mod tests {
     /// What a body of stated `size` gives when `reader` is the object: the pieces' lengths,
     /// then the error that ended it, if any.
     fn stream(reader: impl Read + Send + 'static, size: u64) -> (Vec<usize>, Option<String>) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap();
+        let handle = runtime.handle().clone();
         runtime.block_on(async {
             let (pieces, received) = mpsc::channel(PIECES_AHEAD);
             let mut reader = Box::new(reader);
-            let sender = std::thread::spawn(move || send_pieces(&mut *reader, &pieces));
+            let sender = std::thread::spawn(move || send_pieces(&mut *reader, &pieces, &handle, STALLED));
             let mut body = ObjectBody { received, remaining: size };
             assert_eq!(body.size_hint().exact(), Some(size), "the stated size is the length");
             let mut lengths = Vec::new();
@@ -166,6 +183,19 @@ mod tests {
         let (sent, error) = stream(failing, 3 * PIECE as u64);
         assert_eq!(sent, [PIECE]);
         assert!(error.unwrap().contains("disk gone"));
+    }
+
+    #[test]
+    fn a_client_that_takes_nothing_is_given_up_on() {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap();
+        let (pieces, received) = mpsc::channel(PIECES_AHEAD);
+        let mut object = io::repeat(1).take(100 * PIECE as u64);
+        let start = std::time::Instant::now();
+        send_pieces(&mut object, &pieces, runtime.handle(), Duration::from_millis(200));
+        // The queue filled, then the next piece waited 200 ms for a client that never read.
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(received.len(), PIECES_AHEAD);
     }
 
     struct FailingRead;
