@@ -13,7 +13,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
@@ -31,7 +30,7 @@ type BodyStream = BoxStream<'static, object_store::Result<Bytes>>;
 
 /// An S3 object's body read front to back (see [`crate::S3Backend::get_stream`]).
 pub struct S3Reader {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     /// The object's size and ETag when it was opened.
     size: u64,
@@ -52,7 +51,7 @@ pub struct S3Reader {
 
 impl S3Reader {
     /// A reader of the body `got` opened at `path`.
-    pub(super) fn new(store: Arc<AmazonS3>, path: ObjectPath, got: GetResult, what: String) -> Self {
+    pub(super) fn new(store: Arc<dyn ObjectStore>, path: ObjectPath, got: GetResult, what: String) -> Self {
         let (size, e_tag) = (got.meta.size, got.meta.e_tag.clone());
         let stream = Some(got.into_stream());
         let batch = VecDeque::new();
@@ -173,4 +172,136 @@ async fn next_batch(mut stream: BodyStream) -> (Option<BodyStream>, object_store
         }
     }
     (Some(stream), Ok(batch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::Mutex;
+
+    use object_store::memory::InMemory;
+    use object_store::{
+        GetResultPayload, ListResult, MultipartUpload, ObjectMeta, PutMultipartOptions, PutOptions,
+        PutPayload, PutResult,
+    };
+
+    /// How a GET's body goes wrong: it fails, or ends cleanly, after this many bytes.
+    #[derive(Clone, Copy, Debug)]
+    enum Cut {
+        Fail(usize),
+        End(usize),
+    }
+
+    /// An in-memory store whose next GETs' bodies are cut as listed (then whole again).
+    #[derive(Debug, Default)]
+    struct Cutting {
+        inner: InMemory,
+        cuts: Mutex<VecDeque<Cut>>,
+    }
+
+    impl std::fmt::Display for Cutting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Cutting")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Cutting {
+        async fn put_opts(
+            &self,
+            at: &ObjectPath,
+            p: PutPayload,
+            o: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.inner.put_opts(at, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            at: &ObjectPath,
+            o: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(at, o).await
+        }
+        async fn get_opts(&self, at: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
+            let mut got = self.inner.get_opts(at, options).await?;
+            let Some(cut) = self.cuts.lock().unwrap().pop_front() else { return Ok(got) };
+            let GetResultPayload::Stream(stream) = got.payload;
+            let whole: Vec<Bytes> = stream.try_collect().await?;
+            let whole = whole.concat();
+            let (keep, fail) = match cut {
+                Cut::Fail(n) => (n.min(whole.len()), true),
+                Cut::End(n) => (n.min(whole.len()), false),
+            };
+            let mut chunks: Vec<object_store::Result<Bytes>> =
+                whole[..keep].chunks(64 << 10).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            if fail {
+                chunks.push(Err(object_store::Error::Generic { store: "Cutting", source: "cut".into() }));
+            }
+            got.payload = GetResultPayload::Stream(Box::pin(futures::stream::iter(chunks)));
+            Ok(got)
+        }
+        async fn delete(&self, at: &ObjectPath) -> object_store::Result<()> {
+            self.inner.delete(at).await
+        }
+        fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+            self.inner.copy(from, to).await
+        }
+        async fn copy_if_not_exists(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+            self.inner.copy_if_not_exists(from, to).await
+        }
+    }
+
+    const LEN: usize = 5 << 20;
+
+    /// A store holding `LEN` bytes at "p" whose GETs are cut as `cuts` says, and a reader of it.
+    fn reader(cuts: &[Cut]) -> (Arc<Cutting>, Vec<u8>, S3Reader) {
+        let store = Arc::new(Cutting::default());
+        let bytes: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
+        let (at, put) = (ObjectPath::from("p"), store.clone());
+        let payload = PutPayload::from(bytes.clone());
+        wait(async move { put.put(&at, payload).await }).unwrap();
+        store.cuts.lock().unwrap().extend(cuts);
+        let (at, get) = (ObjectPath::from("p"), store.clone());
+        let got = wait(async move { get.get(&at).await }).unwrap();
+        let reader = S3Reader::new(store.clone(), ObjectPath::from("p"), got, "pack p".into());
+        (store, bytes, reader)
+    }
+
+    #[test]
+    fn a_body_cut_or_ended_early_is_resumed_where_it_stopped() {
+        let (_, bytes, mut reader) =
+            reader(&[Cut::Fail(1_500_000), Cut::End(1_000_000), Cut::Fail(0), Cut::Fail(3)]);
+        let mut read = Vec::new();
+        reader.read_to_end(&mut read).unwrap();
+        assert!(read == bytes, "a resumed read is not the object");
+    }
+
+    #[test]
+    fn a_body_that_keeps_failing_is_an_error_on_every_read() {
+        let (_, _, mut reader) = reader(&[Cut::Fail(100_000), Cut::Fail(0), Cut::Fail(0), Cut::Fail(0)]);
+        let mut read = Vec::new();
+        let error = reader.read_to_end(&mut read).unwrap_err().to_string();
+        assert!(error.starts_with("reading pack p: ") && error.contains("cut"), "{error}");
+        assert!(read.len() < LEN);
+        assert_eq!(reader.read(&mut [0; 10]).unwrap_err().to_string(), error);
+    }
+
+    #[test]
+    fn an_object_replaced_meanwhile_is_not_read_on() {
+        let (store, _, mut reader) = reader(&[Cut::Fail(3_000_000)]);
+        let mut piece = vec![0; 1000];
+        reader.read_exact(&mut piece).unwrap();
+        let (at, payload) = (ObjectPath::from("p"), PutPayload::from(vec![9u8; LEN]));
+        wait(async move { store.put(&at, payload).await }).unwrap();
+        let mut rest = Vec::new();
+        let error = reader.read_to_end(&mut rest).unwrap_err().to_string();
+        assert!(error.contains("resuming at byte"), "{error}");
+    }
 }
