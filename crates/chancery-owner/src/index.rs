@@ -163,6 +163,11 @@ impl Index {
         self.pack_ends.get(pack).map(|end| chancery_format::padding::padme(*end))
     }
 
+    /// Where a pack's last known blob ends: the bytes to read for all its blobs.
+    pub fn blobs_end(&self, pack: &ObjectId) -> Option<u64> {
+        self.pack_ends.get(pack).copied()
+    }
+
     /// Number of known blobs.
     pub fn len(&self) -> usize {
         self.blobs.len()

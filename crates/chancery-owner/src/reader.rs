@@ -21,11 +21,18 @@ pub const MERGE_GAP: u64 = 1 << 20;
 /// range it is reading on top of the cache, and 8 MiB instead of 32 MiB took a toolchain
 /// restore's peak memory down by about 10 MiB at the same speed.
 pub const MAX_RANGE: u64 = 8 << 20;
-/// Bytes of fetched ranges kept for the next batches: a pack's blobs are in random order, so
+/// Bytes of fetched ranges kept for the next batches (and the tree packs read whole, see
+/// [`BlobReader::sealed_tree`]): a pack's blobs are in random order, so
 /// the small files of one batch are spread over whole packs, which the next batches need too.
 /// Measured on a toolchain restore (339 MiB stored): 32 MiB kept fetched 277 MiB in ranges,
 /// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB.
 pub const RANGE_CACHE_BYTES: usize = 32 << 20;
+
+/// Tree packs up to this many bytes (their blobs' end) are read whole from a site server at
+/// the first tree wanted from them (see [`BlobReader::sealed_tree`]). The writer closes tree
+/// packs at 4 MiB (`TREE_PACK_TARGET`); a longer pack is not one it wrote, and its trees are
+/// read one by one.
+pub const TREE_PACK_READ: u64 = 8 << 20;
 
 /// Ranges of packs read lately, oldest first.
 #[derive(Default)]
@@ -331,15 +338,54 @@ impl<'a> BlobReader<'a> {
     }
 
     fn read_at(&self, site: &Site, loc: &BlobLoc, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>, String> {
-        let sealed = site
-            .backend
-            .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
-            .map_err(|e| e.to_string())?;
+        let sealed = match self.sealed_tree(site, loc) {
+            Some(sealed) => sealed,
+            None => site
+                .backend
+                .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
+                .map_err(|e| e.to_string())?,
+        };
         if sealed.len() != loc.length as usize {
             return Err(format!("pack truncated: blob {} cut short", id.short()));
         }
         open_blob_reusing(self.keys, loc.kind, id, sealed, spare)
             .map_err(|e| format!("blob {}: {e}", id.short()))
+    }
+
+    /// A tree blob's sealed bytes out of its whole pack, fetched in one request at the first
+    /// tree wanted from it and kept in the range cache. A walk of a snapshot's trees (a
+    /// backup's parent, a restore, a check, `ls`) otherwise costs a signed round trip per
+    /// folder at a site server: a no-change backup of a toolchain (1,459 folders) made 1,459
+    /// range requests of one tree pack, and took 1.1 s against 0.5 s to a local folder. The
+    /// trees of one folder's subtrees lie together (the writer packs them as their walk ends),
+    /// so a walk reads its tree packs about one at a time.
+    ///
+    /// `None`, and the blob is read alone, for a local folder (a read there is a system call,
+    /// not a round trip), a data blob, a pack longer than [`TREE_PACK_READ`], a site other
+    /// than the first (the cache holds the first site's bytes, and a bad copy must not be
+    /// blamed on the site tried after it), or when the pack cannot be read.
+    fn sealed_tree(&self, site: &Site, loc: &BlobLoc) -> Option<Vec<u8>> {
+        let first = self.sites.first().is_some_and(|first| std::ptr::eq(*first, site));
+        if loc.kind != BlobKind::Tree || site.server.is_none() || !first {
+            return None;
+        }
+        let end = self.index.blobs_end(&loc.pack).filter(|end| *end <= TREE_PACK_READ)?;
+        let (start, stop) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.length));
+        let cached = self.ranges.lock().expect("range cache").find(&loc.pack, start, stop);
+        let (from, bytes) = match cached {
+            Some(found) => found,
+            None => {
+                self.ranges.lock().expect("range cache").make_room(end as usize);
+                let bytes =
+                    Arc::new(site.backend.get_range(ObjectKind::Pack, &loc.pack.to_hex(), 0, end).ok()?);
+                let mut ranges = self.ranges.lock().expect("range cache");
+                if ranges.find(&loc.pack, 0, end).is_none() {
+                    ranges.insert(loc.pack, 0, bytes.clone()); // not twice when two workers raced
+                }
+                (0, bytes)
+            }
+        };
+        bytes.get((start - from) as usize..(stop - from) as usize).map(<[u8]>::to_vec)
     }
 
     fn note(&self, site: &Site, loc: &BlobLoc, detail: String) -> SiteProblem {

@@ -49,17 +49,6 @@ fn tenant(server: &SiteServer) -> PathBuf {
     server.data.join("tenants/ee")
 }
 
-/// A counter of the site's `/metrics`, fetched over its pinned TLS.
-fn metric(server: &SiteServer, line_start: &str) -> u64 {
-    let key = chancery_protocol::parse_public_key("site key", &server.key).unwrap();
-    let tls = chancery_protocol::tls::client_config(key).unwrap();
-    let client = reqwest::blocking::Client::builder().use_preconfigured_tls(tls).build().unwrap();
-    let text = client.get(format!("{}/metrics", server.url)).send().unwrap().text().unwrap();
-    let line =
-        text.lines().find(|l| l.starts_with(line_start)).unwrap_or_else(|| panic!("{line_start}: {text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 fn failures(report: &Value) -> Vec<(String, String)> {
     let list = report["failures"].as_array().unwrap();
     list.iter().map(|f| (f["pack"].as_str().unwrap().into(), f["problem"].as_str().unwrap().into())).collect()
@@ -132,14 +121,14 @@ fn a_site_that_lost_one_percent_of_its_packs_is_found_and_a_healthy_one_restores
     let size = std::fs::metadata(&largest).unwrap().len();
     assert!(size > 4 << 20, "the largest pack is only {size} bytes");
     flip_byte(&largest, size as usize / 3);
-    let sent_before = metric(sto, "chancery_site_sent_bytes_total");
+    let sent_before = sto.metric("chancery_site_sent_bytes_total");
     let report = audit(&env, "sto", "all", 10);
-    let sent = metric(sto, "chancery_site_sent_bytes_total") - sent_before;
+    let sent = sto.metric("chancery_site_sent_bytes_total") - sent_before;
     assert_eq!(failures(&report), vec![(name_of(&largest), "proof_failed".to_string())]);
     let received = report["bytes_received"].as_u64().unwrap();
     assert!(received < size / 20, "{received} bytes received for a {size}-byte pack and the others");
     assert!(sent < size / 10, "the site sent {sent} bytes during the audit");
-    assert_eq!(metric(sto, "chancery_site_proofs_total{copy=\"damaged\"}"), 1);
+    assert_eq!(sto.metric("chancery_site_proofs_total{copy=\"damaged\"}"), 1);
     eprintln!(
         "measured: {total} packs, {received} bytes of proofs received for {} bytes of packs, \
          {sent} bytes sent by the site in all; the damaged pack is {size} bytes",

@@ -108,3 +108,59 @@ fn a_changed_site_key_and_a_foreign_tenant_are_refused() {
     assert_eq!(common::packs(&server.data.join("tenants/ee")), stored);
     env.cmd(&["check", "--read-data"]).assert().success();
 }
+
+/// Range requests (answered 206) a site has served.
+fn ranges_served(server: &SiteServer) -> u64 {
+    server.metric("chancery_site_requests_total{method=\"GET\",status=\"206\"}")
+}
+
+#[test]
+fn a_walk_of_many_folders_reads_each_tree_pack_once_not_each_tree() {
+    let env = Env::init();
+    let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
+    let src = env.path("src");
+    for (a, b) in (0..20).flat_map(|a| (0..15).map(move |b| (a, b))) {
+        let dir = src.join(format!("a{a}/b{b}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f.txt"), format!("folder {a}/{b}\n")).unwrap();
+    }
+    env.backup_json(&[&src], 0);
+    let served = || servers.iter().map(ranges_served).sum::<u64>();
+
+    // A no-change backup walks the parent's 322 trees, all in one tree pack: read whole, once.
+    let before = served();
+    env.backup_json(&[&src], 0);
+    let walk = served() - before;
+    assert!(walk <= 1, "{walk} range requests to walk 322 trees");
+
+    // A restore walks them too, and reads the 300 files' blobs in merged ranges, a few per
+    // batch of files (one request per tree would make over 300).
+    let before = served();
+    let out = env.path("out");
+    env.cmd(&["restore", "latest", "--site", "lux", "--target", out.to_str().unwrap()]).assert().success();
+    assert_same(&src, &out.join("src"));
+    let restore = served() - before;
+    assert!(restore <= 10, "{restore} range requests to restore 300 folders");
+
+    // So do `ls` (of the root folder only) and a check of what every snapshot refers to.
+    for args in [&["ls", "latest"][..], &["check", "--site", "sto"]] {
+        let before = served();
+        env.cmd(args).assert().success();
+        let walk = served() - before;
+        assert!(walk <= 1, "{walk} range requests for {args:?}");
+    }
+
+    // Every pack at lux damaged: each tree and blob that fails to verify there is read from sto.
+    for pack in common::packs(&servers[0].data.join("tenants/ee")) {
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        for eighth in 1..8 {
+            common::flip_byte(&pack, len * eighth / 8);
+        }
+    }
+    let out = env.path("out-after-damage");
+    let run =
+        env.cmd(&["restore", "latest", "--site", "lux", "--target", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", stderr_of(&run));
+    assert!(stderr_of(&run).contains("site lux"), "{}", stderr_of(&run));
+    assert_same(&src, &out.join("src"));
+}

@@ -20,6 +20,17 @@ fn chancery() -> Command {
 }
 
 impl SiteServer {
+    /// A counter of the site's `/metrics`, fetched over its pinned TLS: the value of the line
+    /// that starts with `line_start`, 0 when there is none (a counter not yet incremented).
+    pub fn metric(&self, line_start: &str) -> u64 {
+        let key = chancery_protocol::parse_public_key("site key", &self.key).unwrap();
+        let tls = chancery_protocol::tls::client_config(key).unwrap();
+        let client = reqwest::blocking::Client::builder().use_preconfigured_tls(tls).build().unwrap();
+        let text = client.get(format!("{}/metrics", self.url)).send().unwrap().text().unwrap();
+        let line = text.lines().find(|l| l.starts_with(line_start));
+        line.map_or(0, |line| line.rsplit(' ').next().unwrap().parse().unwrap())
+    }
+
     /// Creates a site in `data`, enrolls `owner_key` as `tenant`, and starts serving.
     pub fn start(data: &Path, name: &str, tenant: &str, owner_key: &str) -> SiteServer {
         Self::start_with(data, name, tenant, owner_key, |_| {})
