@@ -61,7 +61,21 @@ fn unchanged_tree_is_not_read_again_and_changes_are() {
     assert_eq!(third["summary"]["bytes_read"], 12);
     let out = env.path("out");
     env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+    // Extended attributes included: those of unchanged files are the parent snapshot's.
     assert_same(&src, &out.join("src"));
+
+    // An extended attribute changed alone changes the file's ctime: the file is read again
+    // and its new attribute recorded.
+    let readme = src.join("docs/readme.txt");
+    if xattr::set(&readme, "user.comment", b"land register, vol. 2").is_ok() {
+        let fourth = env.backup_json(&[&src], 0);
+        assert_eq!(fourth["summary"]["bytes_read"], std::fs::metadata(&readme).unwrap().len());
+        let out = env.path("out-4");
+        env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+        let comment = xattr::get(out.join("src/docs/readme.txt"), "user.comment").unwrap();
+        assert_eq!(comment.as_deref(), Some(&b"land register, vol. 2"[..]));
+        assert_same(&src, &out.join("src"));
+    }
 }
 
 #[test]
