@@ -115,6 +115,11 @@ impl Archive {
     pub fn state_dir(&self) -> PathBuf {
         self.config.state_dir(&self.config_path)
     }
+
+    /// The index files kept from site servers, in the state folder.
+    pub fn index_cache(&self) -> crate::index_cache::IndexCache {
+        crate::index_cache::IndexCache::new(&self.state_dir())
+    }
 }
 
 /// The local folder holding the key files of a config.

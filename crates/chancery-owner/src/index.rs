@@ -1,6 +1,7 @@
 //! The in-memory index: where every known blob lies, merged from the index files of every
 //! reachable site (their names are content hashes, so each is read once whichever site has it).
 
+use crate::index_cache::IndexCache;
 use crate::objects::list_ids;
 use crate::site::Site;
 use anyhow::Result;
@@ -82,8 +83,22 @@ impl Index {
 
     /// Loads every index file found at any of `sites`, each from the first site whose copy
     /// verifies. Bad copies are returned as warnings naming the site; a file no site holds
-    /// intact is an error.
+    /// intact is an error. Every copy read is a site's: for `audit`, which reports them.
     pub fn load_union(sites: &[&Site], keys: &Keys) -> Result<(Index, Vec<String>)> {
+        Self::load_listed(sites, keys, None)
+    }
+
+    /// [`Self::load_union`], with each index file a site lists read from `cache` when it holds
+    /// it intact, and kept there when fetched from a site server.
+    pub fn load_union_cached(
+        sites: &[&Site],
+        keys: &Keys,
+        cache: &IndexCache,
+    ) -> Result<(Index, Vec<String>)> {
+        Self::load_listed(sites, keys, Some(cache))
+    }
+
+    fn load_listed(sites: &[&Site], keys: &Keys, cache: Option<&IndexCache>) -> Result<(Index, Vec<String>)> {
         let mut holders: BTreeMap<ObjectId, Vec<&Site>> = BTreeMap::new();
         for site in sites {
             for id in list_ids(site, ObjectKind::Index)? {
@@ -92,7 +107,10 @@ impl Index {
         }
         let (mut index, mut warnings) = (Index::default(), Vec::new());
         for (id, holders) in holders {
-            let file = first_good(&holders, &mut warnings, |site| read_index_file(site, keys, &id))?;
+            let file = first_good(&holders, &mut warnings, |site| match cache {
+                Some(cache) => open_index_file(site, keys, &id, &cache.get(site, &id)?),
+                None => read_index_file(site, keys, &id),
+            })?;
             index.add_file(id, &file);
         }
         Ok((index, warnings))
@@ -123,6 +141,11 @@ impl Index {
     /// The index files that list a pack.
     pub fn listed_in(&self, pack: &ObjectId) -> &[ObjectId] {
         self.listed_in.get(pack).map_or(&[], Vec::as_slice)
+    }
+
+    /// The index files loaded.
+    pub fn files(&self) -> &HashSet<ObjectId> {
+        &self.files
     }
 
     /// Whether an index file is loaded.
@@ -182,7 +205,12 @@ impl Index {
 /// Reads and verifies one index file from one site.
 pub fn read_index_file(site: &Site, keys: &Keys, id: &ObjectId) -> Result<IndexFile> {
     let bytes = crate::objects::get_verified(site, ObjectKind::Index, id)?;
-    IndexFile::open(keys, &bytes).map_err(|e| crate::objects::tampered(site, "index", id, e))
+    open_index_file(site, keys, id, &bytes)
+}
+
+/// Decrypts index file `id`, whose bytes (already checked against its name) `site` lists.
+fn open_index_file(site: &Site, keys: &Keys, id: &ObjectId, bytes: &[u8]) -> Result<IndexFile> {
+    IndexFile::open(keys, bytes).map_err(|e| crate::objects::tampered(site, "index", id, e))
 }
 
 /// Runs `read` on each holder until one succeeds; failures become warnings.

@@ -20,6 +20,7 @@ pub mod fsmeta;
 pub mod fsutil;
 pub mod governance;
 pub mod index;
+pub mod index_cache;
 pub mod ledger;
 pub mod needs;
 pub mod objects;

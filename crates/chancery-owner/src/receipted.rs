@@ -148,7 +148,7 @@ impl<'a> Lookup<'a> {
             return None;
         }
         let sites: Vec<&'a Site> = self.archive.sites.iter().collect();
-        match Index::load_union(&sites, &self.archive.keys) {
+        match Index::load_union_cached(&sites, &self.archive.keys, &self.archive.index_cache()) {
             Ok((index, index_warnings)) => {
                 warnings.extend(index_warnings);
                 let index = self.index.get_or_init(|| index);

@@ -60,7 +60,7 @@ pub fn restore(archive: &Archive, request: &RestoreRequest, progress: &Progress)
     let mut warnings = Vec::new();
     let list = list_snapshots(archive, &mut warnings)?;
     let entry = find_snapshot(&list, &request.snapshot)?;
-    let (index, index_warnings) = Index::load_union(&sites, &archive.keys)?;
+    let (index, index_warnings) = Index::load_union_cached(&sites, &archive.keys, &archive.index_cache())?;
     warnings.extend(index_warnings);
     let reader = BlobReader::new(sites, &archive.keys, &index);
     let root = reader.read_tree(&entry.snapshot.tree)?;

@@ -164,3 +164,59 @@ fn a_walk_of_many_folders_reads_each_tree_pack_once_not_each_tree() {
     assert!(stderr_of(&run).contains("site lux"), "{}", stderr_of(&run));
     assert_same(&src, &out.join("src"));
 }
+
+/// The names of the files in `dir`.
+fn names_in(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let entries = std::fs::read_dir(dir).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    entries.iter().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn index_files_from_site_servers_are_kept_and_used_only_while_intact() {
+    let env = Env::init();
+    let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup_json(&[&src], 0);
+    let archive = chancery_owner::archive::Archive::open(&env.config, common::PASSWORD.as_bytes()).unwrap();
+    let cache = archive.state_dir().join(chancery_owner::index_cache::INDEX_CACHE_DIR);
+    let at_sites: Vec<std::path::PathBuf> = servers.iter().map(|s| s.data.join("tenants/ee/index")).collect();
+    assert_eq!(names_in(&cache), names_in(&at_sites[0]), "every index file kept once fetched");
+
+    // Every site's copy damaged: what loads the index reads the kept copies...
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = at_sites
+        .iter()
+        .flat_map(|dir| names_in(dir).into_iter().map(move |name| dir.join(name)))
+        .map(|path| (path.clone(), std::fs::read(&path).unwrap()))
+        .collect();
+    for (path, bytes) in &saved {
+        common::flip_byte(path, bytes.len() / 2);
+    }
+    env.cmd(&["ls", "latest"]).assert().success();
+    let out = env.path("out");
+    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+    assert_same(&src, &out.join("src"));
+    // ...and `check` reads the site's copies, and finds them damaged.
+    env.cmd(&["check", "--site", "lux"]).assert().code(10);
+
+    // A kept copy that no longer hashes to its name is not used: nothing intact is left.
+    for name in names_in(&cache) {
+        common::flip_byte(&cache.join(name), 10);
+    }
+    let run = env.cmd(&["ls", "latest"]).output().unwrap();
+    assert!(!run.status.success() && stderr_of(&run).contains("index"), "{}", stderr_of(&run));
+
+    // The sites' copies repaired: fetched and kept again; a kept file no site lists goes.
+    for (path, bytes) in &saved {
+        std::fs::write(path, bytes).unwrap();
+    }
+    std::fs::write(cache.join("00".repeat(32)), b"an index file no site lists").unwrap();
+    env.backup_json(&[&src], 0);
+    assert_eq!(names_in(&cache), names_in(&at_sites[0]));
+    for name in names_in(&cache) {
+        assert_eq!(
+            std::fs::read(cache.join(&name)).unwrap(),
+            std::fs::read(at_sites[0].join(&name)).unwrap()
+        );
+    }
+}

@@ -98,8 +98,11 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     let mut warnings = Vec::new();
     let sites = prepare::bring_up_to_date(archive, &mut lagging, &mut warnings)?;
     let site_refs: Vec<&Site> = sites.iter().collect();
-    let (mut index, index_warnings) = Index::load_union(&site_refs, &archive.keys)?;
+    let index_cache = archive.index_cache();
+    let (mut index, index_warnings) = Index::load_union_cached(&site_refs, &archive.keys, &index_cache)?;
     warnings.extend(index_warnings);
+    // Cached index files no site lists any more (a deletion rewrote them) go.
+    index_cache.retain(index.files());
     // What a governance proposal deletes is no base for this snapshot.
     let doomed = crate::governance::book::doomed(archive)?;
     index.drop_packs(&doomed.packs);
@@ -123,6 +126,9 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     // A backup that found everything already stored writes no index file.
     let index_bytes = (!result.packs.is_empty()).then(|| IndexFile::new(result.packs).seal(&archive.keys));
     let index_id = index_bytes.as_deref().map(ObjectId::of);
+    if let Some(bytes) = &index_bytes {
+        index_cache.keep_written(&sites, bytes);
+    }
     crate::ledger::intend(archive, &snapshot_id)?;
     let stored_at = commit_all(&sites, &mut lagging, index_bytes.as_deref(), &snapshot_bytes);
     let mut integrity = Vec::new();

@@ -74,7 +74,7 @@ pub fn push_keys(archive: &Archive, site: &Site) -> Result<()> {
 /// Packs present at the site but in no index file are what an interrupted backup left; their
 /// headers say what they hold, so an index file is written for them.
 fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> Result<()> {
-    let (index, index_warnings) = Index::load_union(&[site], &archive.keys)?;
+    let (index, index_warnings) = Index::load_union_cached(&[site], &archive.keys, &archive.index_cache())?;
     warnings.extend(index_warnings);
     // A pack a proposal deletes may have lost its index file already (the site deletes index
     // files first): it is no orphan, and indexing it again would let backups build on it.

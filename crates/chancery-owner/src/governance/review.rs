@@ -233,7 +233,7 @@ fn check_against_archive(archive: &Archive, proposal: &Proposal) -> Result<()> {
         bail!("the proposal would leave no snapshot; not approved");
     }
     let sites = read_order(archive, None)?;
-    let (index, _) = Index::load_union(&sites, &archive.keys)?;
+    let (index, _) = Index::load_union_cached(&sites, &archive.keys, &archive.index_cache())?;
     let used = used_blobs(archive, &sites, &index, &keep)?;
     for blob in &used {
         let Some(loc) = index.get(blob) else { continue };

@@ -25,7 +25,7 @@ pub fn run(g: &Globals, args: LsArgs) -> Result<Outcome> {
     let list = list_snapshots(&archive, &mut warnings)?;
     let entry = find_snapshot(&list, &args.snapshot)?;
     let sites: Vec<_> = archive.sites.iter().collect();
-    let (index, w) = Index::load_union(&sites, &archive.keys)?;
+    let (index, w) = Index::load_union_cached(&sites, &archive.keys, &archive.index_cache())?;
     warnings.extend(w);
     let reader = BlobReader::new(sites, &archive.keys, &index);
     let mut out = Vec::new();

@@ -1,0 +1,94 @@
+//! Index files fetched from site servers, kept in the owner's state folder as the sites store
+//! them (encrypted), so that each is fetched once, not by every command: a backup, a restore,
+//! `ls` and `snapshots` each load every index file, and a backup loaded them twice (once to find
+//! the packs an interrupted run left unindexed, once for the merged index). A toolchain's index
+//! is 2.2 MB; an archive of millions of files has hundreds of MB of them, fetched from abroad.
+//!
+//! An index file's name is the hash of its bytes, so a cached copy is used only when it still
+//! hashes to its name; any other is fetched again and replaced. Nothing here is the only copy of
+//! anything: the folder may be removed at any time. `check` never reads it (it checks what the
+//! site holds).
+
+use crate::objects::get_verified;
+use crate::site::Site;
+use anyhow::Result;
+use chancery_format::ObjectId;
+use chancery_store::ObjectKind;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where the cache lives in an owner's state folder (FORMAT.md §14).
+pub const INDEX_CACHE_DIR: &str = "cache/index";
+
+/// The cached index files of one owner.
+#[derive(Clone, Debug)]
+pub struct IndexCache {
+    dir: PathBuf,
+}
+
+impl IndexCache {
+    /// The cache in an owner's state folder.
+    pub fn new(state_dir: &Path) -> Self {
+        Self { dir: state_dir.join(INDEX_CACHE_DIR) }
+    }
+
+    fn path(&self, id: &ObjectId) -> PathBuf {
+        self.dir.join(id.to_hex())
+    }
+
+    /// The bytes of index file `id`, verified against its name: the cached copy if it is
+    /// intact, else `site`'s, which is then kept when the site is a site server (a local
+    /// folder is read as fast as the cache, and would only be copied).
+    pub fn get(&self, site: &Site, id: &ObjectId) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.cached(id) {
+            return Ok(bytes);
+        }
+        let bytes = get_verified(site, ObjectKind::Index, id)?;
+        if site.server.is_some() {
+            self.keep(id, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    /// Keeps index file `bytes` that this owner has just written, when one of `sites` is a
+    /// site server (the next command would fetch it from there). Kept before any site
+    /// confirmed it: a file no site lists is never read, and goes at the next [`Self::retain`].
+    pub fn keep_written(&self, sites: &[Site], bytes: &[u8]) {
+        if sites.iter().any(|site| site.server.is_some()) {
+            self.keep(&ObjectId::of(bytes), bytes);
+        }
+    }
+
+    fn cached(&self, id: &ObjectId) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.path(id)).ok()?;
+        (ObjectId::of(&bytes) == *id).then_some(bytes)
+    }
+
+    /// Keeps a copy, written to a temporary file and renamed into place, so that a reader never
+    /// sees half of one. Not synced: a copy a crash damages no longer hashes to its name. A
+    /// failure to write is not an error (the file is fetched again next time).
+    fn keep(&self, id: &ObjectId, bytes: &[u8]) {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            tmp.write_all(bytes)?;
+            tmp.persist(self.path(id))?;
+            Ok(())
+        };
+        let _ = write();
+    }
+
+    /// Removes the cached files not in `listed` (index files no site lists any more, since a
+    /// deletion rewrote or removed them), and temporary files a killed writer left.
+    pub fn retain(&self, listed: &HashSet<ObjectId>) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let keep = name.to_str().and_then(ObjectId::from_hex).is_some_and(|id| listed.contains(&id));
+            if !keep {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
