@@ -322,7 +322,7 @@ fn walk_roots(
     } else {
         for (path, name) in request.paths.iter().zip(names) {
             let parent_node = parent.and_then(|t| t.find(name));
-            if let Some(node) = walker.entry(path, name, std::fs::symlink_metadata(path), parent_node)? {
+            if let Some(node) = walker.entry(path, name, parent_node)? {
                 nodes.push(node);
             }
         }

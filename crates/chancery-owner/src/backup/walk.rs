@@ -1,7 +1,6 @@
 //! The walker: depth-first over the sources, building one tree blob per directory bottom-up.
 //! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot, with every
-//! chunk still indexed) are not read at all, nor their extended attributes listed; each entry
-//! is stat'ed relative to its open folder. Unreadable entries become warnings and are left
+//! chunk still indexed) are not read at all. Unreadable entries become warnings and are left
 //! out; only pipeline failures (every site gone) stop the walk.
 
 use super::pipeline::Pipeline;
@@ -33,24 +32,16 @@ pub struct Walker<'p, 'scope, 'env> {
 }
 
 impl Walker<'_, '_, '_> {
-    /// Backs up one entry, whose `lstat` gave `meta`; `None` when it could not be read (a
-    /// warning says why).
-    pub fn entry(
-        &mut self,
-        path: &Path,
-        name: &[u8],
-        meta: std::io::Result<Metadata>,
-        parent: Option<&Node>,
-    ) -> Result<Option<Node>> {
-        let meta = match meta {
+    /// Backs up one entry; `None` when it could not be read (a warning says why).
+    pub fn entry(&mut self, path: &Path, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
+        let meta = match std::fs::symlink_metadata(path) {
             Ok(meta) => meta,
             Err(e) => return Ok(self.skip(path, e)),
         };
-        let node =
-            match fsmeta::capture_stat(path, name, &meta).and_then(|n| self.with_xattrs(path, n, parent)) {
-                Ok(node) => node,
-                Err(e) => return Ok(self.skip(path, e)),
-            };
+        let node = match fsmeta::capture(path, name, &meta) {
+            Ok(node) => node,
+            Err(e) => return Ok(self.skip(path, e)),
+        };
         Progress::add(&self.progress.entries, 1);
         match node.kind {
             NodeKind::Dir { .. } => self.dir(path, node, parent),
@@ -62,28 +53,17 @@ impl Walker<'_, '_, '_> {
         }
     }
 
-    /// `node` with its extended attributes: a file unchanged since the parent snapshot has the
-    /// parent's (changing one changes the ctime compared), so only a new or changed entry
-    /// costs a `llistxattr` by path, a walk of every component of it by the kernel.
-    fn with_xattrs(&self, path: &Path, mut node: Node, parent: Option<&Node>) -> std::io::Result<Node> {
-        node.xattrs = match parent.filter(|p| fsmeta::same_file_unchanged(p, &node)) {
-            Some(parent) => parent.xattrs.clone(),
-            None => fsmeta::read_xattrs(path)?,
-        };
-        Ok(node)
-    }
-
     fn dir(&mut self, path: &Path, mut node: Node, parent: Option<&Node>) -> Result<Option<Node>> {
         let parent_tree = self.parent_tree(parent);
-        let entries = match sorted_entries(path) {
-            Ok(entries) => entries,
+        let names = match sorted_names(path) {
+            Ok(names) => names,
             Err(e) => return Ok(self.skip(path, e)),
         };
-        let mut children = Vec::with_capacity(entries.len());
-        for (name, meta) in entries {
+        let mut children = Vec::with_capacity(names.len());
+        for name in names {
             let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
             let child_path = fsmeta::join_name(path, &name);
-            if let Some(child) = self.entry(&child_path, &name, meta, child_parent)? {
+            if let Some(child) = self.entry(&child_path, &name, child_parent)? {
                 children.push(child);
             }
         }
@@ -164,19 +144,12 @@ impl Walker<'_, '_, '_> {
     }
 }
 
-/// A folder's entries sorted by name, each with what `lstat` gives for it, asked relative to
-/// the open folder (`DirEntry::metadata`: `statx` on the folder's descriptor). By full path,
-/// the kernel walked every component again for each entry: with the `llistxattr` by path that
-/// [`Walker::with_xattrs`] now spares, a quarter of the CPU of a toolchain's no-change backup.
-/// The folder is closed before its entries are visited, so the depth of a tree costs no open
-/// descriptors; its entries' metadata is held meanwhile (about 170 bytes each, next to the
-/// nodes the folder's tree is built from).
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(Vec<u8>, std::io::Result<Metadata>)>> {
-    let mut entries = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| (e.file_name().as_bytes().to_vec(), e.metadata())))
+fn sorted_names(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut names = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
         .collect::<std::io::Result<Vec<_>>>()?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(entries)
+    names.sort();
+    Ok(names)
 }
 
 use std::os::unix::fs::MetadataExt;

@@ -20,15 +20,6 @@ use std::path::Path;
 /// count on tmpfs) that a restore cannot reproduce and that would make trees differ for
 /// nothing. A filesystem without extended attribute support yields no xattrs, not an error.
 pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
-    let mut node = capture_stat(path, name, meta)?;
-    node.xattrs = read_xattrs(path)?;
-    Ok(node)
-}
-
-/// [`capture`] without the extended attributes (left empty), for a caller that may know them
-/// already: a file unchanged since the parent snapshot ([`same_file_unchanged`]) has the
-/// parent's, since setting or removing one changes the ctime that comparison checks.
-pub fn capture_stat(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
     let kind = kind_of(path, meta)?;
     let size = if matches!(kind, NodeKind::Dir { .. }) { 0 } else { meta.size() };
     Ok(Node {
@@ -45,7 +36,7 @@ pub fn capture_stat(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Nod
         inode: meta.ino(),
         dev: meta.dev(),
         nlink: meta.nlink(),
-        xattrs: Vec::new(),
+        xattrs: read_xattrs(path)?,
     })
 }
 
@@ -98,9 +89,7 @@ fn nsec(n: i64) -> u32 {
 
 /// The entry's own extended attributes (the `xattr` crate's non-`_deref` calls use
 /// `llistxattr`/`lgetxattr`), sorted by name.
-/// The extended attributes of the entry at `path` (a symlink's own), sorted by name; none on a
-/// filesystem without them.
-pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
+fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if is_unsupported(&e) => return Ok(Vec::new()),

@@ -13,7 +13,7 @@ mod sparse;
 #[cfg(test)]
 mod tests;
 
-pub use capture::{capture, capture_stat, read_xattrs, same_file_unchanged};
+pub use capture::{capture, same_file_unchanged};
 pub use restore::{FileStart, Restorer};
 pub use sparse::SparseWriter;
 
