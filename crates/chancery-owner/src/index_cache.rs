@@ -5,9 +5,10 @@
 //! is 2.2 MB; an archive of millions of files has hundreds of MB of them, fetched from abroad.
 //!
 //! An index file's name is the hash of its bytes, so a cached copy is used only when it still
-//! hashes to its name; any other is fetched again and replaced. Nothing here is the only copy of
-//! anything: the folder may be removed at any time. `check` never reads it (it checks what the
-//! site holds).
+//! hashes to its name; any other is removed and fetched again. Nothing here is the only copy of
+//! anything: the folder may be removed at any time. `check`, `audit` and the planning of a
+//! deletion never read it: they read what the sites hold. A backup, which reads index files
+//! from here, no longer notices that a site's copy of one was damaged; `check` and `audit` do.
 
 use crate::objects::get_verified;
 use crate::site::Site;
@@ -60,9 +61,15 @@ impl IndexCache {
         }
     }
 
+    /// The cached copy of `id` if it hashes to its name; one that does not is removed, so that
+    /// a copy fetched from a local folder (not kept) does not leave it in the way.
     fn cached(&self, id: &ObjectId) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.path(id)).ok()?;
-        (ObjectId::of(&bytes) == *id).then_some(bytes)
+        if ObjectId::of(&bytes) != *id {
+            let _ = std::fs::remove_file(self.path(id));
+            return None;
+        }
+        Some(bytes)
     }
 
     /// Keeps a copy, written to a temporary file and renamed into place, so that a reader never
@@ -80,7 +87,9 @@ impl IndexCache {
     }
 
     /// Removes the cached files not in `listed` (index files no site lists any more, since a
-    /// deletion rewrote or removed them), and temporary files a killed writer left.
+    /// deletion rewrote or removed them, or that only a site out of reach lists) and any other
+    /// file (the temporary file of a writer killed, or still writing: its rename then fails,
+    /// and the file is fetched again next time).
     pub fn retain(&self, listed: &HashSet<ObjectId>) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         for entry in entries.flatten() {

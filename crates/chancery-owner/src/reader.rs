@@ -15,24 +15,20 @@ use chancery_store::ObjectKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+mod tree_packs;
+pub use tree_packs::{TreePacks, TREE_PACKS_KEPT, TREE_PACK_READ};
+
 /// Blobs of one pack less than this far apart are read in one request, gap included.
 pub const MERGE_GAP: u64 = 1 << 20;
 /// The longest range one prefetch request reads. Half a pack: each restore worker holds the
 /// range it is reading on top of the cache, and 8 MiB instead of 32 MiB took a toolchain
 /// restore's peak memory down by about 10 MiB at the same speed.
 pub const MAX_RANGE: u64 = 8 << 20;
-/// Bytes of fetched ranges kept for the next batches (and the tree packs read whole, see
-/// [`BlobReader::sealed_tree`]): a pack's blobs are in random order, so
+/// Bytes of fetched ranges kept for the next batches: a pack's blobs are in random order, so
 /// the small files of one batch are spread over whole packs, which the next batches need too.
 /// Measured on a toolchain restore (339 MiB stored): 32 MiB kept fetched 277 MiB in ranges,
 /// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB.
 pub const RANGE_CACHE_BYTES: usize = 32 << 20;
-
-/// Tree packs up to this many bytes (their blobs' end) are read whole from a site server at
-/// the first tree wanted from them (see [`BlobReader::sealed_tree`]). The writer closes tree
-/// packs at 4 MiB (`TREE_PACK_TARGET`); a longer pack is not one it wrote, and its trees are
-/// read one by one.
-pub const TREE_PACK_READ: u64 = 8 << 20;
 
 /// Ranges of packs read lately, oldest first.
 #[derive(Default)]
@@ -156,6 +152,7 @@ pub struct BlobReader<'a> {
     problems: Mutex<Vec<SiteProblem>>,
     trees: Mutex<TreeCache>,
     ranges: Mutex<RangeCache>,
+    tree_packs: TreePacks,
 }
 
 impl<'a> BlobReader<'a> {
@@ -168,6 +165,7 @@ impl<'a> BlobReader<'a> {
             problems: Mutex::default(),
             trees: Mutex::default(),
             ranges: Mutex::default(),
+            tree_packs: TreePacks::default(),
         }
     }
 
@@ -352,40 +350,16 @@ impl<'a> BlobReader<'a> {
             .map_err(|e| format!("blob {}: {e}", id.short()))
     }
 
-    /// A tree blob's sealed bytes out of its whole pack, fetched in one request at the first
-    /// tree wanted from it and kept in the range cache. A walk of a snapshot's trees (a
-    /// backup's parent, a restore, a check, `ls`) otherwise costs a signed round trip per
-    /// folder at a site server: a no-change backup of a toolchain (1,459 folders) made 1,459
-    /// range requests of one tree pack, and took 1.1 s against 0.5 s to a local folder. The
-    /// trees of one folder's subtrees lie together (the writer packs them as their walk ends),
-    /// so a walk reads its tree packs about one at a time.
-    ///
-    /// `None`, and the blob is read alone, for a local folder (a read there is a system call,
-    /// not a round trip), a data blob, a pack longer than [`TREE_PACK_READ`], a site other
-    /// than the first (the cache holds the first site's bytes, and a bad copy must not be
-    /// blamed on the site tried after it), or when the pack cannot be read.
+    /// A tree blob's sealed bytes out of its whole pack ([`TreePacks`]), when `site` is a site
+    /// server and the first site: its bytes are kept for the next trees, and a bad copy must be
+    /// blamed on the site that gave it, not on the one tried after it. `None`, and the blob is
+    /// read alone, otherwise (a read from a local folder is a system call, not a round trip).
     fn sealed_tree(&self, site: &Site, loc: &BlobLoc) -> Option<Vec<u8>> {
         let first = self.sites.first().is_some_and(|first| std::ptr::eq(*first, site));
         if loc.kind != BlobKind::Tree || site.server.is_none() || !first {
             return None;
         }
-        let end = self.index.blobs_end(&loc.pack).filter(|end| *end <= TREE_PACK_READ)?;
-        let (start, stop) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.length));
-        let cached = self.ranges.lock().expect("range cache").find(&loc.pack, start, stop);
-        let (from, bytes) = match cached {
-            Some(found) => found,
-            None => {
-                self.ranges.lock().expect("range cache").make_room(end as usize);
-                let bytes =
-                    Arc::new(site.backend.get_range(ObjectKind::Pack, &loc.pack.to_hex(), 0, end).ok()?);
-                let mut ranges = self.ranges.lock().expect("range cache");
-                if ranges.find(&loc.pack, 0, end).is_none() {
-                    ranges.insert(loc.pack, 0, bytes.clone()); // not twice when two workers raced
-                }
-                (0, bytes)
-            }
-        };
-        bytes.get((start - from) as usize..(stop - from) as usize).map(<[u8]>::to_vec)
+        self.tree_packs.sealed(site, loc, self.index.blobs_end(&loc.pack)?)
     }
 
     fn note(&self, site: &Site, loc: &BlobLoc, detail: String) -> SiteProblem {

@@ -127,11 +127,12 @@ fn a_walk_of_many_folders_reads_each_tree_pack_once_not_each_tree() {
     env.backup_json(&[&src], 0);
     let served = || servers.iter().map(ranges_served).sum::<u64>();
 
-    // A no-change backup walks the parent's 322 trees, all in one tree pack: read whole, once.
+    // A no-change backup walks the parent's 322 trees, all in one tree pack: the root tree is
+    // read alone, then the pack whole, once.
     let before = served();
     env.backup_json(&[&src], 0);
     let walk = served() - before;
-    assert!(walk <= 1, "{walk} range requests to walk 322 trees");
+    assert_eq!(walk, 2, "range requests to walk 322 trees");
 
     // A restore walks them too, and reads the 300 files' blobs in merged ranges, a few per
     // batch of files (one request per tree would make over 300).
@@ -147,8 +148,27 @@ fn a_walk_of_many_folders_reads_each_tree_pack_once_not_each_tree() {
         let before = served();
         env.cmd(args).assert().success();
         let walk = served() - before;
-        assert!(walk <= 1, "{walk} range requests for {args:?}");
+        assert!(walk <= 2, "{walk} range requests for {args:?}");
     }
+
+    // The tree pack cut short at lux: its trees are read one by one there (those past the cut
+    // from sto), not the pack fetched whole again for each of them.
+    let tree_pack = tree_pack_at(&env, &servers[0]);
+    let whole = std::fs::read(&tree_pack).unwrap();
+    std::fs::write(&tree_pack, &whole[..whole.len() / 2]).unwrap();
+    let sent = || servers[0].metric("chancery_site_sent_bytes_total");
+    let before = sent();
+    let out = env.path("out-short");
+    let run =
+        env.cmd(&["restore", "latest", "--site", "lux", "--target", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", stderr_of(&run));
+    assert_same(&src, &out.join("src"));
+    let packs_at_lux: u64 = common::packs(&servers[0].data.join("tenants/ee"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(sent() - before < 2 * packs_at_lux, "{} bytes sent for {packs_at_lux} stored", sent() - before);
+    std::fs::write(&tree_pack, &whole).unwrap();
 
     // Every pack at lux damaged: each tree and blob that fails to verify there is read from sto.
     for pack in common::packs(&servers[0].data.join("tenants/ee")) {
@@ -163,6 +183,18 @@ fn a_walk_of_many_folders_reads_each_tree_pack_once_not_each_tree() {
     assert_eq!(run.status.code(), Some(3), "{}", stderr_of(&run));
     assert!(stderr_of(&run).contains("site lux"), "{}", stderr_of(&run));
     assert_same(&src, &out.join("src"));
+}
+
+/// The file at `server` of the pack that holds the latest snapshot's root tree.
+fn tree_pack_at(env: &Env, server: &SiteServer) -> std::path::PathBuf {
+    let archive = chancery_owner::archive::Archive::open(&env.config, common::PASSWORD.as_bytes()).unwrap();
+    let sites: Vec<&chancery_owner::site::Site> = archive.sites.iter().collect();
+    let (index, _) = chancery_owner::index::Index::load_union(&sites, &archive.keys).unwrap();
+    let snapshots = chancery_owner::snapshots::list_snapshots(&archive, &mut Vec::new()).unwrap();
+    let root = snapshots.last().unwrap().snapshot.tree;
+    let name = index.get(&root).unwrap().pack.to_hex();
+    let packs = common::packs(&server.data.join("tenants/ee"));
+    packs.into_iter().find(|p| p.file_name().unwrap().to_str() == Some(name.as_str())).unwrap()
 }
 
 /// The names of the files in `dir`.
