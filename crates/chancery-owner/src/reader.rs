@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod tree_packs;
-pub use tree_packs::{TreePacks, TREE_PACKS_KEPT, TREE_PACK_READ};
+pub use tree_packs::{TreePacks, TREE_PACK_BYTES, TREE_PACK_READ};
 
 /// Blobs of one pack less than this far apart are read in one request, gap included.
 pub const MERGE_GAP: u64 = 1 << 20;
@@ -337,7 +337,7 @@ impl<'a> BlobReader<'a> {
 
     fn read_at(&self, site: &Site, loc: &BlobLoc, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>, String> {
         let sealed = match self.sealed_tree(site, loc) {
-            Some(sealed) => sealed,
+            Some(sealed) => sealed?,
             None => site
                 .backend
                 .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
@@ -354,12 +354,12 @@ impl<'a> BlobReader<'a> {
     /// server and the first site: its bytes are kept for the next trees, and a bad copy must be
     /// blamed on the site that gave it, not on the one tried after it. `None`, and the blob is
     /// read alone, otherwise (a read from a local folder is a system call, not a round trip).
-    fn sealed_tree(&self, site: &Site, loc: &BlobLoc) -> Option<Vec<u8>> {
+    fn sealed_tree(&self, site: &Site, loc: &BlobLoc) -> Option<Result<Vec<u8>, String>> {
         let first = self.sites.first().is_some_and(|first| std::ptr::eq(*first, site));
         if loc.kind != BlobKind::Tree || site.server.is_none() || !first {
             return None;
         }
-        self.tree_packs.sealed(site, loc, self.index.blobs_end(&loc.pack)?)
+        self.tree_packs.sealed(site.backend.as_ref(), loc, self.index.blobs_end(&loc.pack)?)
     }
 
     fn note(&self, site: &Site, loc: &BlobLoc, detail: String) -> SiteProblem {
