@@ -8,6 +8,7 @@ mod walk;
 
 use crate::archive::Archive;
 use crate::error::PolicyError;
+use crate::fsmeta::at::{self, EntryAt};
 use crate::index::Index;
 use crate::ledger::Published;
 use crate::needs::{NeedsCache, SnapshotNeeds};
@@ -320,9 +321,10 @@ fn walk_roots(
     if let Some(name) = &request.stdin_name {
         nodes.push(stdin_node(walker, name)?);
     } else {
+        at::raise_open_file_limit();
         for (path, name) in request.paths.iter().zip(names) {
             let parent_node = parent.and_then(|t| t.find(name));
-            if let Some(node) = walker.entry(path, name, parent_node)? {
+            if let Some(node) = walker.entry(&EntryAt::path(path), name, parent_node)? {
                 nodes.push(node);
             }
         }

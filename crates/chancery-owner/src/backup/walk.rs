@@ -4,7 +4,7 @@
 //! out; only pipeline failures (every site gone) stop the walk.
 
 use super::pipeline::Pipeline;
-use crate::fsmeta;
+use crate::fsmeta::{self, at, at::EntryAt, EntryStat};
 use crate::progress::Progress;
 use crate::reader::BlobReader;
 use anyhow::Result;
@@ -14,8 +14,7 @@ use chancery_format::snapshot::Summary;
 use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use std::collections::HashMap;
-use std::fs::Metadata;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,19 +32,19 @@ pub struct Walker<'p, 'scope, 'env> {
 
 impl Walker<'_, '_, '_> {
     /// Backs up one entry; `None` when it could not be read (a warning says why).
-    pub fn entry(&mut self, path: &Path, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(meta) => meta,
-            Err(e) => return Ok(self.skip(path, e)),
+    pub fn entry(&mut self, entry: &EntryAt<'_>, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
+        let stat = match at::stat(entry) {
+            Ok(stat) => stat,
+            Err(e) => return Ok(self.skip(entry.path, e)),
         };
-        let node = match fsmeta::capture(path, name, &meta) {
+        let node = match fsmeta::capture_at(entry, name, &stat) {
             Ok(node) => node,
-            Err(e) => return Ok(self.skip(path, e)),
+            Err(e) => return Ok(self.skip(entry.path, e)),
         };
         Progress::add(&self.progress.entries, 1);
         match node.kind {
-            NodeKind::Dir { .. } => self.dir(path, node, parent),
-            NodeKind::File { .. } => self.file(path, node, &meta, parent),
+            NodeKind::Dir { .. } => self.dir(entry, node, &stat, parent),
+            NodeKind::File { .. } => self.file(entry, node, &stat, parent),
             _ => {
                 self.summary.others += 1;
                 Ok(Some(node))
@@ -53,17 +52,28 @@ impl Walker<'_, '_, '_> {
         }
     }
 
-    fn dir(&mut self, path: &Path, mut node: Node, parent: Option<&Node>) -> Result<Option<Node>> {
-        let parent_tree = self.parent_tree(parent);
-        let names = match sorted_names(path) {
-            Ok(names) => names,
-            Err(e) => return Ok(self.skip(path, e)),
+    fn dir(
+        &mut self,
+        entry: &EntryAt<'_>,
+        node: Node,
+        stat: &EntryStat,
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>> {
+        let (fd, mut node) = match at::open_dir(entry, stat).and_then(|o| o.with_node(node, entry.path)) {
+            Ok(opened) => opened,
+            Err(e) => return Ok(self.skip(entry.path, e)),
         };
+        let names = match at::sorted_names(fd.as_fd()) {
+            Ok(names) => names,
+            Err(e) => return Ok(self.skip(entry.path, e)),
+        };
+        let parent_tree = self.parent_tree(parent);
         let mut children = Vec::with_capacity(names.len());
         for name in names {
             let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
-            let child_path = fsmeta::join_name(path, &name);
-            if let Some(child) = self.entry(&child_path, &name, child_parent)? {
+            let child_path = fsmeta::join_name(entry.path, &name);
+            let child = EntryAt::child(fd.as_fd(), &name, &child_path);
+            if let Some(child) = self.entry(&child, &name, child_parent)? {
                 children.push(child);
             }
         }
@@ -92,26 +102,21 @@ impl Walker<'_, '_, '_> {
 
     fn file(
         &mut self,
-        path: &Path,
-        mut node: Node,
-        meta: &Metadata,
+        entry: &EntryAt<'_>,
+        node: Node,
+        stat: &EntryStat,
         parent: Option<&Node>,
     ) -> Result<Option<Node>> {
         if let Some(content) = self.reusable_content(&node, parent) {
-            self.pipeline.reuse(&content);
-            Progress::add(&self.progress.bytes_skipped, node.size);
-            self.summary.files += 1;
-            self.summary.bytes += node.size;
-            node.kind = NodeKind::File { content };
-            return Ok(Some(node));
+            return Ok(Some(self.reused(node, content)));
         }
-        let content = match std::fs::File::open(path) {
-            Ok(file) => self.chunks(file, Some(meta.len())),
-            Err(e) => return Ok(self.skip(path, e)),
+        let (file, mut node) = match at::open_file(entry, stat).and_then(|o| o.with_node(node, entry.path)) {
+            Ok(opened) => opened,
+            Err(e) => return Ok(self.skip(entry.path, e)),
         };
-        match content {
-            Ok(Ok((content, size))) => {
-                if meta.nlink() > 1 {
+        match self.chunks(file, Some(node.size))? {
+            Ok((content, size)) => {
+                if node.nlink > 1 {
                     self.hardlinks.insert((node.dev, node.inode), content.clone());
                 }
                 node.size = size;
@@ -119,9 +124,18 @@ impl Walker<'_, '_, '_> {
                 self.summary.files += 1;
                 Ok(Some(node))
             }
-            Ok(Err(e)) => Ok(self.skip(path, e)),
-            Err(e) => Err(e),
+            Err(e) => Ok(self.skip(entry.path, e)),
         }
+    }
+
+    /// An unchanged file (or another link of a file already read) takes the chunks it had.
+    fn reused(&mut self, mut node: Node, content: Vec<BlobId>) -> Node {
+        self.pipeline.reuse(&content);
+        Progress::add(&self.progress.bytes_skipped, node.size);
+        self.summary.files += 1;
+        self.summary.bytes += node.size;
+        node.kind = NodeKind::File { content };
+        node
     }
 
     fn reusable_content(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<BlobId>> {
@@ -143,13 +157,3 @@ impl Walker<'_, '_, '_> {
         None
     }
 }
-
-fn sorted_names(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut names = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    names.sort();
-    Ok(names)
-}
-
-use std::os::unix::fs::MetadataExt;

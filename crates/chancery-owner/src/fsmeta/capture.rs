@@ -1,11 +1,14 @@
 //! Reading one filesystem entry into a [`Node`].
 
+use super::at::{self, EntryAt, Opened};
+use super::xattrs;
 use chancery_format::tree::{Node, NodeKind, Xattr};
 use chancery_format::BlobId;
-use std::fs::{self, Metadata};
+use rustix::fs::FileType;
+use std::fs::Metadata;
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Builds the [`Node`] for the entry at `path`, named `name` in its directory.
@@ -13,31 +16,146 @@ use std::path::Path;
 /// `meta` must come from [`fs::symlink_metadata`] (or `DirEntry::metadata`), never from a call
 /// that follows symlinks. Nothing here follows a symlink: the link target is read as bytes and
 /// the link's own extended attributes are recorded.
+pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
+    capture_at(&EntryAt::path(path), name, &EntryStat::from(meta))
+}
+
+/// Builds the [`Node`] for `entry`, named `name`, which a `stat` without following symlinks
+/// described as `stat`; its symlink target and extended attributes are read relative to its
+/// folder.
 ///
 /// A file's `content` is left empty and a directory's `subtree` is a zero placeholder: the
 /// caller fills them once it has stored the content. A directory's `size` is recorded as 0,
 /// because `st_size` of a directory is a filesystem detail (a block count on ext4, an entry
 /// count on tmpfs) that a restore cannot reproduce and that would make trees differ for
-/// nothing. A filesystem without extended attribute support yields no xattrs, not an error.
-pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {
-    let kind = kind_of(path, meta)?;
-    let size = if matches!(kind, NodeKind::Dir { .. }) { 0 } else { meta.size() };
-    Ok(Node {
+/// nothing.
+pub fn capture_at(entry: &EntryAt<'_>, name: &[u8], stat: &EntryStat) -> io::Result<Node> {
+    let kind = kind_of(stat, || at::read_link(entry), entry.path)?;
+    Ok(node(name, kind, stat, xattrs::of_entry(entry)?))
+}
+
+/// Builds the [`Node`] of an open file or folder, named `name`, from its `fstat`: for an
+/// entry found replaced between its listing and its opening, so that the node describes what
+/// was read.
+pub fn capture_open(fd: impl AsFd, name: &[u8], stat: &EntryStat, path: &Path) -> io::Result<Node> {
+    let no_link = || Err(io::Error::other("an open file is no symlink"));
+    let kind = kind_of(stat, no_link, path)?;
+    Ok(node(name, kind, stat, xattrs::of_open(fd)?))
+}
+
+impl<T: AsFd> Opened<T> {
+    /// The opened entry with its node: `listed` when it is the entry that was listed, else
+    /// the replacement's, as read from its descriptor.
+    pub fn with_node(self, listed: Node, path: &Path) -> io::Result<(T, Node)> {
+        match self {
+            Opened::Listed(fd) => Ok((fd, listed)),
+            Opened::Replaced(fd, now) => {
+                let node = capture_open(&fd, &listed.name, &now, path)?;
+                Ok((fd, node))
+            }
+        }
+    }
+}
+
+fn node(name: &[u8], kind: NodeKind, stat: &EntryStat, xattrs: Vec<Xattr>) -> Node {
+    let size = if matches!(kind, NodeKind::Dir { .. }) { 0 } else { stat.size };
+    Node {
         name: name.to_vec(),
         kind,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        mode: stat.mode & 0o7777,
+        uid: stat.uid,
+        gid: stat.gid,
         size,
-        mtime_sec: meta.mtime(),
-        mtime_nsec: nsec(meta.mtime_nsec()),
-        ctime_sec: meta.ctime(),
-        ctime_nsec: nsec(meta.ctime_nsec()),
-        inode: meta.ino(),
-        dev: meta.dev(),
-        nlink: meta.nlink(),
-        xattrs: read_xattrs(path)?,
-    })
+        mtime_sec: stat.mtime_sec,
+        mtime_nsec: stat.mtime_nsec,
+        ctime_sec: stat.ctime_sec,
+        ctime_nsec: stat.ctime_nsec,
+        inode: stat.ino,
+        dev: stat.dev,
+        nlink: stat.nlink,
+        xattrs,
+    }
+}
+
+/// What a `stat` said of an entry, whichever call gave it (`std`'s metadata at a source,
+/// `statat`/`fstat` during a walk).
+#[derive(Clone, Copy, Debug)]
+pub struct EntryStat {
+    /// `st_mode`, file type bits included.
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) size: u64,
+    pub(crate) mtime_sec: i64,
+    pub(crate) mtime_nsec: u32,
+    pub(crate) ctime_sec: i64,
+    pub(crate) ctime_nsec: u32,
+    pub(crate) ino: u64,
+    pub(crate) dev: u64,
+    pub(crate) nlink: u64,
+    pub(crate) rdev: u64,
+}
+
+impl EntryStat {
+    fn file_type(&self) -> FileType {
+        FileType::from_raw_mode(self.mode)
+    }
+
+    /// A folder.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == FileType::Directory
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.file_type() == FileType::RegularFile
+    }
+
+    /// Whether both describe one inode (of one filesystem).
+    pub fn same_inode(&self, other: &EntryStat) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
+}
+
+impl From<&Metadata> for EntryStat {
+    fn from(meta: &Metadata) -> Self {
+        Self {
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: meta.size(),
+            mtime_sec: meta.mtime(),
+            mtime_nsec: nsec(meta.mtime_nsec()),
+            ctime_sec: meta.ctime(),
+            ctime_nsec: nsec(meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+            nlink: meta.nlink(),
+            rdev: meta.rdev(),
+        }
+    }
+}
+
+// The field types of `struct stat` differ between architectures; `as` converts each to the
+// width the kernel guarantees (sizes and times are never negative for a real entry).
+#[allow(clippy::unnecessary_cast)]
+impl From<&rustix::fs::Stat> for EntryStat {
+    fn from(st: &rustix::fs::Stat) -> Self {
+        Self {
+            mode: st.st_mode as u32,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            size: st.st_size as u64,
+            mtime_sec: st.st_mtime as i64,
+            mtime_nsec: nsec(st.st_mtime_nsec as i64),
+            ctime_sec: st.st_ctime as i64,
+            ctime_nsec: nsec(st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            nlink: st.st_nlink as u64,
+            rdev: st.st_rdev as u64,
+        }
+    }
 }
 
 /// True when `new` is the same regular file as `old`, apparently untouched since: same size,
@@ -56,28 +174,26 @@ pub fn same_file_unchanged(old: &Node, new: &Node) -> bool {
         && old.inode == new.inode
 }
 
-/// The node kind; reads the link target for symlinks.
-fn kind_of(path: &Path, meta: &Metadata) -> io::Result<NodeKind> {
-    let ft = meta.file_type();
-    let kind = if ft.is_file() {
-        NodeKind::File { content: Vec::new() }
-    } else if ft.is_dir() {
-        NodeKind::Dir { subtree: BlobId([0u8; 32]) }
-    } else if ft.is_symlink() {
-        NodeKind::Symlink { target: fs::read_link(path)?.into_os_string().into_vec() }
-    } else if ft.is_fifo() {
-        NodeKind::Fifo
-    } else if ft.is_char_device() {
-        NodeKind::CharDevice { rdev: meta.rdev() }
-    } else if ft.is_block_device() {
-        NodeKind::BlockDevice { rdev: meta.rdev() }
-    } else if ft.is_socket() {
-        NodeKind::Socket
-    } else {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{}: unknown file type", path.display()),
-        ));
+/// The node kind; `read_link` gives a symlink's target.
+fn kind_of(
+    stat: &EntryStat,
+    read_link: impl FnOnce() -> io::Result<Vec<u8>>,
+    path: &Path,
+) -> io::Result<NodeKind> {
+    let kind = match stat.file_type() {
+        FileType::RegularFile => NodeKind::File { content: Vec::new() },
+        FileType::Directory => NodeKind::Dir { subtree: BlobId([0u8; 32]) },
+        FileType::Symlink => NodeKind::Symlink { target: read_link()? },
+        FileType::Fifo => NodeKind::Fifo,
+        FileType::CharacterDevice => NodeKind::CharDevice { rdev: stat.rdev },
+        FileType::BlockDevice => NodeKind::BlockDevice { rdev: stat.rdev },
+        FileType::Socket => NodeKind::Socket,
+        FileType::Unknown => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: unknown file type", path.display()),
+            ))
+        }
     };
     Ok(kind)
 }
@@ -85,28 +201,4 @@ fn kind_of(path: &Path, meta: &Metadata) -> io::Result<NodeKind> {
 /// Nanoseconds are always in 0..1e9; the fallback only guards against a corrupt stat.
 fn nsec(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
-}
-
-/// The entry's own extended attributes (the `xattr` crate's non-`_deref` calls use
-/// `llistxattr`/`lgetxattr`), sorted by name.
-fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
-    let names = match xattr::list(path) {
-        Ok(names) => names,
-        Err(e) if is_unsupported(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for name in names {
-        // `None`: removed between list and get; nothing to record.
-        if let Some(value) = xattr::get(path, &name)? {
-            out.push(Xattr { name: name.as_bytes().to_vec(), value });
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-/// ENOTSUP (== EOPNOTSUPP on Linux): the filesystem has no extended attributes at all.
-pub(super) fn is_unsupported(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(code) if code == libc::ENOTSUP || code == libc::EOPNOTSUPP)
 }

@@ -6,14 +6,16 @@
 //!
 //! [`Node`]: chancery_format::tree::Node
 
+pub mod at;
 mod capture;
 mod restore;
 mod sparse;
+mod xattrs;
 
 #[cfg(test)]
 mod tests;
 
-pub use capture::{capture, same_file_unchanged};
+pub use capture::{capture, capture_at, capture_open, same_file_unchanged, EntryStat};
 pub use restore::{FileStart, Restorer};
 pub use sparse::SparseWriter;
 

@@ -1,7 +1,7 @@
 //! Recreating filesystem entries and their metadata from [`Node`]s.
 
-use super::capture::is_unsupported;
 use super::sparse::SparseWriter;
+use super::xattrs::is_unsupported;
 use chancery_format::tree::{Node, NodeKind};
 use chancery_store::fs::direct;
 use filetime::FileTime;

@@ -1,6 +1,7 @@
 //! Tests of `fsmeta` on real files in temporary directories. They pass both as root and as
 //! an ordinary user; what only root can do is checked only when running as root.
 
+mod at;
 mod roundtrip;
 mod units;
 
