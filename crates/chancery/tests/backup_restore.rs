@@ -145,3 +145,41 @@ fn ls_lists_the_snapshot() {
     env.cmd(&["ls", &snap[..8]]).assert().success();
     env.cmd(&["ls", "abc"]).assert().code(1);
 }
+
+/// Past Linux's `PATH_MAX` (4,096 bytes) a restore, which recreates entries by path, could
+/// not put an entry back: the backup leaves it out with a warning instead of taking a
+/// snapshot that fails to restore, and keeps everything above it.
+#[test]
+fn an_entry_deeper_than_a_restore_can_recreate_is_left_out_with_a_warning() {
+    use std::os::fd::AsRawFd;
+    let env = Env::with_two_sites();
+    let src = env.path("src");
+    // src/<pad>/<19 folders of 200 bytes> ends at exactly 4,000 bytes; a file there fits.
+    let base = src.as_os_str().len();
+    assert!(base < 170, "temporary folder path too long for this test: {}", src.display());
+    let mut deep = src.join("p".repeat(4000 - base - 1 - 19 * 201));
+    for _ in 0..19 {
+        deep.push("d".repeat(200));
+    }
+    assert_eq!(deep.as_os_str().len(), 4000);
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("kept"), b"within the limit").unwrap();
+    // A folder one level further (4,201 bytes) cannot be made by path: made elsewhere and
+    // moved in relative to its new parent's descriptor.
+    let outside = env.path("too-deep");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("lost"), b"past the limit").unwrap();
+    let parent = std::fs::File::open(&deep).unwrap();
+    nix::fcntl::renameat(None, &outside, Some(parent.as_raw_fd()), "x".repeat(200).as_str()).unwrap();
+
+    env.cmd(&["backup", src.to_str().unwrap()])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("path longer than a restore can recreate"));
+    let out = env.path("out");
+    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+    let restored = out.join("src").join(deep.strip_prefix(&src).unwrap());
+    assert_eq!(std::fs::read(restored.join("kept")).unwrap(), b"within the limit");
+    let names: Vec<_> = std::fs::read_dir(&restored).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["kept"], "the folder past the limit is left out");
+}

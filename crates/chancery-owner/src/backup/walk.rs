@@ -14,9 +14,15 @@ use chancery_format::snapshot::Summary;
 use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use std::collections::HashMap;
+use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
+
+/// Linux's `PATH_MAX`, terminating NUL included: a restore recreates entries by path, so a
+/// deeper one is left out (with a warning) rather than stored where no restore could put it
+/// back. It also bounds the walk's depth, and so its stack and open folders.
+const PATH_MAX: usize = 4096;
 
 /// Walks sources into trees, feeding the pipeline.
 pub struct Walker<'p, 'scope, 'env> {
@@ -33,45 +39,46 @@ pub struct Walker<'p, 'scope, 'env> {
 impl Walker<'_, '_, '_> {
     /// Backs up one entry; `None` when it could not be read (a warning says why).
     pub fn entry(&mut self, entry: &EntryAt<'_>, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
-        let stat = match at::stat(entry) {
-            Ok(stat) => stat,
-            Err(e) => return Ok(self.skip(entry.path, e)),
+        let Some(stat) = self.or_skip(entry.path, at::stat(entry)) else {
+            return Ok(None);
         };
-        let node = match fsmeta::capture_at(entry, name, &stat) {
-            Ok(node) => node,
-            Err(e) => return Ok(self.skip(entry.path, e)),
+        if stat.is_dir() {
+            return self.dir(entry, name, parent);
+        }
+        if stat.is_file() {
+            return self.file(entry, name, &stat, parent);
+        }
+        let Some(node) = self.or_skip(entry.path, fsmeta::capture_at(entry, name, &stat)) else {
+            return Ok(None);
         };
         Progress::add(&self.progress.entries, 1);
-        match node.kind {
-            NodeKind::Dir { .. } => self.dir(entry, node, &stat, parent),
-            NodeKind::File { .. } => self.file(entry, node, &stat, parent),
-            _ => {
-                self.summary.others += 1;
-                Ok(Some(node))
-            }
-        }
+        self.summary.others += 1;
+        Ok(Some(node))
     }
 
-    fn dir(
-        &mut self,
-        entry: &EntryAt<'_>,
-        node: Node,
-        stat: &EntryStat,
-        parent: Option<&Node>,
-    ) -> Result<Option<Node>> {
-        let (fd, mut node) = match at::open_dir(entry, stat).and_then(|o| o.with_node(node, entry.path)) {
-            Ok(opened) => opened,
-            Err(e) => return Ok(self.skip(entry.path, e)),
+    /// A folder is described by its open descriptor, then walked through it.
+    fn dir(&mut self, entry: &EntryAt<'_>, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
+        let opened = at::open_dir(entry).and_then(|(fd, stat)| {
+            let node = fsmeta::capture_open(&fd, name, &stat, entry.path)?;
+            let names = at::sorted_names(fd.as_fd())?;
+            Ok((fd, node, names))
+        });
+        let Some((fd, mut node, names)) = self.or_skip(entry.path, opened) else {
+            return Ok(None);
         };
-        let names = match at::sorted_names(fd.as_fd()) {
-            Ok(names) => names,
-            Err(e) => return Ok(self.skip(entry.path, e)),
-        };
+        Progress::add(&self.progress.entries, 1);
         let parent_tree = self.parent_tree(parent);
         let mut children = Vec::with_capacity(names.len());
         for name in names {
-            let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
             let child_path = fsmeta::join_name(entry.path, &name);
+            if child_path.as_os_str().len() >= PATH_MAX {
+                self.skip(
+                    &child_path,
+                    io::Error::other("path longer than a restore can recreate (4,096 bytes)"),
+                );
+                continue;
+            }
+            let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
             let child = EntryAt::child(fd.as_fd(), &name, &child_path);
             if let Some(child) = self.entry(&child, &name, child_parent)? {
                 children.push(child);
@@ -100,20 +107,32 @@ impl Walker<'_, '_, '_> {
         }
     }
 
+    /// An unchanged file is described as listed and not opened; any other is opened and
+    /// described by its descriptor.
     fn file(
         &mut self,
         entry: &EntryAt<'_>,
-        node: Node,
+        name: &[u8],
         stat: &EntryStat,
         parent: Option<&Node>,
     ) -> Result<Option<Node>> {
+        let mut node = fsmeta::listed_file(name, stat);
         if let Some(content) = self.reusable_content(&node, parent) {
+            let Some(xattrs) = self.or_skip(entry.path, fsmeta::xattrs_at(entry)) else {
+                return Ok(None);
+            };
+            node.xattrs = xattrs;
+            Progress::add(&self.progress.entries, 1);
             return Ok(Some(self.reused(node, content)));
         }
-        let (file, mut node) = match at::open_file(entry, stat).and_then(|o| o.with_node(node, entry.path)) {
-            Ok(opened) => opened,
-            Err(e) => return Ok(self.skip(entry.path, e)),
+        let opened = at::open_file(entry).and_then(|(file, stat)| {
+            let node = fsmeta::capture_open(&file, name, &stat, entry.path)?;
+            Ok((file, node))
+        });
+        let Some((file, mut node)) = self.or_skip(entry.path, opened) else {
+            return Ok(None);
         };
+        Progress::add(&self.progress.entries, 1);
         match self.chunks(file, Some(node.size))? {
             Ok((content, size)) => {
                 if node.nlink > 1 {
@@ -149,6 +168,11 @@ impl Walker<'_, '_, '_> {
             return None;
         };
         content.iter().all(|id| self.pipeline.has(id)).then(|| content.clone())
+    }
+
+    /// The value, or `None` with a warning that the entry is left out.
+    fn or_skip<T>(&mut self, path: &Path, result: io::Result<T>) -> Option<T> {
+        result.map_err(|e| self.skip(path, e)).ok()
     }
 
     fn skip(&mut self, path: &Path, err: std::io::Error) -> Option<Node> {

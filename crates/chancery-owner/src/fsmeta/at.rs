@@ -3,10 +3,11 @@
 //! Why: a backup walks millions of entries. By full path, every `lstat`, `llistxattr` and
 //! `open` walks the path again from the root in the kernel (a quarter of a no-change backup's
 //! CPU), and a folder or file swapped for a symlink between the listing and the open is
-//! followed. Here each folder is opened once (`O_DIRECTORY|O_NOFOLLOW`), its entries are
-//! looked at relative to it, and what is opened is checked with `fstat` against what was
-//! listed: a symlink is never followed, a FIFO or device swapped in is never read or blocked
-//! on, and a file replaced by another one is described by what was actually read.
+//! followed. Here each folder is opened once (`O_DIRECTORY|O_NOFOLLOW`) and its entries are
+//! looked at relative to it. What is opened (folders, and files to be read) is described by
+//! its own `fstat` and extended attributes, so the node is always of what was read: a symlink
+//! swapped in is never followed, a FIFO or device swapped in is never read or waited on, and a
+//! file replaced since the listing is recorded as the one read.
 //!
 //! Only the sources named on the command line are reached by path (`EntryAt::path`).
 
@@ -14,7 +15,7 @@ use super::capture::EntryStat;
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -50,58 +51,77 @@ pub fn read_link(entry: &EntryAt<'_>) -> io::Result<Vec<u8>> {
     Ok(rustix::fs::readlinkat(entry.dir, entry.name, Vec::new())?.into_bytes())
 }
 
-/// What an open that was checked against the listing found.
-pub enum Opened<T> {
-    /// The entry that was listed.
-    Listed(T),
-    /// Another entry of the same kind took its name since; `EntryStat` describes it.
-    Replaced(T, EntryStat),
-}
-
-/// Opens a folder that was listed as `listed`, without following a symlink.
-pub fn open_dir(entry: &EntryAt<'_>, listed: &EntryStat) -> io::Result<Opened<OwnedFd>> {
+/// Opens a folder, without following a symlink; its `fstat` describes it from then on.
+pub fn open_dir(entry: &EntryAt<'_>) -> io::Result<(OwnedFd, EntryStat)> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty())?;
-    checked(fd, listed, EntryStat::is_dir, "a folder")
+    let fd = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty()).map_err(|e| match e {
+        // A name alone, not a path: ENOTDIR means the entry itself is no folder any more.
+        rustix::io::Errno::NOTDIR => io::Error::other("no longer a folder: replaced while being backed up"),
+        e => swapped(e),
+    })?;
+    let stat = stat_open(&fd)?;
+    Ok((fd, stat))
 }
 
-/// Opens a regular file that was listed as `listed` for reading. `O_NONBLOCK` keeps a FIFO
-/// swapped in meanwhile from blocking the open; it is cleared once `fstat` shows a regular file.
-pub fn open_file(entry: &EntryAt<'_>, listed: &EntryStat) -> io::Result<Opened<File>> {
+/// Opens a regular file for reading, without following a symlink; its `fstat` describes it
+/// from then on. `O_NONBLOCK` keeps a FIFO or device swapped in since the listing from
+/// blocking the open (it is closed unread); it is cleared once `fstat` shows a regular file.
+pub fn open_file(entry: &EntryAt<'_>) -> io::Result<(File, EntryStat)> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty())?;
-    let opened = checked(fd, listed, EntryStat::is_file, "a regular file")?;
-    let fd = match &opened {
-        Opened::Listed(fd) | Opened::Replaced(fd, _) => fd,
+    let fd = match rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::WOULDBLOCK) => return open_file_under_lease(entry),
+        Err(e) => return Err(swapped(e)),
     };
-    rustix::fs::fcntl_setfl(fd, OFlags::empty())?;
-    Ok(match opened {
-        Opened::Listed(fd) => Opened::Listed(File::from(fd)),
-        Opened::Replaced(fd, stat) => Opened::Replaced(File::from(fd), stat),
-    })
+    let stat = regular_file(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+    Ok((File::from(fd), stat))
 }
 
-fn checked(
-    fd: OwnedFd,
-    listed: &EntryStat,
-    right_kind: fn(&EntryStat) -> bool,
-    kind: &str,
-) -> io::Result<Opened<OwnedFd>> {
-    let now = stat_open(&fd)?;
-    if !right_kind(&now) {
-        return Err(io::Error::other(format!("no longer {kind}: replaced while being backed up")));
+/// A file another process holds a write lease on (Samba's oplocks, an NFS server's
+/// delegations) refuses a non-blocking open while the lease is being broken. It is opened
+/// again blocking, through a descriptor that can only ever be this regular file: `O_PATH`
+/// pins the inode without opening it, `fstat` checks its kind, and `/proc/self/fd/N` opens
+/// that inode (waiting for the lease to be given back, at most the kernel's lease-break time).
+fn open_file_under_lease(entry: &EntryAt<'_>) -> io::Result<(File, EntryStat)> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let pinned = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty()).map_err(swapped)?;
+    let stat = regular_file(&pinned)?;
+    let file = File::open(format!("/proc/self/fd/{}", pinned.as_raw_fd()))?;
+    if !stat_open(&file)?.same_inode(&stat) {
+        return Err(io::Error::other("replaced while being backed up"));
     }
-    Ok(if now.same_inode(listed) { Opened::Listed(fd) } else { Opened::Replaced(fd, now) })
+    Ok((file, stat))
 }
 
-/// The names in an open folder, sorted, without `.` and `..`.
+fn regular_file(fd: &OwnedFd) -> io::Result<EntryStat> {
+    let stat = stat_open(fd)?;
+    if !stat.is_file() {
+        return Err(io::Error::other("no longer a regular file: replaced while being backed up"));
+    }
+    Ok(stat)
+}
+
+/// ELOOP from an `O_NOFOLLOW` open: the entry listed became a symlink.
+fn swapped(e: rustix::io::Errno) -> io::Error {
+    if e == rustix::io::Errno::LOOP {
+        return io::Error::other("replaced by a symlink while being backed up");
+    }
+    e.into()
+}
+
+/// The names in an open folder, sorted, without `.` and `..`, read from its own descriptor
+/// (which must not have been read from yet).
 pub fn sorted_names(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+    // Far more than one entry (at most 280 bytes), so the buffer never needs to grow.
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut listing = rustix::fs::RawDir::new(dir, buf.spare_capacity_mut());
     let mut names = Vec::new();
-    let mut listing = rustix::fs::Dir::read_from(dir)?;
-    while let Some(entry) = listing.read() {
-        let name = entry?.file_name().to_bytes().to_vec();
+    while let Some(entry) = listing.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
-            names.push(name);
+            names.push(name.to_vec());
         }
     }
     names.sort_unstable();

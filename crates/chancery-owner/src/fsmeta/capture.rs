@@ -1,6 +1,6 @@
 //! Reading one filesystem entry into a [`Node`].
 
-use super::at::{self, EntryAt, Opened};
+use super::at::{self, EntryAt};
 use super::xattrs;
 use chancery_format::tree::{Node, NodeKind, Xattr};
 use chancery_format::BlobId;
@@ -34,27 +34,23 @@ pub fn capture_at(entry: &EntryAt<'_>, name: &[u8], stat: &EntryStat) -> io::Res
     Ok(node(name, kind, stat, xattrs::of_entry(entry)?))
 }
 
-/// Builds the [`Node`] of an open file or folder, named `name`, from its `fstat`: for an
-/// entry found replaced between its listing and its opening, so that the node describes what
-/// was read.
+/// Builds the [`Node`] of an open file or folder, named `name`, from its `fstat` and the
+/// extended attributes read from its descriptor: the node describes what was read.
 pub fn capture_open(fd: impl AsFd, name: &[u8], stat: &EntryStat, path: &Path) -> io::Result<Node> {
     let no_link = || Err(io::Error::other("an open file is no symlink"));
     let kind = kind_of(stat, no_link, path)?;
     Ok(node(name, kind, stat, xattrs::of_open(fd)?))
 }
 
-impl<T: AsFd> Opened<T> {
-    /// The opened entry with its node: `listed` when it is the entry that was listed, else
-    /// the replacement's, as read from its descriptor.
-    pub fn with_node(self, listed: Node, path: &Path) -> io::Result<(T, Node)> {
-        match self {
-            Opened::Listed(fd) => Ok((fd, listed)),
-            Opened::Replaced(fd, now) => {
-                let node = capture_open(&fd, &listed.name, &now, path)?;
-                Ok((fd, node))
-            }
-        }
-    }
+/// The [`Node`] of a regular file as `stat` describes it, without its extended attributes:
+/// enough to tell whether it changed since the parent snapshot before reading anything more.
+pub fn listed_file(name: &[u8], stat: &EntryStat) -> Node {
+    node(name, NodeKind::File { content: Vec::new() }, stat, Vec::new())
+}
+
+/// The extended attributes of `entry`, read relative to its folder.
+pub fn xattrs_at(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
+    xattrs::of_entry(entry)
 }
 
 fn node(name: &[u8], kind: NodeKind, stat: &EntryStat, xattrs: Vec<Xattr>) -> Node {

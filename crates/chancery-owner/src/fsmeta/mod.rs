@@ -10,12 +10,14 @@ pub mod at;
 mod capture;
 mod restore;
 mod sparse;
-mod xattrs;
+pub(crate) mod xattrs;
 
 #[cfg(test)]
 mod tests;
 
-pub use capture::{capture, capture_at, capture_open, same_file_unchanged, EntryStat};
+pub use capture::{
+    capture, capture_at, capture_open, listed_file, same_file_unchanged, xattrs_at, EntryStat,
+};
 pub use restore::{FileStart, Restorer};
 pub use sparse::SparseWriter;
 

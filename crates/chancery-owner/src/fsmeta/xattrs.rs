@@ -1,29 +1,53 @@
-//! An entry's own extended attributes (never a symlink's target's), sorted by name: relative to
-//! its open folder with `listxattrat`/`getxattrat` (Linux 6.13 and later), from an open
-//! descriptor, or by path where the kernel lacks the `*xattrat` calls.
+//! An entry's own extended attributes (never a symlink's target's), sorted by name: from the
+//! open descriptor of a folder or of a file being read; for any other entry, relative to its
+//! open folder with `listxattrat`/`getxattrat` (Linux 6.13 and later), else through
+//! `/proc/self/fd/<folder>/<name>`.
 //!
 //! A filesystem without extended attribute support yields none, not an error.
 
 use super::at::EntryAt;
 use chancery_format::tree::Xattr;
-use std::ffi::{c_uint, CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Of the entry, read relative to its folder when the kernel can.
 pub fn of_entry(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
     if xattrat_available() {
-        read_all(
-            |buf| with_c_str(entry.name, |name| listxattrat(entry.dir, name, buf)),
-            |attr, buf| with_c_str(entry.name, |name| getxattrat(entry.dir, name, attr, buf)),
-        )
+        of_entry_at(entry)
     } else {
-        read_all(
-            |buf| rustix::fs::llistxattr(entry.path, buf).map_err(io::Error::from),
-            |attr, buf| rustix::fs::lgetxattr(entry.path, attr, buf).map_err(io::Error::from),
-        )
+        of_entry_by_path(entry)
     }
+}
+
+/// With `listxattrat`/`getxattrat` relative to the entry's open folder.
+pub(crate) fn of_entry_at(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
+    read_all(
+        |buf| with_c_str(entry.name, |name| sys::listxattrat(entry.dir, name, buf)),
+        |attr, buf| with_c_str(entry.name, |name| sys::getxattrat(entry.dir, name, attr, buf)),
+    )
+}
+
+/// Without the `*xattrat` calls: by `/proc/self/fd/<folder>/<name>`, which reaches the entry
+/// through its open folder whatever became of the folder's path since; by full path only
+/// where `/proc` is not mounted, and for a source.
+pub(crate) fn of_entry_by_path(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
+    let path = through_proc(entry).unwrap_or_else(|| entry.path.to_path_buf());
+    read_all(
+        |buf| rustix::fs::llistxattr(&path, buf).map_err(io::Error::from),
+        |attr, buf| rustix::fs::lgetxattr(&path, attr, buf).map_err(io::Error::from),
+    )
+}
+
+fn through_proc(entry: &EntryAt<'_>) -> Option<PathBuf> {
+    static PROC: OnceLock<bool> = OnceLock::new();
+    let folder = entry.dir.as_raw_fd();
+    let mounted = *PROC.get_or_init(|| std::fs::symlink_metadata("/proc/self/fd").is_ok());
+    (mounted && folder != rustix::fs::CWD.as_raw_fd())
+        .then(|| Path::new(&format!("/proc/self/fd/{folder}")).join(OsStr::from_bytes(entry.name)))
 }
 
 /// Of an open file or folder.
@@ -103,61 +127,82 @@ fn sized(call: &Call<'_>) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Whether this kernel has the `*xattrat` calls (Linux 6.13+). A sandbox that filters
-/// system calls it does not know may answer EPERM instead of ENOSYS; either means "no".
+/// Whether this kernel has the `*xattrat` calls (Linux 6.13+). Any error of the probe
+/// means "no": a sandbox that filters system calls it does not know may answer EPERM, EACCES
+/// or anything else instead of ENOSYS, and the probe itself cannot fail on a kernel that has
+/// them.
 pub(crate) fn xattrat_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| match listxattrat(rustix::fs::CWD, c"/", &mut []) {
-        Ok(_) => true,
-        Err(e) => !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)),
-    })
+    *AVAILABLE.get_or_init(|| XATTRAT_NUMBERED && sys::listxattrat(rustix::fs::CWD, c"/", &mut []).is_ok())
 }
 
-// The same numbers on every architecture (system calls added since Linux 5.1 share them).
-// The `libc` crate does not name them yet for most targets.
-const SYS_GETXATTRAT: libc::c_long = 464;
-const SYS_LISTXATTRAT: libc::c_long = 465;
+/// Where the numbers below are those of the `*xattrat` calls: every Linux architecture that
+/// numbers new system calls alike (not alpha, MIPS or ia64, which offset them). Elsewhere the
+/// calls are taken as missing and never made.
+const XATTRAT_NUMBERED: bool = cfg!(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )
+));
 
-/// `struct xattr_args` of `getxattrat(2)`.
-#[repr(C)]
-struct XattrArgs {
-    value: u64,
-    size: u32,
-    flags: u32,
-}
+/// The raw `*xattrat` system calls; the `libc` crate does not name them yet for most targets.
+/// Only called once [`xattrat_available`] said yes.
+mod sys {
+    use std::ffi::{c_uint, CStr};
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW, buf, buf.len())`.
-#[allow(unsafe_code)]
-fn listxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
-    let flags = libc::AT_SYMLINK_NOFOLLOW as c_uint;
-    // SAFETY: `name` is a NUL-terminated string that outlives the call; the kernel writes at
-    // most `buf.len()` bytes into `buf`, which is valid and exclusively borrowed for that long
-    // (an empty slice's dangling pointer is never written: the size is 0).
-    let n = unsafe {
-        libc::syscall(SYS_LISTXATTRAT, dir.as_raw_fd(), name.as_ptr(), flags, buf.as_mut_ptr(), buf.len())
-    };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
-}
+    const SYS_GETXATTRAT: libc::c_long = 464;
+    const SYS_LISTXATTRAT: libc::c_long = 465;
+    /// `struct xattr_args` of `getxattrat(2)`.
+    #[repr(C)]
+    struct XattrArgs {
+        value: u64,
+        size: u32,
+        flags: u32,
+    }
 
-/// `getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, attr, {buf, buf.len()}, sizeof args)`.
-#[allow(unsafe_code)]
-fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr, buf: &mut [u8]) -> io::Result<usize> {
-    let flags = libc::AT_SYMLINK_NOFOLLOW as c_uint;
-    let size = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-    let mut args = XattrArgs { value: buf.as_mut_ptr() as u64, size, flags: 0 };
-    // SAFETY: `name` and `attr` are NUL-terminated strings that outlive the call; `args` is a
-    // valid `struct xattr_args` whose `size` is at most `buf.len()`, so the kernel writes only
-    // into `buf`, which is valid and exclusively borrowed for the call.
-    let n = unsafe {
-        libc::syscall(
-            SYS_GETXATTRAT,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags,
-            attr.as_ptr(),
-            &mut args as *mut XattrArgs,
-            std::mem::size_of::<XattrArgs>(),
-        )
-    };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    /// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW, buf, buf.len())`.
+    #[allow(unsafe_code)]
+    pub fn listxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+        let flags = libc::AT_SYMLINK_NOFOLLOW as c_uint;
+        // SAFETY: `name` is a NUL-terminated string that outlives the call; the kernel writes
+        // at most `buf.len()` bytes into `buf`, which is valid and exclusively borrowed for
+        // that long (an empty slice's dangling pointer is never written: the size is 0).
+        let n = unsafe {
+            libc::syscall(SYS_LISTXATTRAT, dir.as_raw_fd(), name.as_ptr(), flags, buf.as_mut_ptr(), buf.len())
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// `getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, attr, {buf, buf.len()}, sizeof args)`.
+    #[allow(unsafe_code)]
+    pub fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+        let flags = libc::AT_SYMLINK_NOFOLLOW as c_uint;
+        let size = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let mut args = XattrArgs { value: buf.as_mut_ptr() as u64, size, flags: 0 };
+        // SAFETY: `name` and `attr` are NUL-terminated strings that outlive the call; `args` is
+        // a valid `struct xattr_args` whose `size` is at most `buf.len()`, so the kernel writes
+        // only into `buf`, which is valid and exclusively borrowed for the call.
+        let n = unsafe {
+            libc::syscall(
+                SYS_GETXATTRAT,
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags,
+                attr.as_ptr(),
+                &mut args as *mut XattrArgs,
+                std::mem::size_of::<XattrArgs>(),
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
 }

@@ -1,15 +1,17 @@
-//! Entries reached by descriptor: what is opened is what was listed, a replacement is
-//! described as what was read, and nothing swapped in is followed or waited on.
+//! Entries reached by descriptor: what is opened is described as it was read, and nothing
+//! swapped in since the listing is followed or waited on.
 
 use super::user_xattrs_supported;
-use crate::fsmeta::at::{self, EntryAt, Opened};
-use crate::fsmeta::{capture_at, capture_open};
-use chancery_format::tree::{NodeKind, Xattr};
+use crate::fsmeta::at::{self, EntryAt};
+use crate::fsmeta::capture_open;
+use crate::fsmeta::xattrs::{of_entry_at, of_entry_by_path, of_open, xattrat_available};
+use chancery_format::tree::Xattr;
 use rustix::fs::{Mode, OFlags, CWD};
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 fn open_folder(path: &Path) -> OwnedFd {
     rustix::fs::openat(CWD, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -20,6 +22,20 @@ fn fifo(path: &Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 }
 
+/// The entry's extended attributes as the `xattr` crate reads them by path: a second,
+/// independent reading to compare with.
+fn xattrs_by_crate(path: &Path) -> Vec<Xattr> {
+    let mut out: Vec<Xattr> = xattr::list(path)
+        .unwrap()
+        .map(|name| Xattr {
+            value: xattr::get(path, &name).unwrap().unwrap(),
+            name: name.into_encoded_bytes(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
 #[test]
 fn a_file_swapped_for_a_symlink_after_listing_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,11 +44,11 @@ fn a_file_swapped_for_a_symlink_after_listing_is_not_followed() {
     fs::write(&secret, b"not to be read through a link").unwrap();
     let folder = open_folder(dir.path());
     let entry = EntryAt::child(folder.as_fd(), b"f", &file);
-    let listed = at::stat(&entry).unwrap();
+    assert!(at::stat(&entry).unwrap().is_file());
     fs::remove_file(&file).unwrap();
     std::os::unix::fs::symlink(&secret, &file).unwrap();
-    let err = at::open_file(&entry, &listed).err().expect("a symlink must not be opened");
-    assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+    let err = at::open_file(&entry).expect_err("a symlink must not be opened");
+    assert!(err.to_string().contains("replaced by a symlink"), "{err}");
 }
 
 #[test]
@@ -40,14 +56,19 @@ fn a_fifo_swapped_in_for_a_file_is_neither_read_nor_waited_on() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
     fs::write(&file, b"listed").unwrap();
-    let folder = open_folder(dir.path());
-    let entry = EntryAt::child(folder.as_fd(), b"f", &file);
-    let listed = at::stat(&entry).unwrap();
     fs::remove_file(&file).unwrap();
     fifo(&file);
-    // Without O_NONBLOCK the open would wait for a writer forever and hang the test.
-    let err = at::open_file(&entry, &listed).err().expect("a FIFO must not be read as the file");
-    assert!(err.to_string().contains("no longer a regular file"), "{err}");
+    // A blocking open would wait for a writer forever: give it a few seconds, then fail.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = file.clone();
+    std::thread::spawn(move || {
+        let folder = open_folder(path.parent().unwrap());
+        let entry = EntryAt::child(folder.as_fd(), b"f", &path);
+        let _ = tx.send(at::open_file(&entry).err().map(|e| e.to_string()));
+    });
+    let err = rx.recv_timeout(Duration::from_secs(10)).expect("the open of a FIFO blocked");
+    let err = err.expect("a FIFO must not be read as the file");
+    assert!(err.contains("no longer a regular file"), "{err}");
 }
 
 #[test]
@@ -58,15 +79,15 @@ fn a_folder_swapped_for_a_symlink_is_not_entered() {
     fs::create_dir(&elsewhere).unwrap();
     let folder = open_folder(dir.path());
     let entry = EntryAt::child(folder.as_fd(), b"sub", &sub);
-    let listed = at::stat(&entry).unwrap();
+    assert!(at::stat(&entry).unwrap().is_dir());
     fs::remove_dir(&sub).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &sub).unwrap();
-    let err = at::open_dir(&entry, &listed).err().expect("a symlink must not be entered");
-    assert!(matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)), "{err}");
+    let err = at::open_dir(&entry).expect_err("a symlink must not be entered");
+    assert!(err.to_string().contains("replaced"), "{err}");
 }
 
 #[test]
-fn a_file_replaced_by_another_is_described_by_what_was_opened() {
+fn a_file_replaced_since_its_listing_is_described_as_the_one_read() {
     let dir = tempfile::tempdir().unwrap();
     let (file, new) = (dir.path().join("f"), dir.path().join("new"));
     fs::write(&file, b"old").unwrap();
@@ -78,38 +99,30 @@ fn a_file_replaced_by_another_is_described_by_what_was_opened() {
     let folder = open_folder(dir.path());
     let entry = EntryAt::child(folder.as_fd(), b"f", &file);
     let listed = at::stat(&entry).unwrap();
-    let listed_node = capture_at(&entry, b"f", &listed).unwrap();
     fs::rename(&new, &file).unwrap();
-    let Opened::Replaced(mut opened, now) = at::open_file(&entry, &listed).unwrap() else {
-        panic!("a file renamed over the listed one must be told apart");
-    };
-    let node = capture_open(&opened, b"f", &now, &file).unwrap();
+    let (mut opened, stat) = at::open_file(&entry).unwrap();
+    let node = capture_open(&opened, b"f", &stat, &file).unwrap();
     let mut content = String::new();
     opened.read_to_string(&mut content).unwrap();
     assert_eq!(content, "the new content");
-    assert_ne!(node.inode, listed_node.inode);
-    assert_eq!((node.size, node.inode), (15, fs::symlink_metadata(&file).map(|m| inode(&m)).unwrap()));
-    assert!(matches!(node.kind, NodeKind::File { .. }));
+    let now = fs::symlink_metadata(&file).unwrap();
+    assert_ne!(node.inode, listed.ino);
+    assert_eq!((node.size, node.inode), (15, std::os::unix::fs::MetadataExt::ino(&now)));
     if xattrs {
         assert_eq!(node.xattrs, vec![Xattr { name: b"user.replaced".to_vec(), value: b"yes".to_vec() }]);
     }
 }
 
-fn inode(meta: &fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(meta)
-}
-
 #[test]
-fn an_unchanged_entry_opens_as_listed() {
+fn a_folder_lists_its_names_sorted_without_dot_entries() {
     let dir = tempfile::tempdir().unwrap();
+    for name in ["b", "a", ".hidden", "c"] {
+        fs::write(dir.path().join(name), b"").unwrap();
+    }
     fs::create_dir(dir.path().join("sub")).unwrap();
-    fs::write(dir.path().join("f"), b"same").unwrap();
     let folder = open_folder(dir.path());
-    let file = EntryAt::child(folder.as_fd(), b"f", dir.path());
-    assert!(matches!(at::open_file(&file, &at::stat(&file).unwrap()).unwrap(), Opened::Listed(_)));
-    let sub = EntryAt::child(folder.as_fd(), b"sub", dir.path());
-    assert!(matches!(at::open_dir(&sub, &at::stat(&sub).unwrap()).unwrap(), Opened::Listed(_)));
-    assert_eq!(at::sorted_names(folder.as_fd()).unwrap(), vec![b"f".to_vec(), b"sub".to_vec()]);
+    let names = at::sorted_names(folder.as_fd()).unwrap();
+    assert_eq!(names, [".hidden", "a", "b", "c", "sub"].map(|n| n.as_bytes().to_vec()));
 }
 
 #[test]
@@ -128,16 +141,18 @@ fn entries_are_reached_through_their_folder_even_once_its_path_is_gone() {
     // The full path is stale now: only a lookup relative to the open folder finds the entries.
     let stale = old.join("f");
     let entry = EntryAt::child(folder.as_fd(), b"f", &stale);
-    let stat = at::stat(&entry).unwrap();
-    let Opened::Listed(mut file) = at::open_file(&entry, &stat).unwrap() else { panic!("same file") };
+    assert!(at::stat(&entry).unwrap().is_file());
+    let (mut file, _) = at::open_file(&entry).unwrap();
     let mut content = String::new();
     file.read_to_string(&mut content).unwrap();
     assert_eq!(content, "content");
     let sub = EntryAt::child(folder.as_fd(), b"sub", &stale);
-    assert!(matches!(at::open_dir(&sub, &at::stat(&sub).unwrap()).unwrap(), Opened::Listed(_)));
-    if xattrs && super::super::xattrs::xattrat_available() {
-        let node = capture_at(&entry, b"f", &stat).unwrap();
-        assert_eq!(node.xattrs, vec![Xattr { name: b"user.kept".to_vec(), value: b"1".to_vec() }]);
+    assert!(at::open_dir(&sub).unwrap().1.is_dir());
+    let expected =
+        if xattrs { vec![Xattr { name: b"user.kept".to_vec(), value: b"1".to_vec() }] } else { vec![] };
+    assert_eq!(of_entry_by_path(&entry).unwrap(), expected, "through /proc/self/fd");
+    if xattrat_available() {
+        assert_eq!(of_entry_at(&entry).unwrap(), expected, "with listxattrat");
     }
 }
 
@@ -149,33 +164,20 @@ fn extended_attributes_larger_than_the_first_buffer_are_read_whole() {
     }
     let file = dir.path().join("f");
     fs::write(&file, b"x").unwrap();
-    let mut expected = Vec::new();
-    // 13 names of ~30 bytes (400 bytes of list) and one value of 700 bytes: both past the
-    // first 256-byte buffer, all within the 4 KiB an ext4 inode's block holds.
-    for i in 0..13 {
-        let name = format!("user.a-rather-long-name-{i:03}");
-        let value = vec![b'a' + i as u8; if i == 12 { 700 } else { 10 * i }];
-        xattr::set(&file, &name, &value).unwrap();
-        expected.push(Xattr { name: name.into_bytes(), value });
+    // 10 names of 28 bytes (280 bytes of list) and one value of 300 bytes: both past the
+    // first 256-byte buffer, and all of it within the 1 KiB block of the smallest ext4.
+    for i in 0..10 {
+        let value = if i == 9 { vec![b'v'; 300] } else { vec![b'a' + i as u8] };
+        xattr::set(&file, format!("user.a-rather-long-name-{i:03}"), &value).unwrap();
     }
-    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    let expected = xattrs_by_crate(&file);
+    assert_eq!(expected.len(), 10);
     let folder = open_folder(dir.path());
     let entry = EntryAt::child(folder.as_fd(), b"f", &file);
-    let node = capture_at(&entry, b"f", &at::stat(&entry).unwrap()).unwrap();
-    assert_eq!(node.xattrs, expected);
-    let opened = fs::File::open(&file).unwrap();
-    let stat = at::stat_open(&opened).unwrap();
-    assert_eq!(capture_open(&opened, b"f", &stat, &file).unwrap().xattrs, expected);
-    assert_eq!(super::capture_path(&file).xattrs, expected, "by path from the working directory");
-}
-
-#[test]
-fn a_fifo_listed_as_such_is_captured_without_being_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p");
-    fifo(&path);
-    let folder = open_folder(dir.path());
-    let entry = EntryAt::child(folder.as_fd(), b"p", &path);
-    let node = capture_at(&entry, b"p", &at::stat(&entry).unwrap()).unwrap();
-    assert!(matches!(node.kind, NodeKind::Fifo));
+    assert_eq!(of_entry_by_path(&entry).unwrap(), expected, "through /proc/self/fd");
+    assert_eq!(of_entry_by_path(&EntryAt::path(&file)).unwrap(), expected, "by full path");
+    assert_eq!(of_open(fs::File::open(&file).unwrap()).unwrap(), expected, "from a descriptor");
+    if xattrat_available() {
+        assert_eq!(of_entry_at(&entry).unwrap(), expected, "with listxattrat");
+    }
 }
