@@ -183,3 +183,38 @@ fn an_entry_deeper_than_a_restore_can_recreate_is_left_out_with_a_warning() {
     let names: Vec<_> = std::fs::read_dir(&restored).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["kept"], "the folder past the limit is left out");
 }
+
+/// A walk holds one open folder per level. Under a low limit of open files the folders past
+/// what it allows are left out with a warning; the backup does not fail for want of
+/// descriptors elsewhere (site files, the pipeline), and the rest restores.
+#[test]
+fn folders_nested_past_the_open_file_limit_are_left_out_with_a_warning() {
+    let env = Env::with_two_sites();
+    let src = env.path("src");
+    let mut deep = src.clone();
+    for _ in 0..200 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(src.join("top.txt"), b"shallow").unwrap();
+    // A hard limit of 300 open files: the walk may hold 150 folders open, `src` and 149 below.
+    let bin = assert_cmd::cargo::cargo_bin("chancery");
+    let script = r#"ulimit -n 300 && exec "$0" "$@""#;
+    assert_cmd::Command::new("sh")
+        .args(["-c", script])
+        .arg(&bin)
+        .arg("--config")
+        .arg(&env.config)
+        .args(["backup", src.to_str().unwrap()])
+        .env_clear()
+        .env("CHANCERY_PASSWORD", common::PASSWORD)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("nested deeper than the open-file limit allows"));
+    let out = env.path("out");
+    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+    assert_eq!(std::fs::read(out.join("src/top.txt")).unwrap(), b"shallow");
+    let kept = out.join("src").join("d/".repeat(149));
+    assert!(kept.is_dir(), "149 levels below the source kept");
+    assert!(!kept.join("d").exists(), "the 150th is left out");
+}

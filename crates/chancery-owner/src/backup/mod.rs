@@ -297,6 +297,8 @@ fn run_pipeline(
             summary: Summary::default(),
             warnings,
             hardlinks: HashMap::new(),
+            depth: 0,
+            max_depth: usize::MAX,
         };
         let walked = walk_roots(&mut walker, request, root_names, parent_root.as_deref());
         let (summary, walk_warnings) =
@@ -321,7 +323,7 @@ fn walk_roots(
     if let Some(name) = &request.stdin_name {
         nodes.push(stdin_node(walker, name)?);
     } else {
-        at::raise_open_file_limit();
+        walker.max_depth = at::raise_open_file_limit();
         for (path, name) in request.paths.iter().zip(names) {
             let parent_node = parent.and_then(|t| t.find(name));
             if let Some(node) = walker.entry(&EntryAt::path(path), name, parent_node)? {

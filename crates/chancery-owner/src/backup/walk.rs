@@ -15,13 +15,14 @@ use chancery_format::tree::{Node, NodeKind, Tree};
 use chancery_format::BlobId;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Linux's `PATH_MAX`, terminating NUL included: a restore recreates entries by path, so a
-/// deeper one is left out (with a warning) rather than stored where no restore could put it
-/// back. It also bounds the walk's depth, and so its stack and open folders.
+/// Linux's `PATH_MAX`, terminating NUL included. A restore recreates entries by path, so an
+/// entry whose path (as the backup names it) reaches it is left out with a warning rather
+/// than stored where a restore to a path as long could not put it back. It also bounds the
+/// walk's depth, and so its stack.
 const PATH_MAX: usize = 4096;
 
 /// Walks sources into trees, feeding the pipeline.
@@ -34,6 +35,9 @@ pub struct Walker<'p, 'scope, 'env> {
     pub(crate) summary: Summary,
     pub(crate) warnings: Vec<String>,
     pub(crate) hardlinks: HashMap<(u64, u64), Vec<BlobId>>,
+    /// Folders open above the entry being walked, and how many may be.
+    pub(crate) depth: usize,
+    pub(crate) max_depth: usize,
 }
 
 impl Walker<'_, '_, '_> {
@@ -42,6 +46,7 @@ impl Walker<'_, '_, '_> {
         let Some(stat) = self.or_skip(entry.path, at::stat(entry)) else {
             return Ok(None);
         };
+        Progress::add(&self.progress.entries, 1);
         if stat.is_dir() {
             return self.dir(entry, name, parent);
         }
@@ -51,13 +56,16 @@ impl Walker<'_, '_, '_> {
         let Some(node) = self.or_skip(entry.path, fsmeta::capture_at(entry, name, &stat)) else {
             return Ok(None);
         };
-        Progress::add(&self.progress.entries, 1);
         self.summary.others += 1;
         Ok(Some(node))
     }
 
     /// A folder is described by its open descriptor, then walked through it.
     fn dir(&mut self, entry: &EntryAt<'_>, name: &[u8], parent: Option<&Node>) -> Result<Option<Node>> {
+        if self.depth >= self.max_depth {
+            let why = "folders nested deeper than the open-file limit allows (`ulimit -Hn`)";
+            return Ok(self.skip(entry.path, io::Error::other(why)));
+        }
         let opened = at::open_dir(entry).and_then(|(fd, stat)| {
             let node = fsmeta::capture_open(&fd, name, &stat, entry.path)?;
             let names = at::sorted_names(fd.as_fd())?;
@@ -66,11 +74,25 @@ impl Walker<'_, '_, '_> {
         let Some((fd, mut node, names)) = self.or_skip(entry.path, opened) else {
             return Ok(None);
         };
-        Progress::add(&self.progress.entries, 1);
         let parent_tree = self.parent_tree(parent);
+        self.depth += 1;
+        let children = self.children(fd.as_fd(), entry.path, names, parent_tree.as_deref());
+        self.depth -= 1;
+        node.kind = NodeKind::Dir { subtree: self.store_tree(Tree::new(children?))? };
+        self.summary.dirs += 1;
+        Ok(Some(node))
+    }
+
+    fn children(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        path: &Path,
+        names: Vec<Vec<u8>>,
+        parent_tree: Option<&Tree>,
+    ) -> Result<Vec<Node>> {
         let mut children = Vec::with_capacity(names.len());
         for name in names {
-            let child_path = fsmeta::join_name(entry.path, &name);
+            let child_path = fsmeta::join_name(path, &name);
             if child_path.as_os_str().len() >= PATH_MAX {
                 self.skip(
                     &child_path,
@@ -78,15 +100,13 @@ impl Walker<'_, '_, '_> {
                 );
                 continue;
             }
-            let child_parent = parent_tree.as_ref().and_then(|t| t.find(&name));
-            let child = EntryAt::child(fd.as_fd(), &name, &child_path);
+            let child_parent = parent_tree.and_then(|t| t.find(&name));
+            let child = EntryAt::child(dir, &name, &child_path);
             if let Some(child) = self.entry(&child, &name, child_parent)? {
                 children.push(child);
             }
         }
-        node.kind = NodeKind::Dir { subtree: self.store_tree(Tree::new(children))? };
-        self.summary.dirs += 1;
-        Ok(Some(node))
+        Ok(children)
     }
 
     /// Stores a tree blob.
@@ -122,7 +142,6 @@ impl Walker<'_, '_, '_> {
                 return Ok(None);
             };
             node.xattrs = xattrs;
-            Progress::add(&self.progress.entries, 1);
             return Ok(Some(self.reused(node, content)));
         }
         let opened = at::open_file(entry).and_then(|(file, stat)| {
@@ -132,7 +151,6 @@ impl Walker<'_, '_, '_> {
         let Some((file, mut node)) = self.or_skip(entry.path, opened) else {
             return Ok(None);
         };
-        Progress::add(&self.progress.entries, 1);
         match self.chunks(file, Some(node.size))? {
             Ok((content, size)) => {
                 if node.nlink > 1 {

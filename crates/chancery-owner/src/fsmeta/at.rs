@@ -55,8 +55,11 @@ pub fn read_link(entry: &EntryAt<'_>) -> io::Result<Vec<u8>> {
 pub fn open_dir(entry: &EntryAt<'_>) -> io::Result<(OwnedFd, EntryStat)> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty()).map_err(|e| match e {
-        // A name alone, not a path: ENOTDIR means the entry itself is no folder any more.
-        rustix::io::Errno::NOTDIR => io::Error::other("no longer a folder: replaced while being backed up"),
+        // For a name in an open folder (not a source's path), ENOTDIR means the entry itself
+        // is no folder any more: `O_DIRECTORY|O_NOFOLLOW` on a symlink answers that.
+        rustix::io::Errno::NOTDIR if entry.dir.as_raw_fd() != CWD.as_raw_fd() => {
+            io::Error::other("no longer a folder: replaced while being backed up")
+        }
         e => swapped(e),
     })?;
     let stat = stat_open(&fd)?;
@@ -86,15 +89,15 @@ pub fn open_file(entry: &EntryAt<'_>) -> io::Result<(File, EntryStat)> {
 fn open_file_under_lease(entry: &EntryAt<'_>) -> io::Result<(File, EntryStat)> {
     let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let pinned = rustix::fs::openat(entry.dir, entry.name, flags, Mode::empty()).map_err(swapped)?;
-    let stat = regular_file(&pinned)?;
-    let file = File::open(format!("/proc/self/fd/{}", pinned.as_raw_fd()))?;
-    if !stat_open(&file)?.same_inode(&stat) {
-        return Err(io::Error::other("replaced while being backed up"));
-    }
+    regular_file(&pinned)?;
+    let reopened = File::open(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
+    let file = reopened.map_err(|e| io::Error::other(format!("under a lease, and {e} reopening it")))?;
+    // Described after the lease was given back: its holder may have written on the way.
+    let stat = regular_file(&file)?;
     Ok((file, stat))
 }
 
-fn regular_file(fd: &OwnedFd) -> io::Result<EntryStat> {
+fn regular_file(fd: impl AsFd) -> io::Result<EntryStat> {
     let stat = stat_open(fd)?;
     if !stat.is_file() {
         return Err(io::Error::other("no longer a regular file: replaced while being backed up"));
@@ -133,14 +136,18 @@ pub fn stat_open(fd: impl AsFd) -> io::Result<EntryStat> {
     Ok(EntryStat::from(&rustix::fs::fstat(fd)?))
 }
 
-/// Raises the soft limit of open files to the hard one: a walk holds one descriptor per
-/// folder level, and the usual soft limit (1,024) would cut very deep trees short.
-pub fn raise_open_file_limit() {
+/// Raises the soft limit of open files to the hard one, and says how deep a walk may hold
+/// folders open: one descriptor per level, and half the limit kept for everything else (site
+/// files, sockets, the pipeline's threads). With the usual hard limit (524,288) `PATH_MAX`
+/// bounds the depth first; with a hard limit of 1,024 a walk goes 512 levels deep.
+pub fn raise_open_file_limit() -> usize {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
         limit.current = limit.maximum;
-        // Only a help for deep trees; a walk without it still works up to the soft limit.
+        // Only a help for deep trees: without it a walk stops at a shallower depth.
         let _ = setrlimit(Resource::Nofile, limit);
     }
+    let open_files = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    usize::try_from(open_files / 2).unwrap_or(usize::MAX)
 }

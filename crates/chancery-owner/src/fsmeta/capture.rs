@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Builds the [`Node`] for the entry at `path`, named `name` in its directory.
 ///
-/// `meta` must come from [`fs::symlink_metadata`] (or `DirEntry::metadata`), never from a call
+/// `meta` must come from [`std::fs::symlink_metadata`] (or `DirEntry::metadata`), never from a call
 /// that follows symlinks. Nothing here follows a symlink: the link target is read as bytes and
 /// the link's own extended attributes are recorded.
 pub fn capture(path: &Path, name: &[u8], meta: &Metadata) -> io::Result<Node> {

@@ -1,7 +1,6 @@
 //! An entry's own extended attributes (never a symlink's target's), sorted by name: from the
 //! open descriptor of a folder or of a file being read; for any other entry, relative to its
-//! open folder with `listxattrat`/`getxattrat` (Linux 6.13 and later), else through
-//! `/proc/self/fd/<folder>/<name>`.
+//! open folder with `listxattrat`/`getxattrat` (Linux 6.13 and later), else by path.
 //!
 //! A filesystem without extended attribute support yields none, not an error.
 
@@ -31,18 +30,34 @@ pub(crate) fn of_entry_at(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
     )
 }
 
-/// Without the `*xattrat` calls: by `/proc/self/fd/<folder>/<name>`, which reaches the entry
-/// through its open folder whatever became of the folder's path since; by full path only
-/// where `/proc` is not mounted, and for a source.
+/// Without the `*xattrat` calls (kernels before 6.13): by full path, as `llistxattr` and
+/// `lgetxattr` take it; a folder above the entry swapped for a symlink meanwhile would be
+/// followed there. When the path no longer leads to the entry (a folder above it renamed),
+/// by `/proc/self/fd/<folder>/<name>`, which reaches it through its open folder. Not that way
+/// first: a lookup through `/proc`'s magic links costs about twice a full path's.
 pub(crate) fn of_entry_by_path(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
-    let path = through_proc(entry).unwrap_or_else(|| entry.path.to_path_buf());
+    match by_path(entry.path) {
+        Err(e) if path_gone(&e) => match through_proc(entry) {
+            Some(path) => by_path(&path),
+            None => Err(e),
+        },
+        read => read,
+    }
+}
+
+fn by_path(path: &Path) -> io::Result<Vec<Xattr>> {
     read_all(
-        |buf| rustix::fs::llistxattr(&path, buf).map_err(io::Error::from),
-        |attr, buf| rustix::fs::lgetxattr(&path, attr, buf).map_err(io::Error::from),
+        |buf| rustix::fs::llistxattr(path, buf).map_err(io::Error::from),
+        |attr, buf| rustix::fs::lgetxattr(path, attr, buf).map_err(io::Error::from),
     )
 }
 
-fn through_proc(entry: &EntryAt<'_>) -> Option<PathBuf> {
+fn path_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP))
+}
+
+/// `/proc/self/fd/<folder>/<name>`, unless the entry is a source or `/proc` is not mounted.
+pub(crate) fn through_proc(entry: &EntryAt<'_>) -> Option<PathBuf> {
     static PROC: OnceLock<bool> = OnceLock::new();
     let folder = entry.dir.as_raw_fd();
     let mounted = *PROC.get_or_init(|| std::fs::symlink_metadata("/proc/self/fd").is_ok());
@@ -127,13 +142,23 @@ fn sized(call: &Call<'_>) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Whether this kernel has the `*xattrat` calls (Linux 6.13+). Any error of the probe
-/// means "no": a sandbox that filters system calls it does not know may answer EPERM, EACCES
-/// or anything else instead of ENOSYS, and the probe itself cannot fail on a kernel that has
-/// them.
+/// Whether this kernel has the `*xattrat` calls (Linux 6.13+). Any error but those a real
+/// call gives means "no": a sandbox that filters system calls it does not know may answer
+/// EPERM, EACCES or anything else instead of ENOSYS.
 pub(crate) fn xattrat_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| XATTRAT_NUMBERED && sys::listxattrat(rustix::fs::CWD, c"/", &mut []).is_ok())
+    *AVAILABLE.get_or_init(|| XATTRAT_NUMBERED && probe_xattrat())
+}
+
+/// Both calls on `/`: a list, and an attribute no one sets (ENODATA, or ENOTSUP where `/` has
+/// no user attributes, are answers of a kernel that has the call).
+fn probe_xattrat() -> bool {
+    let listed = sys::listxattrat(rustix::fs::CWD, c"/", &mut []).is_ok();
+    let got = match sys::getxattrat(rustix::fs::CWD, c"/", c"user.chancery.probe", &mut []) {
+        Ok(_) => true,
+        Err(e) => matches!(e.raw_os_error(), Some(libc::ENODATA)) || is_unsupported(&e),
+    };
+    listed && got
 }
 
 /// Where the numbers below are those of the `*xattrat` calls: every Linux architecture that
