@@ -138,7 +138,7 @@ impl Walker<'_, '_, '_> {
     ) -> Result<Option<Node>> {
         let mut node = fsmeta::listed_file(name, stat);
         if let Some(content) = self.reusable_content(&node, parent) {
-            let Some(xattrs) = self.or_skip(entry.path, fsmeta::xattrs_at(entry)) else {
+            let Some(xattrs) = self.or_skip(entry.path, fsmeta::xattrs::of_entry(entry)) else {
                 return Ok(None);
             };
             node.xattrs = xattrs;

@@ -132,7 +132,7 @@ pub fn sorted_names(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
 }
 
 /// `fstat` of an open entry.
-pub fn stat_open(fd: impl AsFd) -> io::Result<EntryStat> {
+fn stat_open(fd: impl AsFd) -> io::Result<EntryStat> {
     Ok(EntryStat::from(&rustix::fs::fstat(fd)?))
 }
 

@@ -48,11 +48,6 @@ pub fn listed_file(name: &[u8], stat: &EntryStat) -> Node {
     node(name, NodeKind::File { content: Vec::new() }, stat, Vec::new())
 }
 
-/// The extended attributes of `entry`, read relative to its folder.
-pub fn xattrs_at(entry: &EntryAt<'_>) -> io::Result<Vec<Xattr>> {
-    xattrs::of_entry(entry)
-}
-
 fn node(name: &[u8], kind: NodeKind, stat: &EntryStat, xattrs: Vec<Xattr>) -> Node {
     let size = if matches!(kind, NodeKind::Dir { .. }) { 0 } else { stat.size };
     Node {
@@ -105,11 +100,6 @@ impl EntryStat {
     /// A regular file.
     pub fn is_file(&self) -> bool {
         self.file_type() == FileType::RegularFile
-    }
-
-    /// Whether both describe one inode (of one filesystem).
-    pub fn same_inode(&self, other: &EntryStat) -> bool {
-        (self.dev, self.ino) == (other.dev, other.ino)
     }
 }
 

@@ -15,9 +15,7 @@ pub(crate) mod xattrs;
 #[cfg(test)]
 mod tests;
 
-pub use capture::{
-    capture, capture_at, capture_open, listed_file, same_file_unchanged, xattrs_at, EntryStat,
-};
+pub use capture::{capture, capture_at, capture_open, listed_file, same_file_unchanged, EntryStat};
 pub use restore::{FileStart, Restorer};
 pub use sparse::SparseWriter;
 
