@@ -117,8 +117,13 @@ impl Archive {
     }
 
     /// The index files kept from site servers, in the state folder.
-    pub fn index_cache(&self) -> crate::index_cache::IndexCache {
-        crate::index_cache::IndexCache::new(&self.state_dir())
+    pub fn index_cache(&self) -> crate::object_cache::ObjectCache {
+        crate::object_cache::ObjectCache::index(&self.state_dir())
+    }
+
+    /// The snapshot objects kept from site servers, in the state folder.
+    pub fn snapshot_cache(&self) -> crate::object_cache::ObjectCache {
+        crate::object_cache::ObjectCache::snapshots(&self.state_dir())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory index: where every known blob lies, merged from the index files of every
 //! reachable site (their names are content hashes, so each is read once whichever site has it).
 
-use crate::index_cache::IndexCache;
+use crate::object_cache::ObjectCache;
 use crate::objects::list_ids;
 use crate::site::Site;
 use anyhow::Result;
@@ -93,12 +93,16 @@ impl Index {
     pub fn load_union_cached(
         sites: &[&Site],
         keys: &Keys,
-        cache: &IndexCache,
+        cache: &ObjectCache,
     ) -> Result<(Index, Vec<String>)> {
         Self::load_listed(sites, keys, Some(cache))
     }
 
-    fn load_listed(sites: &[&Site], keys: &Keys, cache: Option<&IndexCache>) -> Result<(Index, Vec<String>)> {
+    fn load_listed(
+        sites: &[&Site],
+        keys: &Keys,
+        cache: Option<&ObjectCache>,
+    ) -> Result<(Index, Vec<String>)> {
         let mut holders: BTreeMap<ObjectId, Vec<&Site>> = BTreeMap::new();
         for site in sites {
             for id in list_ids(site, ObjectKind::Index)? {

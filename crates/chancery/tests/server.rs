@@ -203,52 +203,141 @@ fn names_in(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
     entries.iter().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
 }
 
+/// Two site servers holding one backup of a tree: the servers, the tree, the owner's cached
+/// copies of objects of one kind (`cache_dir` in its state folder), and where each server
+/// keeps them (`kind_dir` in its tenant's folder). Every object written is kept.
+struct KeptObjects {
+    servers: Vec<SiteServer>,
+    src: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    at_sites: Vec<std::path::PathBuf>,
+}
+
+impl KeptObjects {
+    fn new(env: &Env, cache_dir: &str, kind_dir: &str) -> Self {
+        let servers = start_servers(env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
+        let src = env.path("src");
+        make_tree(&src);
+        env.backup_json(&[&src], 0);
+        let archive =
+            chancery_owner::archive::Archive::open(&env.config, common::PASSWORD.as_bytes()).unwrap();
+        let cache = archive.state_dir().join(cache_dir);
+        let at_sites = servers.iter().map(|s| s.data.join("tenants/ee").join(kind_dir)).collect();
+        let kept = Self { servers, src, cache, at_sites };
+        assert_eq!(names_in(&kept.cache), names_in(&kept.at_sites[0]), "every object kept once written");
+        kept
+    }
+
+    /// Damages every site's copy of every object; gives back what repairs them.
+    fn damage_every_copy(&self) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let saved: Vec<(std::path::PathBuf, Vec<u8>)> = self
+            .at_sites
+            .iter()
+            .flat_map(|dir| names_in(dir).into_iter().map(move |name| dir.join(name)))
+            .map(|path| (path.clone(), std::fs::read(&path).unwrap()))
+            .collect();
+        for (path, bytes) in &saved {
+            common::flip_byte(path, bytes.len() / 2);
+        }
+        saved
+    }
+
+    /// Restores the latest snapshot and compares it with the tree backed up.
+    fn restores(&self, env: &Env) {
+        let out = env.path("out");
+        let _ = std::fs::remove_dir_all(&out);
+        env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
+        assert_same(&self.src, &out.join("src"));
+    }
+
+    fn damage_every_kept_copy(&self) {
+        for name in names_in(&self.cache) {
+            common::flip_byte(&self.cache.join(name), 10);
+        }
+    }
+
+    /// Repairs the sites' copies, and puts a file no site lists in the cache.
+    fn repair(&self, saved: &[(std::path::PathBuf, Vec<u8>)]) {
+        for (path, bytes) in saved {
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::fs::write(self.cache.join("00".repeat(32)), b"an object no site lists").unwrap();
+    }
+
+    /// The cache holds exactly the sites' objects, byte for byte.
+    fn assert_kept_as_at_sites(&self) {
+        assert_eq!(names_in(&self.cache), names_in(&self.at_sites[0]));
+        for name in names_in(&self.cache) {
+            let kept = std::fs::read(self.cache.join(&name)).unwrap();
+            assert_eq!(kept, std::fs::read(self.at_sites[0].join(&name)).unwrap());
+        }
+    }
+}
+
 #[test]
 fn index_files_from_site_servers_are_kept_and_used_only_while_intact() {
     let env = Env::init();
-    let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
-    let src = env.path("src");
-    make_tree(&src);
-    env.backup_json(&[&src], 0);
-    let archive = chancery_owner::archive::Archive::open(&env.config, common::PASSWORD.as_bytes()).unwrap();
-    let cache = archive.state_dir().join(chancery_owner::index_cache::INDEX_CACHE_DIR);
-    let at_sites: Vec<std::path::PathBuf> = servers.iter().map(|s| s.data.join("tenants/ee/index")).collect();
-    assert_eq!(names_in(&cache), names_in(&at_sites[0]), "every index file kept once fetched");
+    let kept = KeptObjects::new(&env, chancery_owner::object_cache::INDEX_CACHE_DIR, "index");
 
     // Every site's copy damaged: what loads the index reads the kept copies...
-    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = at_sites
-        .iter()
-        .flat_map(|dir| names_in(dir).into_iter().map(move |name| dir.join(name)))
-        .map(|path| (path.clone(), std::fs::read(&path).unwrap()))
-        .collect();
-    for (path, bytes) in &saved {
-        common::flip_byte(path, bytes.len() / 2);
-    }
+    let saved = kept.damage_every_copy();
     env.cmd(&["ls", "latest"]).assert().success();
-    let out = env.path("out");
-    env.cmd(&["restore", "latest", "--target", out.to_str().unwrap()]).assert().success();
-    assert_same(&src, &out.join("src"));
+    kept.restores(&env);
     // ...and `check` reads the site's copies, and finds them damaged.
     env.cmd(&["check", "--site", "lux"]).assert().code(10);
 
     // A kept copy that no longer hashes to its name is not used: nothing intact is left.
-    for name in names_in(&cache) {
-        common::flip_byte(&cache.join(name), 10);
-    }
+    kept.damage_every_kept_copy();
     let run = env.cmd(&["ls", "latest"]).output().unwrap();
     assert!(!run.status.success() && stderr_of(&run).contains("index"), "{}", stderr_of(&run));
 
     // The sites' copies repaired: fetched and kept again; a kept file no site lists goes.
-    for (path, bytes) in &saved {
-        std::fs::write(path, bytes).unwrap();
+    kept.repair(&saved);
+    env.backup_json(&[&kept.src], 0);
+    kept.assert_kept_as_at_sites();
+}
+
+/// Whole objects (answered 200) a site has served.
+fn objects_served(server: &SiteServer) -> u64 {
+    server.metric("chancery_site_requests_total{method=\"GET\",status=\"200\"}")
+}
+
+#[test]
+fn snapshot_objects_from_site_servers_are_fetched_once_and_used_only_while_intact() {
+    let env = Env::init();
+    let kept = KeptObjects::new(&env, chancery_owner::object_cache::SNAPSHOT_CACHE_DIR, "snapshots");
+
+    // Listing snapshots fetches none of them again, however many there are.
+    let served = || kept.servers.iter().map(objects_served).sum::<u64>();
+    let fetched_by_listing = || {
+        let before = served();
+        let listed = env.json(&["snapshots"], 0);
+        (served() - before, listed)
+    };
+    let (with_one, _) = fetched_by_listing();
+    for _ in 0..3 {
+        env.backup_json(&[&kept.src], 0);
     }
-    std::fs::write(cache.join("00".repeat(32)), b"an index file no site lists").unwrap();
-    env.backup_json(&[&src], 0);
-    assert_eq!(names_in(&cache), names_in(&at_sites[0]));
-    for name in names_in(&cache) {
-        assert_eq!(
-            std::fs::read(cache.join(&name)).unwrap(),
-            std::fs::read(at_sites[0].join(&name)).unwrap()
-        );
-    }
+    let (with_four, listed) = fetched_by_listing();
+    assert_eq!(with_four, with_one, "objects fetched to list 4 snapshots, and to list 1");
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    assert!(listed.as_array().unwrap().iter().all(|s| s["sites"] == serde_json::json!(["lux", "sto"])));
+
+    // Every site's copy damaged: the kept copies serve...
+    let saved = kept.damage_every_copy();
+    assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 4);
+    kept.restores(&env);
+    // ...and `check` reads the site's copies, and finds them damaged.
+    env.cmd(&["check", "--site", "lux"]).assert().code(10);
+
+    // A kept copy that no longer hashes to its name is not used: nothing intact is left.
+    kept.damage_every_kept_copy();
+    let run = env.cmd(&["snapshots"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", stderr_of(&run));
+    assert!(stderr_of(&run).contains("does not match its name"), "{}", stderr_of(&run));
+
+    // The sites' copies repaired: fetched and kept again; a kept file no site lists goes.
+    kept.repair(&saved);
+    assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 4);
+    kept.assert_kept_as_at_sites();
 }

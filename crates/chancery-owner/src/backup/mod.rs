@@ -130,6 +130,7 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     if let Some(bytes) = &index_bytes {
         index_cache.keep_written(&sites, bytes);
     }
+    archive.snapshot_cache().keep_written(&sites, &snapshot_bytes);
     crate::ledger::intend(archive, &snapshot_id)?;
     let stored_at = commit_all(&sites, &mut lagging, index_bytes.as_deref(), &snapshot_bytes);
     let mut integrity = Vec::new();

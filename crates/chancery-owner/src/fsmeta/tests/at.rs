@@ -208,3 +208,59 @@ fn a_symlink_has_its_own_attributes_never_its_targets() {
         assert_eq!(user_only(of_entry_at(&entry).unwrap()), vec![], "with listxattrat");
     }
 }
+
+/// A process holding a write lease on the file named first, as Samba and NFS servers take:
+/// told that another process opens it (SIGIO), it appends to the file, then gives the lease
+/// back. Prints `leased` once it holds it, `no lease` if the file system refuses one.
+const LEASE_HOLDER: &str = r#"
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)
+def give_back(signum, frame):
+    os.write(fd, b", then written by the lease holder")
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    print("given back", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGIO, give_back)
+try:
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+except OSError as e:
+    print("no lease:", e, flush=True)
+    sys.exit(0)
+print("leased", flush=True)
+signal.alarm(30)
+while True:
+    signal.pause()
+"#;
+
+#[test]
+fn a_file_under_a_write_lease_is_read_as_its_holder_left_it_when_giving_the_lease_back() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    fs::write(&file, b"before").unwrap();
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", LEASE_HOLDER])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, which takes the lease");
+    let mut said = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    if line.starts_with("no lease") {
+        eprintln!("skipped: this file system gives no leases ({})", line.trim());
+        return assert!(holder.wait().unwrap().success());
+    }
+    assert_eq!(line.trim(), "leased");
+    let folder = open_folder(dir.path());
+    let entry = EntryAt::child(folder.as_fd(), b"f", &file);
+    let (mut opened, stat) = at::open_file(&entry).expect("opened once the lease is given back");
+    let mut read = Vec::new();
+    opened.read_to_end(&mut read).unwrap();
+    assert_eq!(read, b"before, then written by the lease holder");
+    assert_eq!(stat.size, read.len() as u64, "described after the holder wrote");
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "given back");
+    assert!(holder.wait().unwrap().success());
+}

@@ -1,14 +1,19 @@
-//! Index files fetched from site servers, kept in the owner's state folder as the sites store
-//! them (encrypted), so that each is fetched once, not by every command: a backup, a restore,
-//! `ls` and `snapshots` each load every index file, and a backup loaded them twice (once to find
-//! the packs an interrupted run left unindexed, once for the merged index). A toolchain's index
-//! is 2.2 MB; an archive of millions of files has hundreds of MB of them, fetched from abroad.
+//! Index files and snapshot objects fetched from site servers, kept in the owner's state folder
+//! as the sites store them (encrypted), so that each is fetched once, not by every command.
 //!
-//! An index file's name is the hash of its bytes, so a cached copy is used only when it still
+//! - Index files: a backup, a restore, `ls` and `snapshots` each load every index file, and a
+//!   backup loaded them twice (once to find the packs an interrupted run left unindexed, once
+//!   for the merged index). A toolchain's index is 2.2 MB; an archive of millions of files has
+//!   hundreds of MB of them, fetched from abroad.
+//! - Snapshot objects: every command that lists snapshots (a backup, to find its parent; a
+//!   restore; `snapshots`; `status`) read each one from each site, one round trip per snapshot
+//!   and site. An archive backed up every five minutes holds about 100,000 after a year.
+//!
+//! An object's name is the hash of its bytes, so a cached copy is used only when it still
 //! hashes to its name; any other is removed and fetched again. Nothing here is the only copy of
 //! anything: the folder may be removed at any time. `check`, `audit` and the planning of a
-//! deletion never read it: they read what the sites hold. A backup, which reads index files
-//! from here, no longer notices that a site's copy of one was damaged; `check` and `audit` do.
+//! deletion never read it: they read what the sites hold. A command that reads an object from
+//! here no longer notices that a site's copy of it was damaged; `check` and `audit` do.
 
 use crate::objects::get_verified;
 use crate::site::Site;
@@ -19,42 +24,50 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Where the cache lives in an owner's state folder (FORMAT.md §14).
+/// Where index files are kept in an owner's state folder (FORMAT.md §14).
 pub const INDEX_CACHE_DIR: &str = "cache/index";
+/// Where snapshot objects are kept in an owner's state folder (FORMAT.md §14).
+pub const SNAPSHOT_CACHE_DIR: &str = "cache/snapshots";
 
-/// The cached index files of one owner.
+/// The cached objects of one kind of one owner.
 #[derive(Clone, Debug)]
-pub struct IndexCache {
+pub struct ObjectCache {
     dir: PathBuf,
+    kind: ObjectKind,
 }
 
-impl IndexCache {
-    /// The cache in an owner's state folder.
-    pub fn new(state_dir: &Path) -> Self {
-        Self { dir: state_dir.join(INDEX_CACHE_DIR) }
+impl ObjectCache {
+    /// The cache of index files in an owner's state folder.
+    pub fn index(state_dir: &Path) -> Self {
+        Self { dir: state_dir.join(INDEX_CACHE_DIR), kind: ObjectKind::Index }
+    }
+
+    /// The cache of snapshot objects in an owner's state folder.
+    pub fn snapshots(state_dir: &Path) -> Self {
+        Self { dir: state_dir.join(SNAPSHOT_CACHE_DIR), kind: ObjectKind::Snapshot }
     }
 
     fn path(&self, id: &ObjectId) -> PathBuf {
         self.dir.join(id.to_hex())
     }
 
-    /// The bytes of index file `id`, verified against its name: the cached copy if it is
-    /// intact, else `site`'s, which is then kept when the site is a site server (a local
-    /// folder is read as fast as the cache, and would only be copied).
+    /// The bytes of object `id`, verified against its name: the cached copy if it is intact,
+    /// else `site`'s, which is then kept when the site is a site server (a local folder is
+    /// read as fast as the cache, and would only be copied).
     pub fn get(&self, site: &Site, id: &ObjectId) -> Result<Vec<u8>> {
         if let Some(bytes) = self.cached(id) {
             return Ok(bytes);
         }
-        let bytes = get_verified(site, ObjectKind::Index, id)?;
+        let bytes = get_verified(site, self.kind, id)?;
         if site.server.is_some() {
             self.keep(id, &bytes);
         }
         Ok(bytes)
     }
 
-    /// Keeps index file `bytes` that this owner has just written, when one of `sites` is a
-    /// site server (the next command would fetch it from there). Kept before any site
-    /// confirmed it: a file no site lists is never read, and goes at the next [`Self::retain`].
+    /// Keeps object `bytes` that this owner has just written, when one of `sites` is a site
+    /// server (the next command would fetch it from there). Kept before any site confirmed
+    /// it: an object no site lists is never read, and goes at the next [`Self::retain`].
     pub fn keep_written(&self, sites: &[Site], bytes: &[u8]) {
         if sites.iter().any(|site| site.server.is_some()) {
             self.keep(&ObjectId::of(bytes), bytes);
@@ -74,7 +87,7 @@ impl IndexCache {
 
     /// Keeps a copy, written to a temporary file and renamed into place, so that a reader never
     /// sees half of one. Not synced: a copy a crash damages no longer hashes to its name. A
-    /// failure to write is not an error (the file is fetched again next time).
+    /// failure to write is not an error (the object is fetched again next time).
     fn keep(&self, id: &ObjectId, bytes: &[u8]) {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
@@ -86,10 +99,10 @@ impl IndexCache {
         let _ = write();
     }
 
-    /// Removes the cached files not in `listed` (index files no site lists any more, since a
+    /// Removes the cached files not in `listed` (objects no site lists any more, since a
     /// deletion rewrote or removed them, or that only a site out of reach lists) and any other
     /// file (the temporary file of a writer killed, or still writing: its rename then fails,
-    /// and the file is fetched again next time).
+    /// and the object is fetched again next time).
     pub fn retain(&self, listed: &HashSet<ObjectId>) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         for entry in entries.flatten() {
