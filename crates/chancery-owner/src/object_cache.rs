@@ -6,14 +6,17 @@
 //!   for the merged index). A toolchain's index is 2.2 MB; an archive of millions of files has
 //!   hundreds of MB of them, fetched from abroad.
 //! - Snapshot objects: every command that lists snapshots (a backup, to find its parent; a
-//!   restore; `snapshots`; `status`) read each one from each site, one round trip per snapshot
-//!   and site. An archive backed up every five minutes holds about 100,000 after a year.
+//!   restore; `snapshots`; `status`; governance) read each one from each site, one round trip
+//!   per snapshot and site. An archive backed up every five minutes holds about 100,000 after
+//!   a year. [`SiteCopies`] remembers, per site server, the snapshots whose copy there was
+//!   fetched and verified, so that each site's copy is read once, not at every command.
 //!
 //! An object's name is the hash of its bytes, so a cached copy is used only when it still
 //! hashes to its name; any other is removed and fetched again. Nothing here is the only copy of
-//! anything: the folder may be removed at any time. `check`, `audit` and the planning of a
-//! deletion never read it: they read what the sites hold. A command that reads an object from
-//! here no longer notices that a site's copy of it was damaged; `check` and `audit` do.
+//! anything: the folder may be removed at any time. `check` and `audit` never read it: they
+//! read what the sites hold, and so does the planning of a deletion for index files. A command
+//! that reads an object from here no longer notices that a site's copy of it was damaged
+//! since; `check` and `audit` do.
 
 use crate::objects::get_verified;
 use crate::site::Site;
@@ -28,6 +31,8 @@ use std::path::{Path, PathBuf};
 pub const INDEX_CACHE_DIR: &str = "cache/index";
 /// Where snapshot objects are kept in an owner's state folder (FORMAT.md §14).
 pub const SNAPSHOT_CACHE_DIR: &str = "cache/snapshots";
+/// Where [`SiteCopies`] keeps, per site server, the snapshots whose copy there was verified.
+pub const SNAPSHOT_COPIES_DIR: &str = "cache/snapshot-copies";
 
 /// The cached objects of one kind of one owner.
 #[derive(Clone, Debug)]
@@ -76,7 +81,7 @@ impl ObjectCache {
 
     /// The cached copy of `id` if it hashes to its name; one that does not is removed, so that
     /// a copy fetched from a local folder (not kept) does not leave it in the way.
-    fn cached(&self, id: &ObjectId) -> Option<Vec<u8>> {
+    pub fn cached(&self, id: &ObjectId) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.path(id)).ok()?;
         if ObjectId::of(&bytes) != *id {
             let _ = std::fs::remove_file(self.path(id));
@@ -88,7 +93,7 @@ impl ObjectCache {
     /// Keeps a copy, written to a temporary file and renamed into place, so that a reader never
     /// sees half of one. Not synced: a copy a crash damages no longer hashes to its name. A
     /// failure to write is not an error (the object is fetched again next time).
-    fn keep(&self, id: &ObjectId, bytes: &[u8]) {
+    pub fn keep(&self, id: &ObjectId, bytes: &[u8]) {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
@@ -112,5 +117,55 @@ impl ObjectCache {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+}
+
+/// The snapshots whose copy at one site server was fetched and found to hash to its name: a
+/// listing counts the site as holding them without fetching them again. A site's copy is
+/// thus read once (a swapped or withheld one is found then); later damage is for `check` and
+/// `audit`. One file per site server, one id in hex per line, appended to (a line is written
+/// whole by one `write` to a file opened for appending; a torn or foreign line is ignored).
+pub struct SiteCopies {
+    path: PathBuf,
+    ids: HashSet<ObjectId>,
+}
+
+impl SiteCopies {
+    /// The copies verified at site server `site` (a name of letters, digits, `-` and `_`).
+    pub fn load(state_dir: &Path, site: &str) -> Self {
+        let path = state_dir.join(SNAPSHOT_COPIES_DIR).join(site);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let ids = text.lines().filter_map(ObjectId::from_hex).collect();
+        Self { path, ids }
+    }
+
+    /// Whether the site's copy of `id` was verified before.
+    pub fn verified(&self, id: &ObjectId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Remembers that the site's copy of `id` verified. A failure to write is not an error
+    /// (the copy is fetched again next time).
+    pub fn record(&mut self, id: ObjectId) {
+        if !self.ids.insert(id) {
+            return;
+        }
+        let append = || -> std::io::Result<()> {
+            std::fs::create_dir_all(self.path.parent().expect("in a folder"))?;
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            file.write_all(format!("{}\n", id.to_hex()).as_bytes())
+        };
+        let _ = append();
+    }
+
+    /// Forgets the snapshots the site no longer lists (deleted by governance), rewriting the
+    /// file only when there are any.
+    pub fn retain(&mut self, listed: &HashSet<ObjectId>) {
+        if self.ids.iter().all(|id| listed.contains(id)) {
+            return;
+        }
+        self.ids.retain(|id| listed.contains(id));
+        let text: String = self.ids.iter().map(|id| format!("{}\n", id.to_hex())).collect();
+        let _ = crate::fsutil::write_atomic(&self.path, text.as_bytes());
     }
 }

@@ -9,7 +9,7 @@
 use crate::archive::Archive;
 use crate::error::IntegrityError;
 use crate::ledger::{LedgerView, Verdict};
-use crate::object_cache::ObjectCache;
+use crate::object_cache::{ObjectCache, SiteCopies};
 use crate::objects::{get_verified, list_ids, tampered};
 use crate::site::Site;
 use anyhow::{bail, Result};
@@ -34,9 +34,9 @@ pub struct SnapshotEntry {
     pub id: ObjectId,
     /// Its content.
     pub snapshot: Snapshot,
-    /// Names of the sites holding it, in configuration order: each local folder whose copy
-    /// was read and verified, each site server that lists it (`check` and `audit` read and
-    /// verify every site's copies).
+    /// Names of the sites holding a verified copy, in configuration order: a local folder's
+    /// copy is read at every listing, a site server's once (then it counts while the site
+    /// lists it; `check` and `audit` read every site's copies).
     pub sites: Vec<String>,
 }
 
@@ -61,32 +61,42 @@ pub fn list_checked(
     let mut problems = Vec::new();
     let mut found: BTreeMap<ObjectId, SnapshotEntry> = BTreeMap::new();
     let mut listed = HashSet::new();
+    let mut every_site_listed = archive.unreachable.is_empty();
     for site in &archive.sites {
         if let Some(problem) = ledger.problem(site.name()) {
             problems.push(problem);
+            every_site_listed = false;
             continue;
         }
         let ids = list_ids(site, ObjectKind::Snapshot)?;
         problems.extend(ledger_problems(ledger, &forgotten, site, &ids, warnings));
-        for id in ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing) {
-            listed.insert(id);
-            if let Some(entry) = found.get_mut(&id) {
-                match another_copy(site, &id) {
-                    Ok(()) => entry.sites.push(site.name().to_string()),
-                    Err(e) => warnings.push(format!("{e:#}")),
-                }
-                continue;
-            }
-            match load_listed(archive, &cache, site, &id) {
-                Ok(snapshot) => {
-                    found.insert(id, SnapshotEntry { id, snapshot, sites: vec![site.name().to_string()] });
-                }
+        let ids: Vec<ObjectId> =
+            ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing).collect();
+        let mut copies = site.server.is_some().then(|| SiteCopies::load(&archive.state_dir(), site.name()));
+        for id in &ids {
+            let read = match found.get_mut(id) {
+                Some(entry) => another_copy(site, copies.as_mut(), id).map(|()| entry),
+                None => load_listed(archive, &cache, copies.as_mut(), site, id).map(|snapshot| {
+                    found.entry(*id).or_insert(SnapshotEntry { id: *id, snapshot, sites: Vec::new() })
+                }),
+            };
+            match read {
+                Ok(entry) => entry.sites.push(site.name().to_string()),
                 Err(e) => warnings.push(format!("{e:#}")),
             }
         }
+        let held: HashSet<ObjectId> = ids.into_iter().collect();
+        if let Some(copies) = &mut copies {
+            copies.retain(&held);
+        }
+        listed.extend(held);
     }
-    // Kept copies of snapshots no site lists any more (deleted by governance) go.
-    cache.retain(&listed);
+    // Kept copies of snapshots no site lists any more (deleted by governance) go, once every
+    // site was listed: a site out of reach or refused would take its snapshots with it, to be
+    // fetched again, one round trip each, when it is back.
+    if every_site_listed {
+        cache.retain(&listed);
+    }
     let mut list: Vec<SnapshotEntry> = found.into_values().collect();
     list.sort_by_key(|e| (e.snapshot.time_sec, e.snapshot.time_nsec, e.id));
     if !ledger.started() && !list.is_empty() {
@@ -145,24 +155,42 @@ pub fn ledger_problems(
 }
 
 /// A snapshot `site` lists, read and verified: from a local folder, its own copy; from a site
-/// server, the copy kept in the owner's cache ([`ObjectCache`]) when there is one, else the
-/// site's, then kept. Fetching every snapshot from abroad at every command was one round trip
-/// per snapshot, and an archive backed up every five minutes holds about 100,000 in a year.
-fn load_listed(archive: &Archive, cache: &ObjectCache, site: &Site, id: &ObjectId) -> Result<Snapshot> {
-    if site.server.is_none() {
+/// server, the copy kept in the owner's cache ([`ObjectCache`]) when the site's copy was
+/// verified before ([`SiteCopies`]), else the site's, then kept. Fetching every snapshot from
+/// abroad at every command was one round trip per snapshot, and an archive backed up every
+/// five minutes holds about 100,000 in a year.
+fn load_listed(
+    archive: &Archive,
+    cache: &ObjectCache,
+    copies: Option<&mut SiteCopies>,
+    site: &Site,
+    id: &ObjectId,
+) -> Result<Snapshot> {
+    let Some(copies) = copies else {
         return load_snapshot(archive, site, id);
-    }
-    let bytes = cache.get(site, id)?;
-    Snapshot::open(&archive.keys, &archive.repo_id, &bytes).map_err(|e| tampered(site, "snapshot", id, e))
+    };
+    let bytes = match copies.verified(id).then(|| cache.cached(id)).flatten() {
+        Some(bytes) => bytes,
+        None => {
+            let bytes = get_verified(site, ObjectKind::Snapshot, id)?;
+            cache.keep(id, &bytes);
+            copies.record(*id);
+            bytes
+        }
+    };
+    open_snapshot(archive, site, id, &bytes)
 }
 
-/// Whether `site`'s copy of a snapshot already read from another site counts. A local
-/// folder's copy is read and must hash to its name (same name, so same bytes: no need to
-/// decrypt again); a site server's counts as listed, since fetching it would cost a round
-/// trip per snapshot at every command. `check` and `audit` read every site's copies.
-fn another_copy(site: &Site, id: &ObjectId) -> Result<()> {
-    if site.server.is_none() {
-        get_verified(site, ObjectKind::Snapshot, id)?;
+/// Checks `site`'s copy of a snapshot already read from another site: it is read and must
+/// hash to its name (same name, so same bytes: no need to decrypt again), unless it is a site
+/// server's copy verified before ([`SiteCopies`]).
+fn another_copy(site: &Site, copies: Option<&mut SiteCopies>, id: &ObjectId) -> Result<()> {
+    if copies.as_ref().is_some_and(|c| c.verified(id)) {
+        return Ok(());
+    }
+    get_verified(site, ObjectKind::Snapshot, id)?;
+    if let Some(copies) = copies {
+        copies.record(*id);
     }
     Ok(())
 }
@@ -170,7 +198,13 @@ fn another_copy(site: &Site, id: &ObjectId) -> Result<()> {
 /// Reads and verifies one snapshot from one site.
 pub fn load_snapshot(archive: &Archive, site: &Site, id: &ObjectId) -> Result<Snapshot> {
     let bytes = get_verified(site, ObjectKind::Snapshot, id)?;
-    Snapshot::open(&archive.keys, &archive.repo_id, &bytes).map_err(|e| tampered(site, "snapshot", id, e))
+    open_snapshot(archive, site, id, &bytes)
+}
+
+/// Decrypts and parses a snapshot's verified bytes; a failure is the site's (the bytes hash to
+/// the name it lists).
+fn open_snapshot(archive: &Archive, site: &Site, id: &ObjectId, bytes: &[u8]) -> Result<Snapshot> {
+    Snapshot::open(&archive.keys, &archive.repo_id, bytes).map_err(|e| tampered(site, "snapshot", id, e))
 }
 
 /// Resolves `latest` or a unique id prefix of at least 8 hex digits.

@@ -307,23 +307,38 @@ fn snapshot_objects_from_site_servers_are_fetched_once_and_used_only_while_intac
     let env = Env::init();
     let kept = KeptObjects::new(&env, chancery_owner::object_cache::SNAPSHOT_CACHE_DIR, "snapshots");
 
-    // Listing snapshots fetches none of them again, however many there are.
+    // Each site's copy of a snapshot is fetched once, by the first listing after the backup
+    // that wrote it (the first backup's own, as it starts the ledger; the next backup's, to
+    // find its parent), never again. `others` counts the other objects a listing reads.
     let served = || kept.servers.iter().map(objects_served).sum::<u64>();
     let fetched_by_listing = || {
         let before = served();
         let listed = env.json(&["snapshots"], 0);
         (served() - before, listed)
     };
-    let (with_one, _) = fetched_by_listing();
+    let (others, _) = fetched_by_listing();
     for _ in 0..3 {
         env.backup_json(&[&kept.src], 0);
     }
-    let (with_four, listed) = fetched_by_listing();
-    assert_eq!(with_four, with_one, "objects fetched to list 4 snapshots, and to list 1");
+    let (after_backups, _) = fetched_by_listing();
+    assert_eq!(
+        after_backups,
+        others + 2,
+        "the newest snapshot's 2 copies; the older ones' were read by backups"
+    );
+    let (again, listed) = fetched_by_listing();
+    assert_eq!(again, others, "4 snapshots listed, none fetched");
     assert_eq!(listed.as_array().unwrap().len(), 4);
     assert!(listed.as_array().unwrap().iter().all(|s| s["sites"] == serde_json::json!(["lux", "sto"])));
 
-    // Every site's copy damaged: the kept copies serve...
+    // A listing with the sites out of reach keeps what it cannot list.
+    let mut kept = kept;
+    kept.servers.iter_mut().for_each(SiteServer::kill);
+    let _ = env.cmd(&["snapshots"]).output().unwrap();
+    assert_eq!(names_in(&kept.cache).len(), 4);
+    kept.servers.iter_mut().for_each(SiteServer::restart);
+
+    // Every site's copy damaged after it was read: the kept copies serve...
     let saved = kept.damage_every_copy();
     assert_eq!(env.json(&["snapshots"], 0).as_array().unwrap().len(), 4);
     kept.restores(&env);
