@@ -123,20 +123,43 @@ impl ObjectCache {
 /// The snapshots whose copy at one site server was fetched and found to hash to its name: a
 /// listing counts the site as holding them without fetching them again. A site's copy is
 /// thus read once (a swapped or withheld one is found then); later damage is for `check` and
-/// `audit`. One file per site server, one id in hex per line, appended to (a line is written
-/// whole by one `write` to a file opened for appending; a torn or foreign line is ignored).
+/// `audit`. One file per site server: a first line naming the site key and tenant it was
+/// written under (a site re-pinned to another server starts afresh), then one id in hex per
+/// line. New ids are appended at the end of a listing, in one write; a file with a line of
+/// anything else (torn, foreign) is rewritten whole.
 pub struct SiteCopies {
     path: PathBuf,
+    pin: String,
     ids: HashSet<ObjectId>,
+    new: Vec<ObjectId>,
+    rewrite: bool,
 }
 
 impl SiteCopies {
-    /// The copies verified at site server `site` (a name of letters, digits, `-` and `_`).
-    pub fn load(state_dir: &Path, site: &str) -> Self {
+    /// The copies verified at site server `site` (a name of letters, digits, `-` and `_`)
+    /// while it is pinned to `site_key` and `tenant`.
+    pub fn load(state_dir: &Path, site: &str, site_key: &str, tenant: &str) -> Self {
         let path = state_dir.join(SNAPSHOT_COPIES_DIR).join(site);
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let ids = text.lines().filter_map(ObjectId::from_hex).collect();
-        Self { path, ids }
+        let pin = format!("{site_key} {tenant}");
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        let mut lines = bytes.split(|b| *b == b'\n');
+        let same_pin = lines.next() == Some(pin.as_bytes());
+        let mut copies = Self {
+            path,
+            pin,
+            ids: HashSet::new(),
+            new: Vec::new(),
+            rewrite: !same_pin || !bytes.ends_with(b"\n"),
+        };
+        if same_pin {
+            for line in lines.filter(|line| !line.is_empty()) {
+                match std::str::from_utf8(line).ok().and_then(ObjectId::from_hex) {
+                    Some(id) => _ = copies.ids.insert(id),
+                    None => copies.rewrite = true,
+                }
+            }
+        }
+        copies
     }
 
     /// Whether the site's copy of `id` was verified before.
@@ -144,28 +167,88 @@ impl SiteCopies {
         self.ids.contains(id)
     }
 
-    /// Remembers that the site's copy of `id` verified. A failure to write is not an error
-    /// (the copy is fetched again next time).
+    /// Remembers that the site's copy of `id` verified (written by [`Self::save`]).
     pub fn record(&mut self, id: ObjectId) {
-        if !self.ids.insert(id) {
-            return;
+        if self.ids.insert(id) {
+            self.new.push(id);
         }
-        let append = || -> std::io::Result<()> {
-            std::fs::create_dir_all(self.path.parent().expect("in a folder"))?;
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
-            file.write_all(format!("{}\n", id.to_hex()).as_bytes())
-        };
-        let _ = append();
     }
 
-    /// Forgets the snapshots the site no longer lists (deleted by governance), rewriting the
-    /// file only when there are any.
-    pub fn retain(&mut self, listed: &HashSet<ObjectId>) {
-        if self.ids.iter().all(|id| listed.contains(id)) {
-            return;
-        }
-        self.ids.retain(|id| listed.contains(id));
-        let text: String = self.ids.iter().map(|id| format!("{}\n", id.to_hex())).collect();
-        let _ = crate::fsutil::write_atomic(&self.path, text.as_bytes());
+    /// Writes what [`Self::record`] added, and forgets the snapshots the site no longer lists
+    /// (`held`: deleted by governance). A failure to write is not an error (the copies are
+    /// fetched again next time).
+    pub fn save(&mut self, held: &HashSet<ObjectId>) {
+        let before = self.ids.len();
+        self.ids.retain(|id| held.contains(id));
+        let text = |ids: &mut dyn Iterator<Item = &ObjectId>| -> String {
+            ids.map(|id| format!("{}\n", id.to_hex())).collect()
+        };
+        let _ = if self.rewrite || self.ids.len() < before {
+            let whole = format!("{}\n{}", self.pin, text(&mut self.ids.iter()));
+            crate::fsutil::write_atomic(&self.path, whole.as_bytes())
+        } else if !self.new.is_empty() {
+            let lines = text(&mut self.new.iter());
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .and_then(|mut f| f.write_all(lines.as_bytes()))
+        } else {
+            Ok(())
+        };
+        self.new.clear();
+        self.rewrite = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId([n; 32])
+    }
+
+    fn held(ids: &[u8]) -> HashSet<ObjectId> {
+        ids.iter().map(|n| id(*n)).collect()
+    }
+
+    #[test]
+    fn site_copies_are_remembered_per_pinning_and_forgotten_once_not_listed() {
+        let state = tempfile::tempdir().unwrap();
+        let load = |key: &str| SiteCopies::load(state.path(), "lux", key, "ee");
+        let mut copies = load("k1");
+        copies.record(id(1));
+        copies.record(id(2));
+        copies.save(&held(&[1, 2]));
+        let mut copies = load("k1");
+        assert!(copies.verified(&id(1)) && copies.verified(&id(2)));
+        copies.record(id(3));
+        copies.save(&held(&[2, 3]));
+        let copies = load("k1");
+        assert!(!copies.verified(&id(1)) && copies.verified(&id(2)) && copies.verified(&id(3)));
+        assert!(!load("k2").verified(&id(2)), "a site re-pinned to another key starts afresh");
+        let mut other = load("k2");
+        other.record(id(4));
+        other.save(&held(&[4]));
+        assert!(!load("k1").verified(&id(2)) && load("k2").verified(&id(4)));
+    }
+
+    #[test]
+    fn a_torn_or_foreign_line_is_skipped_and_the_file_rewritten() {
+        let state = tempfile::tempdir().unwrap();
+        let path = state.path().join(SNAPSHOT_COPIES_DIR).join("lux");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut text = format!("k1 ee\n{}\n", id(1).to_hex()).into_bytes();
+        text.extend_from_slice(b"\xff\xfe not an id\n");
+        text.extend_from_slice(&id(2).to_hex().as_bytes()[..30]);
+        std::fs::write(&path, &text).unwrap();
+        let mut copies = SiteCopies::load(state.path(), "lux", "k1", "ee");
+        assert!(copies.verified(&id(1)) && !copies.verified(&id(2)));
+        copies.record(id(2));
+        copies.save(&held(&[1, 2]));
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(whole.lines().count(), 3, "{whole}");
+        let copies = SiteCopies::load(state.path(), "lux", "k1", "ee");
+        assert!(copies.verified(&id(1)) && copies.verified(&id(2)));
     }
 }

@@ -7,6 +7,7 @@
 //! object at a site means the whole snapshot is there, unless it was damaged since (`check`).
 
 use crate::archive::Archive;
+use crate::config::Endpoint;
 use crate::error::IntegrityError;
 use crate::ledger::{LedgerView, Verdict};
 use crate::object_cache::{ObjectCache, SiteCopies};
@@ -40,10 +41,30 @@ pub struct SnapshotEntry {
     pub sites: Vec<String>,
 }
 
+/// How a listing reads the site servers' copies of snapshots (a local folder's copy is read
+/// at every listing: as fast as a kept copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopiesRead {
+    /// Each once, then remembered ([`SiteCopies`]): for the commands run every few minutes.
+    Once,
+    /// Every copy at every site, now: for planning a deletion, which cannot be undone (a
+    /// `forget` keeps the newest snapshot every site holds).
+    Every,
+}
+
 /// Every snapshot at every reachable site, oldest first; bad copies and tampered sites are
-/// reported in `warnings`.
+/// reported in `warnings`. Each site server's copy is read once ([`CopiesRead::Once`]).
 pub fn list_snapshots(archive: &Archive, warnings: &mut Vec<String>) -> Result<Vec<SnapshotEntry>> {
-    let (list, problems) = list_checked(archive, warnings)?;
+    list_snapshots_reading(archive, warnings, CopiesRead::Once)
+}
+
+/// [`list_snapshots`], reading the site servers' copies as `read` says.
+pub fn list_snapshots_reading(
+    archive: &Archive,
+    warnings: &mut Vec<String>,
+    read: CopiesRead,
+) -> Result<Vec<SnapshotEntry>> {
+    let (list, problems) = list_checked(archive, warnings, read)?;
     warnings.extend(problems.iter().map(|p| p.to_string()));
     Ok(list)
 }
@@ -54,6 +75,7 @@ pub fn list_snapshots(archive: &Archive, warnings: &mut Vec<String>) -> Result<V
 pub fn list_checked(
     archive: &Archive,
     warnings: &mut Vec<String>,
+    read: CopiesRead,
 ) -> Result<(Vec<SnapshotEntry>, Vec<IntegrityError>)> {
     let ledger = archive.ledger()?;
     let forgotten = crate::governance::book::doomed(archive)?.snapshots;
@@ -72,10 +94,10 @@ pub fn list_checked(
         problems.extend(ledger_problems(ledger, &forgotten, site, &ids, warnings));
         let ids: Vec<ObjectId> =
             ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing).collect();
-        let mut copies = site.server.is_some().then(|| SiteCopies::load(&archive.state_dir(), site.name()));
+        let mut copies = site_copies(archive, site, read);
         for id in &ids {
             let read = match found.get_mut(id) {
-                Some(entry) => another_copy(site, copies.as_mut(), id).map(|()| entry),
+                Some(entry) => another_copy(site, &cache, copies.as_mut(), id).map(|()| entry),
                 None => load_listed(archive, &cache, copies.as_mut(), site, id).map(|snapshot| {
                     found.entry(*id).or_insert(SnapshotEntry { id: *id, snapshot, sites: Vec::new() })
                 }),
@@ -87,7 +109,7 @@ pub fn list_checked(
         }
         let held: HashSet<ObjectId> = ids.into_iter().collect();
         if let Some(copies) = &mut copies {
-            copies.retain(&held);
+            copies.save(&held);
         }
         listed.extend(held);
     }
@@ -183,16 +205,31 @@ fn load_listed(
 
 /// Checks `site`'s copy of a snapshot already read from another site: it is read and must
 /// hash to its name (same name, so same bytes: no need to decrypt again), unless it is a site
-/// server's copy verified before ([`SiteCopies`]).
-fn another_copy(site: &Site, copies: Option<&mut SiteCopies>, id: &ObjectId) -> Result<()> {
+/// server's copy verified before ([`SiteCopies`]). A site server's copy is then kept, for when
+/// the site read first is out of reach.
+fn another_copy(
+    site: &Site,
+    cache: &ObjectCache,
+    copies: Option<&mut SiteCopies>,
+    id: &ObjectId,
+) -> Result<()> {
     if copies.as_ref().is_some_and(|c| c.verified(id)) {
         return Ok(());
     }
-    get_verified(site, ObjectKind::Snapshot, id)?;
+    let bytes = get_verified(site, ObjectKind::Snapshot, id)?;
     if let Some(copies) = copies {
+        cache.keep(id, &bytes);
         copies.record(*id);
     }
     Ok(())
+}
+
+/// What is remembered of `site`'s copies, when it is a site server and `read` is
+/// [`CopiesRead::Once`].
+fn site_copies(archive: &Archive, site: &Site, read: CopiesRead) -> Option<SiteCopies> {
+    let Endpoint::Server { site_key, tenant, .. } = &site.config.endpoint else { return None };
+    let state_dir = archive.state_dir();
+    (read == CopiesRead::Once).then(|| SiteCopies::load(&state_dir, site.name(), site_key, tenant))
 }
 
 /// Reads and verifies one snapshot from one site.

@@ -7,7 +7,7 @@ mod common;
 
 use common::server::{add_server, owner_key, SiteServer};
 use common::tree::{assert_same, noise};
-use common::{packs, stderr_of, Env, LUXEMBOURG, STOCKHOLM};
+use common::{flip_byte, packs, stderr_of, Env, LUXEMBOURG, STOCKHOLM};
 
 const PARIS: &str = "48.8566,2.3522";
 use serde_json::Value;
@@ -426,4 +426,22 @@ fn a_governed_site_keeps_a_removed_key_file_until_governors_remove_it() {
     }
     w.env.cmd(&["sync"]).assert().success();
     w.env.cmd(&["check", "--read-data"]).assert().success();
+}
+
+/// Listings read each site server's copy of a snapshot once; a forget reads every copy again,
+/// since which snapshot every site holds decides what it must keep.
+#[test]
+fn a_forget_keeps_the_newest_snapshot_every_site_still_serves() {
+    let w = World::new("1h", "0s");
+    three_backups(&w.env);
+    let listed = w.env.json(&["snapshots"], 0);
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    // Stockholm's copy of the newest snapshot, read once by the listing above, is damaged.
+    let newest_at_sto = w.servers[1].data.join("tenants/ee/snapshots").join(ids[2]);
+    flip_byte(&newest_at_sto, 40);
+    assert_eq!(w.env.json(&["snapshots"], 0)[2]["sites"], serde_json::json!(["lux", "sto", "par"]));
+    let out = w.as_governor(1, &["--json", "forget", "--keep-last", "1", "--dry-run"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", stderr_of(&out));
+    let planned: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(planned["forget"], serde_json::json!([ids[0]]), "the second is the newest every site serves");
 }

@@ -334,7 +334,8 @@ fn snapshot_objects_from_site_servers_are_fetched_once_and_used_only_while_intac
     // A listing with the sites out of reach keeps what it cannot list.
     let mut kept = kept;
     kept.servers.iter_mut().for_each(SiteServer::kill);
-    let _ = env.cmd(&["snapshots"]).output().unwrap();
+    let run = env.cmd(&["snapshots"]).output().unwrap();
+    assert!(run.status.success() && stderr_of(&run).contains("unreachable"), "{}", stderr_of(&run));
     assert_eq!(names_in(&kept.cache).len(), 4);
     kept.servers.iter_mut().for_each(SiteServer::restart);
 

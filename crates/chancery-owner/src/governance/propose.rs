@@ -18,7 +18,7 @@ use super::prune::{plan_prune, PrunePlan};
 use super::retention::{select, Candidate, RetentionRules, Selection};
 use crate::archive::Archive;
 use crate::site::Site;
-use crate::snapshots::{list_snapshots, SnapshotEntry};
+use crate::snapshots::{list_snapshots, list_snapshots_reading, CopiesRead, SnapshotEntry};
 
 /// What a forget or prune proposes (and, unless dry, posted).
 #[derive(Debug, Default, serde::Serialize)]
@@ -57,7 +57,8 @@ pub fn forget(
     dry_run: bool,
 ) -> Result<Proposed> {
     let mut warnings = Vec::new();
-    let all = list_snapshots(archive, &mut warnings)?;
+    // Which snapshot every site holds decides what a forget keeps: every copy is read now.
+    let all = list_snapshots_reading(archive, &mut warnings, CopiesRead::Every)?;
     let doomed = doomed(archive)?;
     let live: Vec<&SnapshotEntry> = all.iter().filter(|e| !doomed.snapshots.contains(&e.id)).collect();
     let candidates: Vec<Candidate> = live

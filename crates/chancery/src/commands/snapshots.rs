@@ -6,7 +6,7 @@ use crate::Outcome;
 use anyhow::Result;
 use chancery_owner::error::IntegrityProblems;
 use chancery_owner::receipted::{receipted, Depth, SiteReceipted};
-use chancery_owner::snapshots::{list_checked, SnapshotEntry};
+use chancery_owner::snapshots::{list_checked, CopiesRead, SnapshotEntry};
 use std::collections::BTreeMap;
 
 #[derive(serde::Serialize)]
@@ -28,7 +28,7 @@ struct Row {
 pub fn run(g: &Globals) -> Result<Outcome> {
     let archive = g.open()?;
     let mut warnings = Vec::new();
-    let (list, problems) = list_checked(&archive, &mut warnings)?;
+    let (list, problems) = list_checked(&archive, &mut warnings, CopiesRead::Once)?;
     let per_site = receipted(&archive, &list, Depth::All, &mut warnings)?;
     let rows: Vec<Row> = list.iter().map(|e| row(e, &per_site)).collect();
     if g.json {
