@@ -15,7 +15,9 @@ use chancery_store::ObjectKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+mod in_flight;
 mod tree_packs;
+use in_flight::{Begin, PacksInFlight};
 pub use tree_packs::{TreePacks, TREE_PACK_BYTES, TREE_PACK_READ};
 
 /// Blobs of one pack less than this far apart are read in one request, gap included.
@@ -27,8 +29,14 @@ pub const MAX_RANGE: u64 = 8 << 20;
 /// Bytes of fetched ranges kept for the next batches: a pack's blobs are in random order, so
 /// the small files of one batch are spread over whole packs, which the next batches need too.
 /// Measured on a toolchain restore (339 MiB stored): 32 MiB kept fetched 277 MiB in ranges,
-/// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB.
+/// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB. Packs read whole are kept here too: two
+/// data packs of the usual size (the writer closes one near 16 MiB), one per restore worker.
 pub const RANGE_CACHE_BYTES: usize = 32 << 20;
+
+/// A pack whose blobs end within this many bytes is read whole, once, when a batch's ranges of
+/// it would cover at least half of it: the writer closes a data pack once it passes 16 MiB,
+/// so nearly every data pack qualifies.
+pub const WHOLE_PACK_READ: u64 = 24 << 20;
 
 /// Ranges of packs read lately, oldest first.
 #[derive(Default)]
@@ -153,6 +161,7 @@ pub struct BlobReader<'a> {
     trees: Mutex<TreeCache>,
     ranges: Mutex<RangeCache>,
     tree_packs: TreePacks,
+    whole_reads: PacksInFlight,
 }
 
 impl<'a> BlobReader<'a> {
@@ -166,6 +175,7 @@ impl<'a> BlobReader<'a> {
             trees: Mutex::default(),
             ranges: Mutex::default(),
             tree_packs: TreePacks::default(),
+            whole_reads: PacksInFlight::default(),
         }
     }
 
@@ -268,7 +278,10 @@ impl<'a> BlobReader<'a> {
                 self.read_blobs(site, &pack, &blobs, &mut out);
                 continue;
             }
-            blobs.retain(|(loc, id)| !self.take_cached(&pack, loc, id, &mut out));
+            blobs.retain(|(loc, id)| !self.take_cached(loc, id, &mut out));
+            if let Some(end) = self.whole_read_pays(&pack, &blobs) {
+                blobs = self.fetch_whole(site, &pack, end, blobs, &mut out);
+            }
             for run in ranges(&blobs) {
                 self.fetch_run(site, &pack, run, &mut out);
             }
@@ -303,13 +316,60 @@ impl<'a> BlobReader<'a> {
     }
 
     /// Takes a blob's sealed bytes from a range read lately, if one holds it.
-    fn take_cached(&self, pack: &ObjectId, loc: &BlobLoc, id: &BlobId, out: &mut Prefetched) -> bool {
+    fn take_cached(&self, loc: &BlobLoc, id: &BlobId, out: &mut Prefetched) -> bool {
         let (start, end) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.length));
-        let Some((from, bytes)) = self.ranges.lock().expect("range cache").find(pack, start, end) else {
+        let Some((from, bytes)) = self.ranges.lock().expect("range cache").find(&loc.pack, start, end) else {
             return false;
         };
         out.0.insert(*id, bytes[(start - from) as usize..(end - from) as usize].to_vec());
         true
+    }
+
+    /// Where `pack`'s blobs end, when reading it whole pays for `blobs`: it is short enough to
+    /// keep ([`WHOLE_PACK_READ`]) and the ranges that would read them cover half of it or more.
+    fn whole_read_pays(&self, pack: &ObjectId, blobs: &[(BlobLoc, BlobId)]) -> Option<u64> {
+        let end = self.index.blobs_end(pack).filter(|end| *end <= WHOLE_PACK_READ)?;
+        let covered: u64 = ranges(blobs)
+            .iter()
+            .filter_map(|run| Some((run.first()?.0, run.last()?.0)))
+            .map(|(first, last)| u64::from(last.offset) + u64::from(last.length) - u64::from(first.offset))
+            .sum();
+        (covered * 2 >= end).then_some(end)
+    }
+
+    /// Reads `pack` whole (its first `end` bytes) and takes `blobs` from it, unless another
+    /// worker is reading it: then waits for that read and takes them from the range cache.
+    /// Returns the blobs still to read (all of them when the whole read failed).
+    fn fetch_whole(
+        &self,
+        site: &Site,
+        pack: &ObjectId,
+        end: u64,
+        blobs: Vec<(BlobLoc, BlobId)>,
+        out: &mut Prefetched,
+    ) -> Vec<(BlobLoc, BlobId)> {
+        match self.whole_reads.begin(pack) {
+            Begin::Refused => return blobs,
+            Begin::Waited => {
+                return blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect()
+            }
+            Begin::Read => {}
+        }
+        self.ranges.lock().expect("range cache").make_room(end as usize);
+        let whole = site.backend.get_range(ObjectKind::Pack, &pack.to_hex(), 0, end);
+        let Some(bytes) = whole.ok().filter(|bytes| bytes.len() as u64 == end) else {
+            self.whole_reads.end(pack, false);
+            return blobs;
+        };
+        for (loc, id) in &blobs {
+            let at = loc.offset as usize..(loc.offset as usize + loc.length as usize);
+            if let Some(sealed) = bytes.get(at) {
+                out.0.insert(*id, sealed.to_vec());
+            }
+        }
+        self.ranges.lock().expect("range cache").insert(*pack, 0, Arc::new(bytes));
+        self.whole_reads.end(pack, true);
+        Vec::new()
     }
 
     /// Reads one merged range and takes the sealed blobs in it.

@@ -297,6 +297,43 @@ fn index_files_from_site_servers_are_kept_and_used_only_while_intact() {
     kept.assert_kept_as_at_sites();
 }
 
+#[test]
+fn a_restore_from_a_site_server_reads_a_pack_of_small_files_whole_and_once() {
+    let env = Env::init();
+    let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
+    let src = env.path("src");
+    for (folder, file) in (0..30).flat_map(|f| (0..100).map(move |n| (f, n))) {
+        let dir = src.join(format!("d{folder}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{file}")), noise(4096, (folder * 1000 + file) * 2 + 1)).unwrap();
+    }
+    env.backup_json(&[&src], 0);
+    let data_packs = common::packs(&servers[0].data.join("tenants/ee"))
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 8 << 20)
+        .count();
+    let sizes: Vec<u64> = common::packs(&servers[0].data.join("tenants/ee"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    assert_eq!(data_packs, 1, "3,000 files of 4 KiB: one data pack, longer than one range request {sizes:?}");
+
+    // The trees cost the same requests to `ls` and to a restore; the data pack costs one more.
+    let lux = &servers[0];
+    let before = ranges_served(lux);
+    env.cmd(&["ls", "latest"]).assert().success();
+    let trees = ranges_served(lux) - before;
+    let before = ranges_served(lux);
+    let out = env.path("out");
+    env.cmd(&["restore", "latest", "--site", "lux", "--target", out.to_str().unwrap()]).assert().success();
+    assert_eq!(
+        ranges_served(lux) - before,
+        trees + 1,
+        "the data pack read whole, once, by one of the workers"
+    );
+    assert_same(&src, &out.join("src"));
+}
+
 /// Whole objects (answered 200) a site has served.
 fn objects_served(server: &SiteServer) -> u64 {
     server.metric("chancery_site_requests_total{method=\"GET\",status=\"200\"}")
