@@ -29,14 +29,16 @@ pub const MAX_RANGE: u64 = 8 << 20;
 /// Bytes of fetched ranges kept for the next batches: a pack's blobs are in random order, so
 /// the small files of one batch are spread over whole packs, which the next batches need too.
 /// Measured on a toolchain restore (339 MiB stored): 32 MiB kept fetched 277 MiB in ranges,
-/// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB. Packs read whole are kept here too: two
-/// data packs of the usual size (the writer closes one near 16 MiB), one per restore worker.
+/// 24 MiB fetched 373 MiB, 16 MiB fetched 1794 MiB. Packs read whole are kept here too, two
+/// at a time at most ([`WHOLE_PACK_READ`]).
 pub const RANGE_CACHE_BYTES: usize = 32 << 20;
 
-/// A pack whose blobs end within this many bytes is read whole, once, when a batch's ranges of
-/// it would cover at least half of it: the writer closes a data pack once it passes 16 MiB,
-/// so nearly every data pack qualifies.
-pub const WHOLE_PACK_READ: u64 = 24 << 20;
+/// A pack whose blobs end within this many bytes is read whole when a batch's ranges of it
+/// would cover at least half of it. Half the range cache, so that the packs of neighbouring
+/// batches fit in it together: a pack evicted while a worker still wants it would be read
+/// again. Nearly every data pack qualifies (a toolchain's 26 packs are 15.75 MiB at most).
+/// Each worker may hold one such read beyond the cache, where a range was 8 MiB at most.
+pub const WHOLE_PACK_READ: u64 = RANGE_CACHE_BYTES as u64 / 2;
 
 /// Ranges of packs read lately, oldest first.
 #[derive(Default)]
@@ -338,8 +340,9 @@ impl<'a> BlobReader<'a> {
     }
 
     /// Reads `pack` whole (its first `end` bytes) and takes `blobs` from it, unless another
-    /// worker is reading it: then waits for that read and takes them from the range cache.
-    /// Returns the blobs still to read (all of them when the whole read failed).
+    /// worker is reading it or has read it: then takes them from the range cache, once that
+    /// read ended. Returns the blobs still to read (all of them when the whole read failed, or
+    /// those evicted from the cache since).
     fn fetch_whole(
         &self,
         site: &Site,
@@ -348,18 +351,23 @@ impl<'a> BlobReader<'a> {
         blobs: Vec<(BlobLoc, BlobId)>,
         out: &mut Prefetched,
     ) -> Vec<(BlobLoc, BlobId)> {
-        match self.whole_reads.begin(pack) {
+        let claim = match self.whole_reads.begin(pack) {
+            Begin::Read(claim) => claim,
             Begin::Refused => return blobs,
             Begin::Waited => {
                 return blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect()
             }
-            Begin::Read => {}
+        };
+        // Another worker's read may have ended between this one's look in the cache and its
+        // claim.
+        if self.ranges.lock().expect("range cache").find(pack, 0, end).is_some() {
+            claim.succeeded();
+            return blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect();
         }
         self.ranges.lock().expect("range cache").make_room(end as usize);
         let whole = site.backend.get_range(ObjectKind::Pack, &pack.to_hex(), 0, end);
         let Some(bytes) = whole.ok().filter(|bytes| bytes.len() as u64 == end) else {
-            self.whole_reads.end(pack, false);
-            return blobs;
+            return blobs; // the claim, dropped, ends the read as failed
         };
         for (loc, id) in &blobs {
             let at = loc.offset as usize..(loc.offset as usize + loc.length as usize);
@@ -368,7 +376,7 @@ impl<'a> BlobReader<'a> {
             }
         }
         self.ranges.lock().expect("range cache").insert(*pack, 0, Arc::new(bytes));
-        self.whole_reads.end(pack, true);
+        claim.succeeded();
         Vec::new()
     }
 
