@@ -96,13 +96,13 @@ pub fn list_checked(
             ids.into_iter().filter(|id| ledger.verdict(id) != Verdict::Missing).collect();
         let mut copies = site_copies(archive, site, read);
         for id in &ids {
-            let read = match found.get_mut(id) {
+            let copy = match found.get_mut(id) {
                 Some(entry) => another_copy(site, &cache, copies.as_mut(), id).map(|()| entry),
                 None => load_listed(archive, &cache, copies.as_mut(), site, id).map(|snapshot| {
                     found.entry(*id).or_insert(SnapshotEntry { id: *id, snapshot, sites: Vec::new() })
                 }),
             };
-            match read {
+            match copy {
                 Ok(entry) => entry.sites.push(site.name().to_string()),
                 Err(e) => warnings.push(format!("{e:#}")),
             }
