@@ -280,7 +280,7 @@ impl<'a> BlobReader<'a> {
                 self.read_blobs(site, &pack, &blobs, &mut out);
                 continue;
             }
-            blobs.retain(|(loc, id)| !self.take_cached(loc, id, &mut out));
+            blobs = self.left_after_cache(blobs, &mut out);
             if let Some(end) = self.whole_read_pays(&pack, &blobs) {
                 blobs = self.fetch_whole(site, &pack, end, blobs, &mut out);
             }
@@ -354,15 +354,13 @@ impl<'a> BlobReader<'a> {
         let claim = match self.whole_reads.begin(pack) {
             Begin::Read(claim) => claim,
             Begin::Refused => return blobs,
-            Begin::Waited => {
-                return blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect()
-            }
+            Begin::Waited => return self.left_after_cache(blobs, out),
         };
         // Another worker's read may have ended between this one's look in the cache and its
         // claim.
         if self.ranges.lock().expect("range cache").find(pack, 0, end).is_some() {
             claim.succeeded();
-            return blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect();
+            return self.left_after_cache(blobs, out);
         }
         self.ranges.lock().expect("range cache").make_room(end as usize);
         let whole = site.backend.get_range(ObjectKind::Pack, &pack.to_hex(), 0, end);
@@ -378,6 +376,15 @@ impl<'a> BlobReader<'a> {
         self.ranges.lock().expect("range cache").insert(*pack, 0, Arc::new(bytes));
         claim.succeeded();
         Vec::new()
+    }
+
+    /// The blobs a range read lately does not hold; those it holds go to `out`.
+    fn left_after_cache(
+        &self,
+        blobs: Vec<(BlobLoc, BlobId)>,
+        out: &mut Prefetched,
+    ) -> Vec<(BlobLoc, BlobId)> {
+        blobs.into_iter().filter(|(loc, id)| !self.take_cached(loc, id, out)).collect()
     }
 
     /// Reads one merged range and takes the sealed blobs in it.
