@@ -38,6 +38,19 @@ struct Entry {
     kind: BlobKind,
 }
 
+/// An index loaded from the index files that some site holds intact.
+#[derive(Default)]
+pub struct Loaded {
+    /// The index.
+    pub index: Index,
+    /// Bad copies met, naming their sites.
+    pub warnings: Vec<String>,
+    /// Index files no site holds intact, and why.
+    pub unreadable: Vec<(ObjectId, anyhow::Error)>,
+    /// The sites that list one of those, each with the first such file's error.
+    pub listed_by: BTreeMap<String, String>,
+}
+
 /// Blob locations and the packs and index files they came from.
 #[derive(Default, Debug)]
 pub struct Index {
@@ -103,21 +116,39 @@ impl Index {
         keys: &Keys,
         cache: Option<&ObjectCache>,
     ) -> Result<(Index, Vec<String>)> {
+        let loaded = Self::load_intact(sites, keys, cache)?;
+        match loaded.unreadable.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok((loaded.index, loaded.warnings)),
+        }
+    }
+
+    /// [`Self::load_union_cached`], leaving out the index files that no site holds intact
+    /// (returned with the sites that list them), for a caller that can leave those sites out.
+    pub fn load_intact(sites: &[&Site], keys: &Keys, cache: Option<&ObjectCache>) -> Result<Loaded> {
         let mut holders: BTreeMap<ObjectId, Vec<&Site>> = BTreeMap::new();
         for site in sites {
             for id in list_ids(site, ObjectKind::Index)? {
                 holders.entry(id).or_default().push(site);
             }
         }
-        let (mut index, mut warnings) = (Index::default(), Vec::new());
+        let mut loaded = Loaded::default();
         for (id, holders) in holders {
-            let file = first_good(&holders, &mut warnings, |site| match cache {
+            let file = first_good(&holders, &mut loaded.warnings, |site| match cache {
                 Some(cache) => open_index_file(site, keys, &id, &cache.get(site, &id)?),
                 None => read_index_file(site, keys, &id),
-            })?;
-            index.add_file(id, &file);
+            });
+            match file {
+                Ok(file) => loaded.index.add_file(id, &file),
+                Err(e) => {
+                    for site in &holders {
+                        loaded.listed_by.entry(site.name().to_string()).or_insert_with(|| format!("{e:#}"));
+                    }
+                    loaded.unreadable.push((id, e));
+                }
+            }
         }
-        Ok((index, warnings))
+        Ok(loaded)
     }
 
     /// Forgets the packs a governance proposal deletes: a blob held only there counts as

@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod governance;
 pub mod index;
 pub mod ledger;
+pub mod listings;
 pub mod needs;
 pub mod object_cache;
 pub mod objects;

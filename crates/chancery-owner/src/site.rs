@@ -5,6 +5,7 @@
 //! archive it belongs to, so that a wrong folder is refused before anything is written.
 
 use crate::config::{Endpoint, SiteConfig};
+use crate::listings::RememberedListings;
 use crate::receipts::{KeepReceipts, SiteReceipts};
 use anyhow::{bail, Context, Result};
 use chancery_client::{RemoteBackend, RemoteSite, Signer};
@@ -202,12 +203,13 @@ fn create_remote(
     Ok(site)
 }
 
-/// The backend behind the site's bandwidth limits, if it has any.
+/// The backend behind the site's bandwidth limits, if it has any, and listing each kind of
+/// object once per command ([`RememberedListings`]).
 fn limited<B: Backend + 'static>(config: &SiteConfig, backend: B) -> Arc<dyn Backend> {
     let rate = |kib: Option<u64>| kib.map(|k| k.saturating_mul(1024));
     match (config.limit_upload_kib, config.limit_download_kib) {
-        (None, None) => Arc::new(backend),
-        (up, down) => Arc::new(ThrottledBackend::new(backend, rate(up), rate(down))),
+        (None, None) => Arc::new(RememberedListings::new(backend)),
+        (up, down) => Arc::new(RememberedListings::new(ThrottledBackend::new(backend, rate(up), rate(down)))),
     }
 }
 

@@ -113,6 +113,13 @@ pub fn sync_sites(archive: &crate::archive::Archive, only: Option<&str>) -> Resu
         if stats.missing == 0 {
             witness(archive, target, &mut stats)?;
         }
+        if let Some(log) = &target.receipts {
+            // The ledger's objects went out after `sync_one` emptied the sending file.
+            if let Err(e) = log.clear_sent_if_answered() {
+                stats.warnings.push(format!("{e:#}"));
+            }
+            stats.warnings.extend(log.take_problems());
+        }
         out.push((target.name().to_string(), stats));
     }
     Ok(out)
@@ -137,9 +144,10 @@ fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site])
     stats.warnings.splice(0..0, recovered);
     if let Some(log) = &target.receipts {
         stats.warnings.extend(log.take_problems());
-        // Every object sent has its receipt now; left unemptied, the file only makes the next
-        // run ask about objects that have receipts already.
-        let _ = log.clear_sent();
+        // Every object sent has its receipt now, unless a put's answer or a receipt's line was
+        // lost; left unemptied, the file only makes the next run ask about objects that have
+        // receipts already.
+        let _ = log.clear_sent_if_answered();
     }
     Ok(stats)
 }

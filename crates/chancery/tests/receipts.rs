@@ -44,6 +44,15 @@ fn status_and_snapshots_show_per_site_the_newest_snapshot_receipted_in_full() {
     let src = env.path("src");
     make_tree(&src);
     let first = env.backup_json(&[&src], 0)["snapshot"].clone();
+    for site in ["lux", "sto"] {
+        // Every object sent has its receipt: the next run reads no receipts file to find out.
+        let sending = env.config.parent().unwrap().join(format!(".chancery/receipts/{site}.sending"));
+        assert_eq!(
+            std::fs::read(&sending).unwrap_or_default(),
+            b"",
+            "{site}: a clean run names nothing as sent"
+        );
+    }
 
     let status = env.json(&["status"], 0);
     assert_eq!(receipted(&status, "lux"), first);

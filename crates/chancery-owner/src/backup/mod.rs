@@ -97,11 +97,9 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
         bail!("no site is reachable: {}", describe(&lagging));
     }
     let mut warnings = Vec::new();
-    let sites = prepare::bring_up_to_date(archive, &mut lagging, &mut warnings)?;
-    let site_refs: Vec<&Site> = sites.iter().collect();
+    let prepare::Prepared { sites, mut index } =
+        prepare::bring_up_to_date(archive, &mut lagging, &mut warnings)?;
     let index_cache = archive.index_cache();
-    let (mut index, index_warnings) = Index::load_union_cached(&site_refs, &archive.keys, &index_cache)?;
-    warnings.extend(index_warnings);
     // Cached index files no site lists any more (a deletion rewrote them) go.
     index_cache.retain(index.files());
     // What a governance proposal deletes is no base for this snapshot.
@@ -146,6 +144,10 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     // Only a cache: `status` works the needs out from the trees if it is missing.
     let _ = NeedsCache::new(&archive.state_dir()).store(&snapshot_id, &needs);
     for log in sites.iter().filter_map(|s| s.receipts.as_ref()) {
+        // The ledger's objects went out after the snapshot's barrier emptied the file.
+        if let Err(e) = log.clear_sent_if_answered() {
+            warnings.push(format!("{e:#}"));
+        }
         warnings.extend(log.take_problems());
     }
     let quorum_met = stored_at.len() >= archive.config.policy.min_sites;
@@ -418,9 +420,10 @@ fn commit(site: &Site, index_bytes: Option<&[u8]>, snapshot_bytes: &[u8]) -> Res
     backend.put(ObjectKind::Snapshot, &ObjectId::of(snapshot_bytes).to_hex(), snapshot_bytes)?;
     backend.sync()?;
     if let Some(log) = &site.receipts {
-        // Every object sent to the site in this run has its receipt now. Left unemptied, the
-        // file only makes the next run ask about objects that have receipts already.
-        let _ = log.clear_sent();
+        // Every object sent to the site in this run has its receipt now, unless a put's answer
+        // or a receipt's line was lost. Left unemptied, the file only makes the next run ask
+        // about objects that have receipts already.
+        let _ = log.clear_sent_if_answered();
     }
     Ok(())
 }

@@ -17,20 +17,54 @@ use chancery_format::ObjectId;
 use chancery_store::ObjectKind;
 use std::collections::{BTreeMap, HashSet};
 
-/// Returns the sites fit to write to; the others are added to `lagging`.
+/// The sites fit to write to, and the index merged over them; the others are added to
+/// `lagging`.
+pub struct Prepared {
+    /// Sites that are up to date.
+    pub sites: Vec<Site>,
+    /// The index files of those sites, merged, with those written here for orphan packs.
+    pub index: Index,
+}
+
+/// Returns the sites fit to write to and their merged index; the others are added to
+/// `lagging`. The index files are read once for every site: finding orphans per site read
+/// all of them again for each site.
 pub fn bring_up_to_date(
     archive: &Archive,
     lagging: &mut BTreeMap<String, String>,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Site>> {
-    let mut ready = Vec::new();
+) -> Result<Prepared> {
+    let mut listed = Vec::new();
     for site in &archive.sites {
         let prepared = recover_receipts(site)
             .map(|recovered| warnings.extend(recovered))
             .and_then(|()| push_keys(archive, site))
-            .and_then(|()| index_orphans(archive, site, warnings));
+            .and_then(|()| list_ids(site, ObjectKind::Index));
         match prepared {
-            Ok(()) => ready.push(site.clone()),
+            Ok(files) => listed.push((site.clone(), files.into_iter().collect::<HashSet<_>>())),
+            Err(e) => {
+                lagging.insert(site.name().to_string(), format!("{e:#}"));
+            }
+        }
+    }
+    let loaded_from: Vec<&Site> = listed.iter().map(|(site, _)| site).collect();
+    let cache = archive.index_cache();
+    let intact = Index::load_intact(&loaded_from, &archive.keys, Some(&cache))?;
+    warnings.extend(intact.warnings);
+    let mut index = intact.index;
+    let loaded = listed.len();
+    // A site listing an index file that no site holds intact cannot be brought up to date.
+    listed.retain(|(site, _)| match intact.listed_by.get(site.name()) {
+        Some(error) => {
+            lagging.insert(site.name().to_string(), error.clone());
+            false
+        }
+        None => true,
+    });
+    let mut ready = Vec::new();
+    for (site, files) in listed {
+        match index_orphans(archive, &site, &files, &mut index, warnings) {
+            Ok(()) => ready.push(site),
             Err(e) => {
                 lagging.insert(site.name().to_string(), format!("{e:#}"));
             }
@@ -56,7 +90,14 @@ pub fn bring_up_to_date(
             lagging.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
         );
     }
-    Ok(ready)
+    // A site that fell behind after the load takes its index files out: what only it holds is
+    // no base for a snapshot at the others.
+    if ready.len() < loaded {
+        let refs: Vec<&Site> = ready.iter().collect();
+        let (reloaded, _) = Index::load_union_cached(&refs, &archive.keys, &archive.index_cache())?;
+        index = reloaded;
+    }
+    Ok(Prepared { sites: ready, index })
 }
 
 /// Copies to a site the local key files it lacks, so that it alone is enough for recovery.
@@ -71,16 +112,22 @@ pub fn push_keys(archive: &Archive, site: &Site) -> Result<()> {
     Ok(())
 }
 
-/// Packs present at the site but in no index file are what an interrupted backup left; their
-/// headers say what they hold, so an index file is written for them.
-fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> Result<()> {
-    let (index, index_warnings) = Index::load_union_cached(&[site], &archive.keys, &archive.index_cache())?;
-    warnings.extend(index_warnings);
+/// Packs present at the site but in no index file it lists (`files`) are what an interrupted
+/// backup left; their headers say what they hold, so an index file is written for them, and
+/// added to `index`, the index merged over the sites.
+fn index_orphans(
+    archive: &Archive,
+    site: &Site,
+    files: &HashSet<ObjectId>,
+    index: &mut Index,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     // A pack a proposal deletes may have lost its index file already (the site deletes index
     // files first): it is no orphan, and indexing it again would let backups build on it.
     let doomed = crate::governance::book::doomed(archive)?;
+    let indexed_here = |pack: &ObjectId| index.listed_in(pack).iter().any(|file| files.contains(file));
     let mut found = Vec::new();
-    let orphans = list_ids(site, ObjectKind::Pack)?.into_iter().filter(|p| !index.has_pack(p));
+    let orphans = list_ids(site, ObjectKind::Pack)?.into_iter().filter(|p| !indexed_here(p));
     for pack in orphans.filter(|p| !doomed.packs.contains(p)) {
         match read_pack_header(archive, site, &pack) {
             Ok(entries) => found.push(IndexPack { pack, entries }),
@@ -94,9 +141,12 @@ fn index_orphans(archive: &Archive, site: &Site, warnings: &mut Vec<String>) -> 
     if found.is_empty() {
         return Ok(());
     }
-    let bytes = IndexFile::new(found).seal(&archive.keys);
-    site.backend.put(ObjectKind::Index, &ObjectId::of(&bytes).to_hex(), &bytes)?;
+    let file = IndexFile::new(found);
+    let bytes = file.seal(&archive.keys);
+    let id = ObjectId::of(&bytes);
+    site.backend.put(ObjectKind::Index, &id.to_hex(), &bytes)?;
     site.backend.sync()?;
+    index.add_file(id, &file);
     Ok(())
 }
 

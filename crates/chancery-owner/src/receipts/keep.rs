@@ -41,9 +41,12 @@ impl<B: ReceiptSource> KeepReceipts<B> {
 }
 
 impl<B: ReceiptSource> KeepReceipts<B> {
-    /// Keeps the receipts that came back. Other threads' receipts may come along: each is
-    /// kept once, whoever takes it.
-    fn keep_receipts(&self) {
+    /// Keeps the receipts that came back, and notes a put that failed. Other threads'
+    /// receipts may come along: each is kept once, whoever takes it.
+    fn keep_receipts(&self, result: &Result<(), StoreError>) {
+        if result.is_err() {
+            self.log.unanswered();
+        }
         for receipt in self.inner.take_receipts() {
             self.log.record(&receipt);
         }
@@ -58,14 +61,14 @@ impl<B: ReceiptSource> Backend for KeepReceipts<B> {
     fn put(&self, kind: ObjectKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.log.sending(kind, name);
         let result = self.inner.put(kind, name, bytes);
-        self.keep_receipts();
+        self.keep_receipts(&result);
         result
     }
 
     fn put_shared(&self, kind: ObjectKind, name: &str, object: Arc<SharedParts>) -> Result<(), StoreError> {
         self.log.sending(kind, name);
         let result = self.inner.put_shared(kind, name, object);
-        self.keep_receipts();
+        self.keep_receipts(&result);
         result
     }
 

@@ -72,6 +72,10 @@ struct Files {
     sending: Option<File>,
     /// The receipts file was created: its name becomes durable at the next `sync`.
     created: bool,
+    /// A write since the sending file was last emptied may be at the site without its receipt
+    /// kept here: a put failed, or keeping a line or making the file durable did. Under the
+    /// same lock as the files, so that no failure slips between the look and the emptying.
+    unanswered: bool,
 }
 
 impl SiteReceipts {
@@ -179,6 +183,10 @@ impl SiteReceipts {
     /// found missing at the site.
     pub fn clear_sent(&self) -> Result<()> {
         let mut files = self.files.lock().expect("receipt files");
+        self.empty_sending(&mut files)
+    }
+
+    fn empty_sending(&self, files: &mut Files) -> Result<()> {
         let result = match &files.sending {
             Some(file) => file.set_len(0),
             None => match OpenOptions::new().write(true).open(&self.sending_path) {
@@ -188,7 +196,26 @@ impl SiteReceipts {
             },
         };
         files.sending = None;
+        files.unanswered = false;
         result.with_context(|| format!("emptying {}", self.sending_path.display()))
+    }
+
+    /// Notes that a put to the site failed: the site may hold the object without its receipt.
+    pub fn unanswered(&self) {
+        self.files.lock().expect("receipt files").unanswered = true;
+    }
+
+    /// Makes the receipts kept so far durable, then empties the sending file if every object
+    /// named there has its receipt: after a commit, and at a command's end. A backup's ledger
+    /// objects went out after its commit emptied the file, and the next backup then read the
+    /// whole receipts file (4.4 MB per site after 2,000 backups) only to find their receipts.
+    pub fn clear_sent_if_answered(&self) -> Result<()> {
+        self.sync();
+        let mut files = self.files.lock().expect("receipt files");
+        if files.unanswered {
+            return Ok(());
+        }
+        self.empty_sending(&mut files)
     }
 
     /// Problems met while keeping receipts since the last call, for the caller's warnings.
@@ -202,6 +229,7 @@ impl SiteReceipts {
 
     fn note(&self, result: std::io::Result<()>, doing: &str, path: &Path) {
         if let Err(e) = result {
+            self.unanswered();
             let mut problems = self.problems.lock().expect("receipt problems");
             // One message per kind of failure is enough: a full disk fails every line.
             let message = format!(

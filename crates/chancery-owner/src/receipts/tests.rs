@@ -258,6 +258,30 @@ fn a_receipt_lost_on_the_way_is_asked_for_again_and_nothing_receipted_is_resent(
 }
 
 #[test]
+fn the_sending_file_is_emptied_at_a_command_s_end_only_when_every_put_has_its_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, server) = fake_site(dir.path());
+    let log = site.receipts.clone().unwrap();
+    let put = |n: u8| site.backend.put(ObjectKind::Ledger, &object(n).to_hex(), &[n]);
+    put(1).unwrap();
+    log.clear_sent_if_answered().unwrap();
+    assert!(log.sent().unwrap().is_empty(), "its receipt is kept");
+
+    *server.lose.lock().unwrap() = Some(object(2).to_hex());
+    assert!(put(2).is_err());
+    put(3).unwrap();
+    log.clear_sent_if_answered().unwrap();
+    assert_eq!(log.sent().unwrap().len(), 2, "the answer to a put was lost: the next run asks for it");
+
+    let warnings = recover_receipts(&site).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(log.sent().unwrap().is_empty());
+    put(4).unwrap();
+    log.clear_sent_if_answered().unwrap();
+    assert!(log.sent().unwrap().is_empty(), "a recovery starts afresh");
+}
+
+#[test]
 fn a_verified_prefix_is_trusted_only_while_it_is_unchanged_and_signed_by_the_owner() {
     let dir = tempfile::tempdir().unwrap();
     let key = site_key(1);
