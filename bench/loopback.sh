@@ -7,35 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 runs=${2:-3}
-cargo build --release --quiet -p chancery
-bin=$PWD/target/release/chancery
-work=$(mktemp -d)
-servers=()
-cleanup() { for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-export CHANCERY_PASSWORD="bench password"
+source bench/servers.sh
 
 # Half incompressible (random), half text that zstd shrinks by about a quarter (base64).
 mkdir -p "$work/data"
 head -c $((size_mib / 2))M /dev/urandom > "$work/data/volume.bin"
 head -c $((size_mib * 3 / 8))M /dev/urandom | base64 -w 100 > "$work/data/register.txt"
 bytes=$(du -sb "$work/data" | cut -f1)
-
-new_home() { # $1: folder
-  mkdir -p "$1"
-  "$bin" --config "$1/chancery.toml" init --owner Bench --home 59.437,24.754 --jurisdiction EE >/dev/null
-}
-
-start_server() { # $1: data folder, $2: name, $3: owner key; prints URL and site key
-  local key line
-  key=$("$bin" --json site-admin init --data "$1" --name "$2" --location 50,10 --jurisdiction DE \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["site_key"])')
-  "$bin" site-admin enroll --data "$1" --tenant bench --owner-key "$3" >/dev/null
-  CHANCERY_LOG=warn "$bin" serve --data "$1" --listen 127.0.0.1:0 > "$1.out" 2>/dev/null &
-  servers+=($!)
-  until line=$(head -n1 "$1.out" 2>/dev/null) && [ -n "$line" ]; do sleep 0.1; done
-  echo "https://${line#listening on } $key"
-}
 
 timed_backup() { # $1: home; prints "wall user+sys maxrss_kib"
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
@@ -52,21 +30,13 @@ run_dir() { # $1: run number
 }
 
 run_loopback() { # $1: run number
-  local home=$work/net-$1 owner url key
+  local home=$work/net-$1
   new_home "$home"
-  owner=$("$bin" --config "$home/chancery.toml" owner-key)
-  for site in lu:49.61,6.13:LU se:59.33,18.07:SE; do
-    IFS=: read -r name loc cc <<< "$site"
-    read -r url key <<< "$(start_server "$home/server-$name" "$name" "$owner")"
-    "$bin" --config "$home/chancery.toml" site add "$name" --url "$url" --site-key "$key" --tenant bench \
-      --location "$loc" --jurisdiction "$cc" >/dev/null
-  done
+  add_servers "$home"
   timed_backup "$home"
   for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
   servers=()
 }
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
 declare -A wall cpu rss
 for variant in dir loopback; do

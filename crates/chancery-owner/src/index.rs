@@ -49,12 +49,17 @@ pub struct Loaded {
     pub unreadable: Vec<(ObjectId, anyhow::Error)>,
     /// The sites that list one of those, each with the first such file's error.
     pub listed_by: BTreeMap<String, String>,
+    /// The sites whose own copy of an index file was read and found bad, each with the first.
+    pub bad_copies: BTreeMap<String, String>,
 }
 
 /// Blob locations and the packs and index files they came from.
 #[derive(Default, Debug)]
 pub struct Index {
     blobs: HashMap<BlobId, Entry>,
+    /// Other packs a blob is in, for a read whose first pack is lost or damaged everywhere
+    /// (a backup stores again a blob whose pack a site lacks; empty in a healthy archive).
+    others: HashMap<BlobId, Vec<Entry>>,
     /// Every pack met, by the number entries use.
     pack_ids: Vec<ObjectId>,
     pack_numbers: HashMap<ObjectId, u32>,
@@ -82,7 +87,18 @@ impl Index {
                 raw_length: e.raw_length,
                 kind: e.kind,
             };
-            self.blobs.entry(e.id).or_insert(entry);
+            match self.blobs.entry(e.id) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(entry);
+                }
+                std::collections::hash_map::Entry::Occupied(first) if first.get().pack != number => {
+                    let others = self.others.entry(e.id).or_default();
+                    if !others.iter().any(|o| o.pack == number) {
+                        others.push(entry);
+                    }
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
         }
     }
 
@@ -134,10 +150,15 @@ impl Index {
         }
         let mut loaded = Loaded::default();
         for (id, holders) in holders {
+            let warned = loaded.warnings.len();
             let file = first_good(&holders, &mut loaded.warnings, |site| match cache {
                 Some(cache) => open_index_file(site, keys, &id, &cache.get(site, &id)?),
                 None => read_index_file(site, keys, &id),
             });
+            // `first_good` tried the holders in order, one warning for each copy that failed.
+            for (site, warning) in holders.iter().zip(&loaded.warnings[warned..]) {
+                loaded.bad_copies.entry(site.name().to_string()).or_insert_with(|| warning.clone());
+            }
             match file {
                 Ok(file) => loaded.index.add_file(id, &file),
                 Err(e) => {
@@ -151,6 +172,16 @@ impl Index {
         Ok(loaded)
     }
 
+    /// Keeps only the packs that one of `files` lists: a blob elsewhere counts as absent, so
+    /// no new snapshot builds on it (it is stored again).
+    pub fn keep_listed_by(&mut self, files: &HashSet<ObjectId>) {
+        let unlisted: HashSet<ObjectId> = (self.packs.iter())
+            .filter(|pack| !self.listed_in(pack).iter().any(|file| files.contains(file)))
+            .copied()
+            .collect();
+        self.drop_packs(&unlisted);
+    }
+
     /// Forgets the packs a governance proposal deletes: a blob held only there counts as
     /// absent, so no new snapshot builds on it (it is stored again).
     pub fn drop_packs(&mut self, doomed: &HashSet<ObjectId>) {
@@ -158,7 +189,24 @@ impl Index {
             return;
         }
         let pack_ids = &self.pack_ids;
-        self.blobs.retain(|_, entry| !doomed.contains(&pack_ids[entry.pack as usize]));
+        let kept = |entry: &Entry| !doomed.contains(&pack_ids[entry.pack as usize]);
+        self.others.retain(|_, others| {
+            others.retain(kept);
+            !others.is_empty()
+        });
+        // A blob whose first pack goes is found in another, if it is in one.
+        let others = &mut self.others;
+        self.blobs.retain(|id, entry| {
+            if kept(entry) {
+                return true;
+            }
+            let Some(alternatives) = others.get_mut(id) else { return false };
+            *entry = alternatives.remove(0);
+            if alternatives.is_empty() {
+                others.remove(id);
+            }
+            true
+        });
         self.packs.retain(|p| !doomed.contains(p));
     }
 
@@ -188,15 +236,25 @@ impl Index {
         self.files.contains(id)
     }
 
-    /// Where a blob lies, if known.
+    /// Where a blob lies, if known: the first pack an index file listed it in.
     pub fn get(&self, id: &BlobId) -> Option<BlobLoc> {
-        self.blobs.get(id).map(|e| BlobLoc {
+        self.blobs.get(id).map(|e| self.loc(e))
+    }
+
+    /// Every place a blob lies, [`Self::get`]'s first.
+    pub fn locations(&self, id: &BlobId) -> Vec<BlobLoc> {
+        let others = self.others.get(id).map_or(&[][..], Vec::as_slice);
+        self.blobs.get(id).into_iter().chain(others).map(|e| self.loc(e)).collect()
+    }
+
+    fn loc(&self, e: &Entry) -> BlobLoc {
+        BlobLoc {
             kind: e.kind,
             pack: self.pack_ids[e.pack as usize],
             offset: e.offset,
             length: e.length,
             raw_length: e.raw_length,
-        })
+        }
     }
 
     /// Whether a blob is known.
@@ -304,13 +362,34 @@ mod tests {
         assert_eq!(index.pack_len(&ObjectId([2; 32])), Some(chancery_format::padding::padme(4348)));
 
         index.drop_packs(&HashSet::from([ObjectId([1; 32])]));
-        assert_eq!(index.len(), 1, "only blob 3 lies outside the dropped pack");
-        assert!(index.get(&BlobId([2; 32])).is_none(), "blob 2 is listed by pack 1 only in the index");
-        index.add_pack(&pack(1, &[2]));
+        assert_eq!(index.len(), 2, "blobs 2 and 3 lie outside the dropped pack");
+        assert!(index.get(&BlobId([0; 32])).is_none());
+        index.add_pack(&pack(1, &[0]));
         assert_eq!(
-            index.get(&BlobId([2; 32])).unwrap().pack,
+            index.get(&BlobId([0; 32])).unwrap().pack,
             ObjectId([1; 32]),
             "a pack seen again keeps its number"
         );
+    }
+
+    #[test]
+    fn a_blob_in_several_packs_is_found_in_each_and_outlives_the_loss_of_one() {
+        let mut index = Index::default();
+        index.add_pack(&pack(1, &[5, 6]));
+        index.add_pack(&pack(2, &[6]));
+        index.add_pack(&pack(3, &[6]));
+        index.add_pack(&pack(2, &[6]));
+        let packs = |index: &Index, n| {
+            index.locations(&BlobId([n; 32])).iter().map(|l| l.pack.0[0]).collect::<Vec<_>>()
+        };
+        assert_eq!(packs(&index, 6), [1, 2, 3], "the first listed first, each pack once");
+        assert_eq!(packs(&index, 5), [1]);
+
+        index.drop_packs(&HashSet::from([ObjectId([1; 32])]));
+        assert_eq!(index.get(&BlobId([6; 32])).unwrap().pack, ObjectId([2; 32]), "found in the next pack");
+        assert_eq!(packs(&index, 6), [2, 3]);
+        assert!(index.get(&BlobId([5; 32])).is_none());
+        index.keep_listed_by(&HashSet::new());
+        assert!(index.locations(&BlobId([6; 32])).is_empty(), "no file lists a pack: every blob is absent");
     }
 }

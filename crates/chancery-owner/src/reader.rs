@@ -209,10 +209,14 @@ impl<'a> BlobReader<'a> {
             .into());
         };
         let mut failures = Vec::new();
-        for site in &self.sites {
-            match self.read_at(site, &loc, id, std::mem::take(&mut spare)) {
-                Ok(plain) => return Ok((plain, site.name())),
-                Err(detail) => failures.push(self.note(site, &loc, detail)),
+        // Each pack it is in, at each site: a blob stored again after its pack was lost is in
+        // a later one.
+        for at in self.index.locations(id).iter().filter(|at| at.kind == kind) {
+            for site in &self.sites {
+                match self.read_at(site, at, id, std::mem::take(&mut spare)) {
+                    Ok(plain) => return Ok((plain, site.name())),
+                    Err(detail) => failures.push(self.note(site, at, detail)),
+                }
             }
         }
         let detail =

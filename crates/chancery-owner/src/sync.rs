@@ -28,6 +28,9 @@ pub struct SyncStats {
     pub bytes: u64,
     /// Objects that no source held intact.
     pub missing: u64,
+    /// The packs among those: what the target lacks, though the index may list it.
+    #[serde(skip)]
+    pub missing_packs: Vec<ObjectId>,
     /// Bad copies met at source sites (each served by another source instead, or left missing).
     pub warnings: Vec<String>,
 }
@@ -88,6 +91,9 @@ fn copy_one(
         }
     }
     stats.missing += 1;
+    if kind == ObjectKind::Pack {
+        stats.missing_packs.push(*id);
+    }
     stats.warnings.push(format!("{} {} has no intact copy at any source site", kind.dir_name(), id.to_hex()));
     Ok(())
 }

@@ -154,3 +154,51 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A backup writes nothing to a site whose own copy of an index file it read is damaged
+/// (nothing would repair a copy the site lists), and builds nothing on a pack it could not
+/// copy to a site: what that site lacks is stored again, so the snapshot restores from it.
+/// A site that cannot be given every snapshot is given no ledger that would vouch for them.
+#[test]
+fn a_backup_leaves_out_a_site_with_a_bad_index_file_and_stores_again_what_a_site_lacks() {
+    let env = Env::with_two_sites();
+    env.add_site("par", "48.8566,2.3522", "FR");
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup_json(&[&src], 0);
+
+    let index = std::fs::read_dir(env.site_dir("lux").join("index")).unwrap().next().unwrap().unwrap().path();
+    flip_byte(&index, 40);
+    std::fs::write(src.join("after.txt"), b"written after the damage").unwrap();
+    let report = env.backup_json(&[&src], 3);
+    assert!(report["lagging"]["lux"].as_str().unwrap().contains("index"), "{report}");
+    assert_eq!(report["stored_at"], serde_json::json!(["sto", "par"]), "{report}");
+    flip_byte(&index, 40);
+
+    // Lux is back, without the second snapshot; the largest data pack is gone from lux and
+    // damaged wherever else it is.
+    let victim = packs_by_size(&env.site_dir("sto"))[0].clone();
+    let relative = victim.strip_prefix(env.site_dir("sto")).unwrap().to_path_buf();
+    std::fs::remove_file(env.site_dir("lux").join(&relative)).unwrap();
+    for site in ["sto", "par"] {
+        flip_byte(&env.site_dir(site).join(&relative), 5000);
+    }
+    std::fs::write(src.join("after.txt"), b"and after the loss").unwrap();
+    let report = env.backup_json(&[&src], 3);
+    assert_eq!(report["stored_at"], serde_json::json!(["lux", "sto", "par"]), "{report}");
+    assert!(report["warnings"].to_string().contains("site lux is not given the ledger"), "{report}");
+    // Lux lacks the second snapshot, which no site holds whole: no listing calls it deleted.
+    let out = env.cmd(&["snapshots"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    let target = env.path("out");
+    let out = env
+        .cmd(&["restore", "latest", "--site", "lux", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // Its blobs are in two packs now. When the index lists the lost one first, it is tried
+    // first and named (exit 3), and the blobs are read from the one stored later.
+    let named = stderr_of(&out).contains("site lux: pack");
+    assert_eq!(out.status.code(), Some(if named { 3 } else { 0 }), "{}", stderr_of(&out));
+    assert_same(&src, &target.join("src"));
+}

@@ -248,3 +248,26 @@ fn a_bandwidth_limit_is_kept_per_site() {
     assert!(took >= std::time::Duration::from_secs(3), "2 MiB at 512 KiB/s took only {took:?}");
     env.cmd(&["check", "--read-data", "--site", "sto"]).assert().success();
 }
+
+/// A site away during one backup and back for the next is brought up to date by that backup,
+/// snapshots included: the ledger it is then given vouches for the one it missed, which would
+/// otherwise count as deleted there (exit 10 at every listing until a `sync`).
+#[test]
+fn a_site_back_after_missing_a_backup_gets_the_snapshot_it_missed_from_the_next() {
+    let env = Env::with_two_sites();
+    env.add_site("par", "48.8566,2.3522", "FR");
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"first").unwrap();
+    env.backup_json(&[&src], 0);
+    std::fs::rename(env.site_dir("lux"), env.path("lux-away")).unwrap();
+    std::fs::write(src.join("b"), b"second").unwrap();
+    let missed = env.backup_json(&[&src], 3)["snapshot"].clone();
+    std::fs::rename(env.path("lux-away"), env.site_dir("lux")).unwrap();
+    std::fs::write(src.join("c"), b"third").unwrap();
+    env.backup_json(&[&src], 0);
+    let listed = env.json(&["snapshots"], 0);
+    let row = listed.as_array().unwrap().iter().find(|row| row["id"] == missed).unwrap().clone();
+    assert_eq!(row["sites"], serde_json::json!(["lux", "sto", "par"]), "{listed}");
+    env.cmd(&["check"]).assert().success();
+}

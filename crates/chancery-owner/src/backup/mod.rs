@@ -97,7 +97,7 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
         bail!("no site is reachable: {}", describe(&lagging));
     }
     let mut warnings = Vec::new();
-    let prepare::Prepared { sites, mut index } =
+    let prepare::Prepared { sites, mut index, unwitnessed } =
         prepare::bring_up_to_date(archive, &mut lagging, &mut warnings)?;
     let index_cache = archive.index_cache();
     // Cached index files no site lists any more (a deletion rewrote them) go.
@@ -132,14 +132,21 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     crate::ledger::intend(archive, &snapshot_id)?;
     let stored_at = commit_all(&sites, &mut lagging, index_bytes.as_deref(), &snapshot_bytes);
     let mut integrity = Vec::new();
-    let ledger = record_in_ledger(
-        archive,
-        &sites,
-        &stored_at,
-        (&existing, &snapshot_id),
-        &mut warnings,
-        &mut integrity,
-    );
+    for site in &unwitnessed {
+        warnings.push(format!(
+            "site {site} is not given the ledger: it lacks snapshots that no site holds whole \
+             (`chancery check` names what is lost)"
+        ));
+    }
+    let witnesses: Vec<&Site> = (sites.iter())
+        .filter(|s| stored_at.iter().any(|n| n == s.name()) && !unwitnessed.iter().any(|n| n == s.name()))
+        .collect();
+    let ledger = match stored_at.is_empty() {
+        true => None,
+        false => {
+            record_in_ledger(archive, &witnesses, (&existing, &snapshot_id), &mut warnings, &mut integrity)
+        }
+    };
     let needs = snapshot_needs(&index, &result.used_packs, &new_packs, index_id);
     // Only a cache: `status` works the needs out from the trees if it is missing.
     let _ = NeedsCache::new(&archive.state_dir()).store(&snapshot_id, &needs);
@@ -164,22 +171,18 @@ pub fn backup(archive: &Archive, request: &BackupRequest, progress: &Progress) -
     })
 }
 
-/// Records the snapshot in the ledger and publishes it to the sites that hold it; what goes
-/// wrong becomes a warning, or an integrity problem when a site proves tampered with.
+/// Records the snapshot in the ledger and publishes it to `holders`, the sites that hold it
+/// and every snapshot before it; what goes wrong becomes a warning, or an integrity problem
+/// when a site proves tampered with.
 fn record_in_ledger(
     archive: &Archive,
-    sites: &[Site],
-    stored_at: &[String],
+    holders: &[&Site],
     (existing, snapshot): (&[SnapshotEntry], &ObjectId),
     warnings: &mut Vec<String>,
     integrity: &mut Vec<String>,
 ) -> Option<Published> {
-    if stored_at.is_empty() {
-        return None;
-    }
-    let holders: Vec<&Site> = sites.iter().filter(|s| stored_at.iter().any(|n| n == s.name())).collect();
     let recorded = crate::ledger::snapshot_events(archive, existing, snapshot)
-        .and_then(|events| crate::ledger::record(archive, events, &holders));
+        .and_then(|events| crate::ledger::record(archive, events, holders));
     let published = match recorded {
         Ok(published) => published,
         Err(e) if e.is::<crate::error::IntegrityError>() => {

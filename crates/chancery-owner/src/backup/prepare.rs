@@ -1,15 +1,17 @@
 //! Before data moves: receipts lost by an interrupted run are asked for again, every reachable
 //! site gets the key files it lacks, packs left by an interrupted backup are indexed from
 //! their own headers (so they are not sent again), and each site is brought up to date with
-//! the packs and index files the others hold, so that deduplication against the merged index
-//! is valid at every site written to.
+//! the packs, index files and snapshots the others hold, so that deduplication against the
+//! merged index is valid at every site written to, and the ledger published there at the end
+//! vouches only for snapshots it holds (a site that lacks one no source holds whole is given
+//! no ledger).
 
 use crate::archive::{read_key_files, Archive};
 use crate::index::Index;
 use crate::objects::list_ids;
 use crate::receipts::recover_receipts;
 use crate::site::Site;
-use crate::sync::catch_up;
+use crate::sync::{catch_up, SYNC_ORDER};
 use anyhow::{Context, Result};
 use chancery_format::index::{IndexFile, IndexPack};
 use chancery_format::pack::{header_len, read_header, PACK_PREFIX_LEN};
@@ -24,6 +26,9 @@ pub struct Prepared {
     pub sites: Vec<Site>,
     /// The index files of those sites, merged, with those written here for orphan packs.
     pub index: Index,
+    /// Sites that lack snapshots no source holds whole (a pack or index file they need has no
+    /// intact copy): the ledger is not published there, where it would vouch for them.
+    pub unwitnessed: Vec<String>,
 }
 
 /// Returns the sites fit to write to and their merged index; the others are added to
@@ -53,13 +58,17 @@ pub fn bring_up_to_date(
     warnings.extend(intact.warnings);
     let mut index = intact.index;
     let loaded = listed.len();
-    // A site listing an index file that no site holds intact cannot be brought up to date.
-    listed.retain(|(site, _)| match intact.listed_by.get(site.name()) {
-        Some(error) => {
-            lagging.insert(site.name().to_string(), error.clone());
-            false
+    // A site listing an index file that no site holds intact cannot be brought up to date,
+    // nor can one whose own copy was read and found bad (nothing repairs a copy it lists).
+    listed.retain(|(site, _)| {
+        let problem = intact.listed_by.get(site.name()).or_else(|| intact.bad_copies.get(site.name()));
+        match problem {
+            Some(error) => {
+                lagging.insert(site.name().to_string(), error.clone());
+                false
+            }
+            None => true,
         }
-        None => true,
     });
     let mut ready = Vec::new();
     for (site, files) in listed {
@@ -70,13 +79,22 @@ pub fn bring_up_to_date(
             }
         }
     }
-    let sources: Vec<Site> = ready.clone();
+    // As for `sync`: a site whose ledger failed verification is no source.
+    let ledger = archive.ledger()?;
+    let sources: Vec<Site> = ready.iter().filter(|s| ledger.problem(s.name()).is_none()).cloned().collect();
     let source_refs: Vec<&Site> = sources.iter().collect();
     let doomed = crate::governance::book::doomed(archive)?;
-    let kinds = [ObjectKind::Pack, ObjectKind::Index];
-    ready.retain(|site| match catch_up(site, &source_refs, &kinds, &doomed) {
+    // Snapshots too: the ledger published to a site at the end vouches for every snapshot
+    // recorded so far, so one the site missed while away would count as deleted there.
+    let mut missing = HashSet::new();
+    let mut unwitnessed = Vec::new();
+    ready.retain(|site| match catch_up(site, &source_refs, &SYNC_ORDER, &doomed) {
         Ok(stats) => {
             warnings.extend(stats.warnings);
+            if stats.missing > 0 {
+                unwitnessed.push(site.name().to_string());
+            }
+            missing.extend(stats.missing_packs);
             true
         }
         Err(e) => {
@@ -90,14 +108,18 @@ pub fn bring_up_to_date(
             lagging.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
         );
     }
-    // A site that fell behind after the load takes its index files out: what only it holds is
-    // no base for a snapshot at the others.
+    // A pack that could not be copied to a site is no base for a snapshot written there, and
+    // a site that fell behind after the load takes the packs only its index files list out.
+    index.drop_packs(&missing);
     if ready.len() < loaded {
-        let refs: Vec<&Site> = ready.iter().collect();
-        let (reloaded, _) = Index::load_union_cached(&refs, &archive.keys, &archive.index_cache())?;
-        index = reloaded;
+        let mut files = HashSet::new();
+        // Listed already: the listing is remembered, and this cannot fail.
+        for site in &ready {
+            files.extend(list_ids(site, ObjectKind::Index)?);
+        }
+        index.keep_listed_by(&files);
     }
-    Ok(Prepared { sites: ready, index })
+    Ok(Prepared { sites: ready, index, unwitnessed })
 }
 
 /// Copies to a site the local key files it lacks, so that it alone is enough for recovery.

@@ -19,7 +19,7 @@
 //! 3. delete `delete_packs`.
 //!
 //! Until step 2 a reader loads old and new index files together. That is harmless: both
-//! describe the same bytes of the same packs, and a blob listed twice resolves to one of
+//! describe the same bytes of the same packs, and a blob listed twice is read from any of
 //! them, all of which still exist until step 3.
 //!
 //! Not handled here, for the executor: a backup that starts after the plan was computed may
@@ -237,14 +237,15 @@ fn listings(files: &BTreeMap<ObjectId, IndexFile>) -> BTreeMap<ObjectId, IndexPa
     packs
 }
 
-/// The entries of a pack that no kept snapshot reads from it: blobs not used, and copies of
-/// used blobs that the index resolves to another pack (the copy readers use).
+/// The entries of a pack that no kept snapshot reads from it: blobs not used. Every copy of
+/// a used blob counts as used: a blob is stored twice when a backup found its first pack
+/// lost at a site, and which copy is intact only reading them would tell (readers try each).
 fn unused_entries<'a>(
     index: &Index,
     used: &HashSet<BlobId>,
     listing: &'a IndexPack,
 ) -> Vec<&'a chancery_format::pack::PackEntry> {
-    let read_here = |id: &BlobId| index.get(id).is_some_and(|loc| loc.pack == listing.pack);
+    let read_here = |id: &BlobId| index.locations(id).iter().any(|loc| loc.pack == listing.pack);
     listing.entries.iter().filter(|e| !(used.contains(&e.id) && read_here(&e.id))).collect()
 }
 

@@ -235,18 +235,21 @@ fn check_against_archive(archive: &Archive, proposal: &Proposal) -> Result<()> {
     let sites = read_order(archive, None)?;
     let (index, _) = Index::load_union_cached(&sites, &archive.keys, &archive.index_cache())?;
     let used = used_blobs(archive, &sites, &index, &keep)?;
+    // A blob stored twice needs one copy to stay, in a pack some index file still lists.
     for blob in &used {
-        let Some(loc) = index.get(blob) else { continue };
-        if packs.contains(&loc.pack) {
+        let locations = index.locations(blob);
+        let Some(first) = locations.first() else { continue };
+        let unlisted = |pack: &ObjectId| index.listed_in(pack).iter().all(|f| index_files.contains(f));
+        if locations.iter().all(|loc| packs.contains(&loc.pack)) {
             bail!(
                 "the proposal deletes pack {}, which a kept snapshot uses; not approved",
-                loc.pack.to_hex()
+                first.pack.to_hex()
             );
         }
-        if index.listed_in(&loc.pack).iter().all(|f| index_files.contains(f)) {
+        if locations.iter().all(|loc| packs.contains(&loc.pack) || unlisted(&loc.pack)) {
             bail!(
                 "the proposal deletes every index file that lists pack {}, which a kept snapshot uses; not approved",
-                loc.pack.to_hex()
+                first.pack.to_hex()
             );
         }
     }
