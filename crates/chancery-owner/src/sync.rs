@@ -8,6 +8,7 @@
 //! snapshot written while it was away counts as receipted there once it has been synced.
 
 use crate::governance::book::Doomed;
+use crate::ledger::{LedgerView, Verdict};
 use crate::objects::{get_verified, list_ids};
 use crate::receipts::recover_receipts;
 use crate::site::Site;
@@ -37,12 +38,13 @@ pub struct SyncStats {
 
 /// Copies to `target` every object of `kinds` that some source has and it lacks, except what
 /// a governance proposal deletes (`doomed`): a site that executed it must not get it back
-/// from one that has not yet.
+/// from one that has not yet; and except snapshots the ledger does not record, which would
+/// spread one site's injected object, and its alarm, to every site.
 pub fn catch_up(
     target: &Site,
     sources: &[&Site],
     kinds: &[ObjectKind],
-    doomed: &Doomed,
+    (doomed, ledger): (&Doomed, &LedgerView),
 ) -> Result<SyncStats> {
     let mut stats = SyncStats::default();
     for kind in kinds {
@@ -59,7 +61,14 @@ pub fn catch_up(
         let mut holders = Vec::new();
         for source in sources.iter().filter(|s| s.name() != target.name()) {
             let ids = list_ids(source, *kind)?;
-            wanted.extend(ids.iter().copied().filter(|id| !have.contains(id) && !doomed.contains(*kind, id)));
+            // A snapshot the ledger does not record (injected at a source) is not spread.
+            let unrecorded =
+                |id: &ObjectId| *kind == ObjectKind::Snapshot && ledger.verdict(id) == Verdict::Missing;
+            wanted.extend(
+                ids.iter()
+                    .copied()
+                    .filter(|id| !have.contains(id) && !doomed.contains(*kind, id) && !unrecorded(id)),
+            );
             holders.push((*source, ids.into_iter().collect::<HashSet<_>>()));
         }
         for id in wanted {
@@ -146,7 +155,7 @@ fn sync_one(archive: &crate::archive::Archive, target: &Site, sources: &[&Site])
     crate::backup::prepare::push_keys(archive, target)?;
     remove_old_keys(archive, target)?;
     let doomed = crate::governance::book::doomed(archive)?;
-    let mut stats = catch_up(target, sources, &SYNC_ORDER, &doomed)?;
+    let mut stats = catch_up(target, sources, &SYNC_ORDER, (&doomed, archive.ledger()?))?;
     stats.warnings.splice(0..0, recovered);
     if let Some(log) = &target.receipts {
         stats.warnings.extend(log.take_problems());

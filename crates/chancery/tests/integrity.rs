@@ -202,3 +202,19 @@ fn a_backup_leaves_out_a_site_with_a_bad_index_file_and_stores_again_what_a_site
     assert_eq!(out.status.code(), Some(if named { 3 } else { 0 }), "{}", stderr_of(&out));
     assert_same(&src, &target.join("src"));
 }
+
+/// A snapshot object the ledger does not record, injected at one site, is reported there and
+/// never copied to the others, by a backup or by `sync`.
+#[test]
+fn a_snapshot_injected_at_one_site_is_not_spread_to_the_others() {
+    let (env, src) = backed_up();
+    let bytes = b"an object no owner wrote".to_vec();
+    let name = blake3::hash(&bytes).to_hex().to_string();
+    std::fs::write(env.site_dir("lux").join("snapshots").join(&name), &bytes).unwrap();
+    std::fs::write(src.join("after.txt"), b"after the injection").unwrap();
+    let out = env.cmd(&["backup", src.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("not recorded in the ledger"), "{}", stderr_of(&out));
+    let out = env.cmd(&["sync"]).output().unwrap();
+    assert!(!env.site_dir("sto").join("snapshots").join(&name).exists(), "{}", stderr_of(&out));
+}

@@ -88,7 +88,7 @@ pub fn bring_up_to_date(
     // recorded so far, so one the site missed while away would count as deleted there.
     let mut missing = HashSet::new();
     let mut unwitnessed = Vec::new();
-    ready.retain(|site| match catch_up(site, &source_refs, &SYNC_ORDER, &doomed) {
+    ready.retain(|site| match catch_up(site, &source_refs, &SYNC_ORDER, (&doomed, ledger)) {
         Ok(stats) => {
             warnings.extend(stats.warnings);
             if stats.missing > 0 {
