@@ -1,4 +1,4 @@
-//! The working memory of Argon2id (64 MiB by default), mapped so that the kernel can back it
+//! The working memory of Argon2id (46 MiB by default), mapped so that the kernel can back it
 //! with 2 MiB pages.
 //!
 //! Why: on this class of machine (a VM), faulting in 16,384 small pages cost about 80 ms of

@@ -259,7 +259,7 @@ const PACKS_AT_ONCE: usize = 4;
 /// (`walk_pack`), and the buffer its blobs are decompressed into. A pack is not held whole: a
 /// thread holds a 1 MiB window (or the largest sealed blob) and the largest blob opened, and the
 /// store's reader what it buffers (S3: a batch of about 1 MiB).
-/// Check's own memory (RSS sampled once the key is open, without Argon2id's 64 MiB), 4 GiB of
+/// Check's own memory (RSS sampled once the key is open, without Argon2id's memory), 4 GiB of
 /// random data, 3 runs each: each 16 MiB pack read whole into a fresh `Vec`, 68-69 MiB from a
 /// folder and 93-100 MiB through a site server (as glibc kept or returned freed packs); into
 /// one buffer kept per thread, 44 and 52 MiB; streamed, 15-16 and 21-22 MiB.
