@@ -3,8 +3,9 @@
 //!
 //! Why: on this class of machine (a VM), faulting in 16,384 small pages cost about 80 ms of
 //! the ~290 ms a key derivation took; with transparent huge pages on request (`madvise`, the
-//! common kernel default) it takes 32 faults. Measured with 64 MiB, t = 3: p = 1 from
-//! 290 ms to 150–200 ms; p = 2 on two cores from 190 ms to about 100 ms.
+//! common kernel default) it takes 32 faults. Measured with the earlier default, 64 MiB and
+//! t = 3: p = 1 from 290 ms to 150–200 ms; p = 2 on two cores from 190 ms to about 100 ms.
+//! (46 MiB is 11,776 small pages, or 23 huge ones.)
 
 use argon2::Block;
 

@@ -55,9 +55,12 @@ impl Default for KdfParams {
     ///
     /// An attacker's cost per guess grows with memory times passes (the area-time product of
     /// Argon2's analysis): 46 MiB x 4 is 184 MiB-passes, within 5% of the 192 of the earlier
-    /// default (64 MiB x 3, RFC 9106's choice for machines short of memory), and above the
-    /// OWASP minimum (46 MiB x 1). The memory is what every command's peak RSS is made of when
-    /// the rest is small (a no-change backup), so it is kept under that of the peers' own KDFs.
+    /// default (64 MiB x 3, RFC 9106's choice for machines short of memory, there with 4
+    /// lanes), and above OWASP's minimums (46 MiB x 1, or 19 MiB x 2). The memory is what a
+    /// command's peak RSS is made of when the rest is small (a no-change backup), so it is kept
+    /// under that of the peers' own KDFs. A recovery key (`recovery.rs`) still costs 64 MiB,
+    /// fixed by its format: commands that register one (`site add` and the first backup or
+    /// sync to a new site server, `key add`, `custody split`, `recover`) peak higher.
     /// Lanes cost an attacker nothing less (the memory and passes are the same); they only let
     /// the owner's two cores share the work. Each key file stores its own parameters, so files
     /// made with earlier defaults (64 MiB, `t = 3`, `p` 1 or 2) open as they are.

@@ -7,8 +7,10 @@
 //! The salt is fixed by what the user types at recovery (site key and tenant), so nothing
 //! needs to be stored to derive it again; it differs per site and tenant, so one password's
 //! keys cannot be linked across sites and no table of common passwords serves all owners.
-//! The cost is that of a key file: a site that holds the public key can guess the password no
-//! faster than with the key files it holds anyway.
+//! The cost is at least that of a key file (it was the key files' default until 2026-12-06,
+//! whose 46 MiB and 4 passes cost a guesser about as much): a site that holds the public key
+//! can guess the password no faster than with the key files it holds anyway. This cost is
+//! fixed by the format, since nothing stored names it.
 
 use crate::keyfile::{derive_kek, KdfParams};
 use ed25519_dalek::SigningKey;

@@ -40,6 +40,14 @@ pub const RANGE_CACHE_BYTES: usize = 32 << 20;
 /// Each worker may hold one such read beyond the cache, where a range was 8 MiB at most.
 pub const WHOLE_PACK_READ: u64 = RANGE_CACHE_BYTES as u64 / 2;
 
+/// Whether a blob read alone may be taken from the ranges kept ([`BlobReader::kept_data`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Use,
+    /// The copy taken from them did not verify.
+    Skip,
+}
+
 /// Ranges of packs read lately, oldest first.
 #[derive(Default)]
 struct RangeCache {
@@ -188,17 +196,23 @@ impl<'a> BlobReader<'a> {
 
     /// A blob's verified plaintext.
     pub fn read(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
-        Ok(self.read_from(kind, id, Vec::new())?.0)
+        Ok(self.read_from(kind, id, Vec::new(), Kept::Use)?.0)
     }
 
     /// [`Self::read`], decompressing into `spare`, a buffer the caller is done with (see
     /// [`chancery_format::blob::open_blob_reusing`]).
     pub fn read_reusing(&self, kind: BlobKind, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>> {
-        Ok(self.read_from(kind, id, spare)?.0)
+        Ok(self.read_from(kind, id, spare, Kept::Use)?.0)
     }
 
     /// A blob's verified plaintext and the name of the site that served it.
-    fn read_from(&self, kind: BlobKind, id: &BlobId, mut spare: Vec<u8>) -> Result<(Vec<u8>, &'a str)> {
+    fn read_from(
+        &self,
+        kind: BlobKind,
+        id: &BlobId,
+        mut spare: Vec<u8>,
+        kept: Kept,
+    ) -> Result<(Vec<u8>, &'a str)> {
         let Some(loc) = self.index.get(id).filter(|l| l.kind == kind) else {
             let site = self.sites.first().map(|s| s.name().to_string()).unwrap_or_default();
             return Err(IntegrityError {
@@ -213,7 +227,7 @@ impl<'a> BlobReader<'a> {
         // a later one.
         for at in self.index.locations(id).iter().filter(|at| at.kind == kind) {
             for site in &self.sites {
-                match self.read_at(site, at, id, std::mem::take(&mut spare)) {
+                match self.read_at(site, at, id, std::mem::take(&mut spare), kept) {
                     Ok(plain) => return Ok((plain, site.name())),
                     Err(detail) => failures.push(self.note(site, at, detail)),
                 }
@@ -236,7 +250,7 @@ impl<'a> BlobReader<'a> {
         if let Some(tree) = self.trees.lock().expect("tree cache").get(id) {
             return Ok(tree);
         }
-        let (bytes, site) = self.read_from(BlobKind::Tree, id, Vec::new())?;
+        let (bytes, site) = self.read_from(BlobKind::Tree, id, Vec::new(), Kept::Use)?;
         let tree = Tree::from_bytes(&bytes).map_err(|e| -> anyhow::Error {
             match e {
                 // Authentic but from a newer release: not a sign of tampering.
@@ -313,12 +327,13 @@ impl<'a> BlobReader<'a> {
     /// A data blob's verified plaintext: opened from `fetched` when it holds a copy that
     /// verifies, else read alone by [`Self::read`], with its fall-back to other sites.
     pub fn open_prefetched(&self, fetched: &Prefetched, id: &BlobId) -> Result<Vec<u8>> {
-        if let Some(sealed) = fetched.0.get(id) {
-            if let Ok(plain) = open_blob(self.keys, BlobKind::Data, id, sealed) {
-                return Ok(plain);
-            }
+        let Some(sealed) = fetched.0.get(id) else { return self.read(BlobKind::Data, id) };
+        if let Ok(plain) = open_blob(self.keys, BlobKind::Data, id, sealed) {
+            return Ok(plain);
         }
-        self.read(BlobKind::Data, id)
+        // The kept range holds the same bad bytes; the site may serve good ones when asked
+        // again (the damage was on the way), so it is.
+        Ok(self.read_from(BlobKind::Data, id, Vec::new(), Kept::Skip)?.0)
     }
 
     /// Takes a blob's sealed bytes from a range read lately, if one holds it.
@@ -418,16 +433,26 @@ impl<'a> BlobReader<'a> {
         self.problems.lock().expect("problems").clone()
     }
 
-    fn read_at(&self, site: &Site, loc: &BlobLoc, id: &BlobId, spare: Vec<u8>) -> Result<Vec<u8>, String> {
+    fn read_at(
+        &self,
+        site: &Site,
+        loc: &BlobLoc,
+        id: &BlobId,
+        spare: Vec<u8>,
+        kept: Kept,
+    ) -> Result<Vec<u8>, String> {
         let sealed = match self.sealed_tree(site, loc) {
             Some(sealed) => sealed?,
-            None => match self.kept_data(site, loc) {
-                Some(sealed) => sealed,
-                None => site
-                    .backend
-                    .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
-                    .map_err(|e| e.to_string())?,
-            },
+            None => {
+                let from_kept = if kept == Kept::Use { self.kept_data(site, loc) } else { None };
+                match from_kept {
+                    Some(sealed) => sealed,
+                    None => site
+                        .backend
+                        .get_range(ObjectKind::Pack, &loc.pack.to_hex(), loc.offset as u64, loc.length as u64)
+                        .map_err(|e| e.to_string())?,
+                }
+            }
         };
         if sealed.len() != loc.length as usize {
             return Err(format!("pack truncated: blob {} cut short", id.short()));

@@ -340,46 +340,36 @@ fn a_large_files_chunks_in_a_pack_read_whole_for_small_files_are_not_fetched_aga
     let servers = start_servers(&env, &[("lux", LUXEMBOURG, "LU"), ("sto", STOCKHOLM, "SE")]);
     let src = env.path("src");
     std::fs::create_dir_all(src.join("a")).unwrap();
-    // 6 MiB of small files, under the 8 MiB a data pack holds at least: all in the first
-    // pack, followed there by the first chunks of a file past the batch size, whose chunks
-    // a restore reads one by one, after the small files (walk order). The large file is hex
-    // text, so that its sealed chunks are shorter than the gap that splits a range: the first
-    // batch's ranges then cover the pack, and it is read whole.
+    // 6 MiB of small files and a file past the batch size, whose chunks a restore reads one
+    // by one, after the small files (walk order). Its text, of four letters, seals to about a
+    // quarter: both fit in one data pack, which the first batch's ranges cover (its chunks
+    // are shorter than the gap that splits a range), so it is read whole.
     for n in 0..1500 {
         std::fs::write(src.join(format!("a/f{n}")), noise(4096, n * 2 + 1)).unwrap();
     }
     std::fs::create_dir_all(src.join("z")).unwrap();
-    let hex: String = noise(10 << 20, 7).iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(src.join("z/large"), hex).unwrap();
-    on_one_cpu(&env, &["backup", src.to_str().unwrap()]).assert().success();
+    let letters: Vec<u8> = noise(20 << 20, 7).iter().map(|b| b"acgt"[usize::from(b & 3)]).collect();
+    std::fs::write(src.join("z/large"), letters).unwrap();
+    env.cmd_on_one_cpu(&["backup", src.to_str().unwrap()]).assert().success();
     let lux = &servers[0];
-    let pack_bytes: u64 =
-        common::packs(&lux.data.join("tenants/ee")).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let sizes: Vec<u64> = common::packs(&lux.data.join("tenants/ee"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    let data_packs = sizes.iter().filter(|len| **len > 1 << 20).count();
+    let whole = chancery_owner::reader::WHOLE_PACK_READ;
+    assert!(data_packs == 1 && sizes.iter().all(|len| *len <= whole), "one data pack, read whole: {sizes:?}");
+    let pack_bytes: u64 = sizes.iter().sum();
 
     let sent = || lux.metric("chancery_site_sent_bytes_total");
     let before = sent();
     let out = env.path("out");
     let restore = ["restore", "latest", "--site", "lux", "--target", out.to_str().unwrap()];
-    on_one_cpu(&env, &restore).assert().success();
+    env.cmd_on_one_cpu(&restore).assert().success();
     let fetched = sent() - before;
     // Every pack once at most; a few KiB more for the checkpoint and the listings.
     assert!(fetched <= pack_bytes + (64 << 10), "fetched {fetched} bytes for {pack_bytes} bytes of packs");
     assert_same(&src, &out.join("src"));
-}
-
-/// `chancery args` run on one CPU (`taskset`, from util-linux): one restore worker, taking
-/// the batches in walk order, and a backup whose packer gets the blobs in that order.
-fn on_one_cpu(env: &Env, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new("taskset");
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHANCERY_PASSWORD", common::PASSWORD)
-        .args(["-c", "0"])
-        .arg(assert_cmd::cargo::cargo_bin("chancery"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(args);
-    cmd
 }
 
 /// Whole objects (answered 200) a site has served.

@@ -67,7 +67,18 @@ impl Env {
 
     /// `chancery --config <this home> ARGS` with the password in the environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("chancery").expect("binary");
+        self.owner_args(Command::cargo_bin("chancery").expect("binary"), args)
+    }
+
+    /// [`Self::cmd`] run on one CPU (`taskset`, from util-linux), the first this process may
+    /// use: the binary then sees one core, so its workers take their work in order.
+    pub fn cmd_on_one_cpu(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", &first_allowed_cpu()]).arg(assert_cmd::cargo::cargo_bin("chancery"));
+        self.owner_args(cmd, args)
+    }
+
+    fn owner_args(&self, mut cmd: Command, args: &[&str]) -> Command {
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CHANCERY_PASSWORD", PASSWORD)
@@ -145,4 +156,12 @@ pub fn flip_byte(path: &Path, at: usize) {
 
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The first CPU this process may run on (`Cpus_allowed_list`: "0-1", "2,5-7"): CPU 0 is not
+/// in every container's set.
+fn first_allowed_cpu() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list");
+    list.trim().split([',', '-']).next().expect("a CPU").to_string()
 }
