@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn the_larger_hash_table_finds_matches_level_3_alone_misses() {
         // 1 MiB of 12-byte words drawn from 40,000: each recurs about twice, far apart, as
-        // names and ids recur in a register. Level 3's 2^17-entry table forgets most of them.
+        // names and ids recur in a register. Level 3's 2^17-entry table forgets many of them.
         let pool = noise(40_000 * 12, 5);
         let picks = noise(1 << 20, 6);
         let mut data = Vec::with_capacity(1 << 20);
