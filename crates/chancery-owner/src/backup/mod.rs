@@ -1,6 +1,7 @@
 //! One backup: policy check, bring every reachable site up to date, walk the sources through
 //! the pipeline, then per site: index file, durability barrier, snapshot, barrier.
 
+mod filling;
 mod pipeline;
 pub(crate) mod prepare;
 mod stream;

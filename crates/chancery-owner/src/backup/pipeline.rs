@@ -4,6 +4,7 @@
 //! bound memory whatever the size of the tree, and let a slow site hold back only its own queue
 //! up to that bound.
 
+use super::filling::{Filling, PackBuffer};
 use crate::config::Endpoint;
 use crate::index::Index;
 use crate::progress::Progress;
@@ -12,8 +13,7 @@ use anyhow::{bail, Result};
 use chancery_format::blob::{seal_blob_buffer, BlobBuffer, BlobKind};
 use chancery_format::index::IndexPack;
 use chancery_format::keys::Keys;
-use chancery_format::pack::{build_pack_parts, fits_in_padding, unpadded_len, SealedBlob};
-use chancery_format::padding::padme;
+use chancery_format::pack::{build_pack_parts, SealedBlob};
 use chancery_format::{BlobId, ObjectId};
 use chancery_store::{ObjectKind, SharedParts};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
@@ -263,99 +263,6 @@ fn seal_worker(keys: &Keys, jobs: Receiver<Vec<Job>>, out: Sender<Vec<SealedBlob
     }
 }
 
-#[derive(Default)]
-struct PackBuffer {
-    blobs: Vec<SealedBlob>,
-    bytes: usize,
-}
-
-impl PackBuffer {
-    fn push(&mut self, blob: SealedBlob) {
-        self.bytes += blob.sealed.len();
-        self.blobs.push(blob);
-    }
-
-    /// Whether `blob` fits in the padding this pack gets anyway.
-    fn fits(&self, blob: &SealedBlob) -> bool {
-        fits_in_padding(self.blobs.len(), self.bytes, blob.sealed.len())
-    }
-
-    /// Cuts the pack where its padding is the smallest share of it, among the cuts after each
-    /// blob that keep at least `min` bytes, and returns the blobs after the cut (in order)
-    /// for the next pack. Padmé rounds a 16-32 MiB pack up to a multiple of 512 KiB and an
-    /// 8-16 MiB one to 256 KiB; with blobs of about 1 MiB (random data) one of the several
-    /// cuts that remain usually lands close below a step.
-    fn cut_for_least_padding(&mut self, min: usize) -> Vec<SealedBlob> {
-        let (mut best_count, mut best) = (self.blobs.len(), padding_share(self.blobs.len(), self.bytes));
-        let mut bytes = self.bytes;
-        for count in (1..self.blobs.len()).rev() {
-            bytes -= self.blobs[count].sealed.len();
-            if bytes < min {
-                break;
-            }
-            let share = padding_share(count, bytes);
-            if share.0 * best.1 < best.0 * share.1 {
-                (best_count, best) = (count, share);
-            }
-        }
-        let rest = self.blobs.split_off(best_count);
-        self.bytes -= rest.iter().map(|blob| blob.sealed.len()).sum::<usize>();
-        rest
-    }
-}
-
-/// A pack's padding and unpadded length, for `count` blobs of `blob_bytes` sealed bytes.
-fn padding_share(count: usize, blob_bytes: usize) -> (u64, u64) {
-    let unpadded = unpadded_len(count, blob_bytes) as u64;
-    (padme(unpadded) - unpadded, unpadded)
-}
-
-/// Bytes of blobs the next pack of a kind gathers while the full one before it still takes
-/// what fits in its padding.
-const TOPPING_WINDOW: usize = 2 << 20;
-
-/// The packs of one kind being filled. A pack that reached its target is cut where its
-/// padding is the least ([`PackBuffer::cut_for_least_padding`], keeping at least half the
-/// target; the blobs after the cut start the next pack), and not closed at once: while the
-/// next one gathers its first [`TOPPING_WINDOW`] bytes, each blob that fits in the full pack's
-/// padding goes there instead, so that random padding bytes become data. (Random blob order
-/// within a pack makes both free.)
-struct Filling {
-    target: usize,
-    open: PackBuffer,
-    full: Option<PackBuffer>,
-}
-
-impl Filling {
-    fn new(target: usize) -> Self {
-        Self { target, open: PackBuffer::default(), full: None }
-    }
-
-    /// Adds a blob; returns a pack that is done, if any.
-    fn add(&mut self, blob: SealedBlob) -> Option<PackBuffer> {
-        if let Some(full) = self.full.as_mut().filter(|full| full.fits(&blob)) {
-            full.push(blob);
-            return None;
-        }
-        self.open.push(blob);
-        if self.open.bytes >= self.target {
-            let carried = self.open.cut_for_least_padding(self.target / 2);
-            let done = self.full.replace(std::mem::take(&mut self.open));
-            carried.into_iter().for_each(|blob| self.open.push(blob));
-            return done;
-        }
-        if self.open.bytes >= TOPPING_WINDOW {
-            return self.full.take();
-        }
-        None
-    }
-
-    /// The packs still held, full one first.
-    fn finish(self) -> impl Iterator<Item = PackBuffer> {
-        self.full.into_iter().chain(Some(self.open)).filter(|p| !p.blobs.is_empty())
-    }
-}
-
 /// One site's upload queue, as the packer sees it.
 struct SiteQueue {
     name: String,
@@ -446,74 +353,4 @@ fn upload(
         Progress::add(&progress.bytes_uploaded, len);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn blob(len: usize) -> SealedBlob {
-        SealedBlob { kind: BlobKind::Data, id: BlobId([0; 32]), raw_length: 0, sealed: vec![0; len] }
-    }
-
-    fn sizes(pack: &PackBuffer) -> Vec<usize> {
-        pack.blobs.iter().map(|b| b.sealed.len()).collect()
-    }
-
-    #[test]
-    fn a_full_pack_takes_what_fits_in_its_padding_while_the_next_fills() {
-        let target = DATA_PACK_TARGET;
-        let mut filling = Filling::new(target);
-        assert!(filling.add(blob(target - 100)).is_none());
-        assert!(filling.add(blob(100)).is_none(), "reaches its target: held for topping up");
-        let end = unpadded_len(2, target);
-        let room = padme(end as u64) as usize - end;
-        assert!(filling.add(blob(room + 1)).is_none(), "too long for the padding: opens the next pack");
-        assert!(filling.add(blob(room)).is_none(), "fits in the padding");
-        assert!(filling.add(blob(1)).is_none(), "no room left: to the next pack");
-        let done = filling.add(blob(TOPPING_WINDOW)).expect("the next pack passed the window");
-        assert_eq!(sizes(&done), vec![target - 100, 100, room]);
-        assert_eq!(
-            padme(unpadded_len(3, target + room) as u64),
-            padme(end as u64),
-            "same length, no padding"
-        );
-        let rest: Vec<Vec<usize>> = filling.finish().map(|p| sizes(&p)).collect();
-        assert_eq!(rest, vec![vec![room + 1, 1, TOPPING_WINDOW]]);
-    }
-
-    #[test]
-    fn a_full_pack_is_cut_where_its_padding_is_least_and_the_rest_starts_the_next() {
-        let target = DATA_PACK_TARGET;
-        let lens: Vec<usize> = (0..40).map(|i| (1 << 20) + (1009 * i * i) % (1 << 19)).collect();
-        let mut filling = Filling::new(target);
-        let mut added = 0;
-        while filling.full.is_none() {
-            assert!(filling.add(blob(lens[added])).is_none());
-            added += 1;
-        }
-        let full = sizes(filling.full.as_ref().unwrap());
-        let kept = full.len();
-        assert_eq!(full, lens[..kept], "a prefix, in order");
-        assert_eq!(sizes(&filling.open), lens[kept..added], "the rest, in order, in the next pack");
-        assert!(kept < added, "this sequence is cut before its last blob");
-        let share = |count: usize| padding_share(count, lens[..count].iter().sum());
-        let best = share(kept);
-        for count in (1..=added).filter(|&c| lens[..c].iter().sum::<usize>() >= target / 2) {
-            let other = share(count);
-            assert!(best.0 * other.1 <= other.0 * best.1, "{count} blobs pad less than {kept}");
-        }
-        let share_uncut = share(added);
-        assert!(best.0 * 4 < share_uncut.0, "{best:?} against {share_uncut:?} uncut");
-    }
-
-    #[test]
-    fn a_pack_reaching_its_target_closes_the_full_one_before_it() {
-        let mut filling = Filling::new(1000);
-        assert!(filling.add(blob(1000)).is_none());
-        let done = filling.add(blob(1000)).expect("the first is done when the second is full");
-        assert_eq!(sizes(&done), vec![1000]);
-        let rest: Vec<Vec<usize>> = filling.finish().map(|p| sizes(&p)).collect();
-        assert_eq!(rest, vec![vec![1000]]);
-    }
 }
