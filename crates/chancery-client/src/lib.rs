@@ -11,6 +11,7 @@
 mod audit_log;
 mod errors;
 mod governance;
+mod listing;
 mod proof;
 mod upload;
 mod witness;
@@ -21,7 +22,7 @@ pub use witness::WitnessAnswer;
 use bytes::Bytes;
 use chancery_protocol::auth::{sign_request_hashed, HEADER_SERVER_TIME};
 use chancery_protocol::receipt::Receipt;
-use chancery_protocol::{list_path, object_path, sync_path};
+use chancery_protocol::{object_path, sync_path};
 use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
 use errors::{status_error, status_error_text, transport_error};
 use reqwest::blocking::{Client, Response};
@@ -366,23 +367,11 @@ impl Backend for RemoteBackend {
     }
 
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
-        let path = list_path(&self.site.tenant, kind.dir_name());
-        let response = self.send(Method::GET, &path, b"", None)?;
-        let response = self.expect(response, &[StatusCode::OK], kind, "")?;
-        #[derive(serde::Deserialize)]
-        struct Entry {
-            name: String,
-            size: u64,
-        }
-        let location = self.location();
-        let entries: Vec<Entry> = response.json().map_err(|e| transport_error(&location, e))?;
-        let mut out: Vec<ObjectInfo> = entries
-            .into_iter()
-            .filter(|e| chancery_store::validate_name(&e.name).is_ok())
-            .map(|e| ObjectInfo { name: e.name, size: e.size })
-            .collect();
-        out.sort();
-        Ok(out)
+        self.list_whole(kind)
+    }
+
+    fn relist(&self, kind: ObjectKind, known: &[ObjectInfo]) -> Result<Option<Vec<ObjectInfo>>, StoreError> {
+        self.relist_by_shard(kind, known)
     }
 
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {

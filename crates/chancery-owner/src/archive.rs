@@ -70,7 +70,8 @@ impl Archive {
         }
         let owner = OwnerIdentity::from_keys(&keys);
         let receipts = receipt_files(&config, config_path, &owner)?;
-        let (sites, unreachable) = open_sites(&config, &repo_id, &owner, &receipts);
+        let listings = config.state_dir(config_path).join(crate::listings::LISTINGS_CACHE_DIR);
+        let (sites, unreachable) = open_sites(&config, &repo_id, &owner, &receipts, &listings);
         Ok(Archive {
             config,
             config_path: config_path.to_path_buf(),
@@ -161,11 +162,13 @@ fn open_sites(
     repo_id: &[u8; 32],
     owner: &OwnerIdentity,
     receipts: &BTreeMap<String, Arc<SiteReceipts>>,
+    listings: &Path,
 ) -> (Vec<Site>, Vec<Unreachable>) {
     let mut sites = Vec::new();
     let mut unreachable = Vec::new();
     for sc in &config.sites {
-        match Site::open(sc, repo_id, Some(owner), receipts.get(&sc.name).cloned()) {
+        let kept_listings = Some(listings.join(&sc.name));
+        match Site::open(sc, repo_id, Some(owner), receipts.get(&sc.name).cloned(), kept_listings) {
             Ok(site) => sites.push(site),
             Err(e) => unreachable.push(Unreachable { config: sc.clone(), reason: format!("{e:#}") }),
         }

@@ -14,10 +14,28 @@
 //! commands already set aside by the recorded proposals (`governance::book::doomed`), not by
 //! listings. `meta` and key files are never remembered: a site server writes `meta` objects
 //! itself (its audit log and governance records), and key files are few and cheap to list.
+//!
+//! Kept listings: a site server's listings are kept between commands in the owner's state
+//! folder (`cache/listings/<site>/<kind>`, FORMAT.md §14), as they stand when the command
+//! ends (its own puts included). The next command sends the kept one to [`Backend::relist`],
+//! which asks the server for the digests of its shards and fetches only the shards that
+//! changed (`chancery_protocol::listing`): when this owner is the site's only writer, none
+//! did, and a listing costs one request as before, of about half a byte per object where it
+//! was about 88. A kept listing is
+//! only a guess: a shard is taken from it only when its digest is the server's, so a damaged,
+//! stale or foreign file (a command killed before it kept its listing) costs a fuller listing,
+//! never a wrong one.
 
+use chancery_protocol::listing::parse_listing;
 use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The folder, in an owner's state folder, of the site servers' listings kept between
+/// commands (one folder per site).
+pub const LISTINGS_CACHE_DIR: &str = "cache/listings";
 
 /// Kinds whose listing is remembered.
 const REMEMBERED: [ObjectKind; 4] =
@@ -29,12 +47,45 @@ const REMEMBERED: [ObjectKind; 4] =
 pub struct RememberedListings<B> {
     inner: B,
     listed: Mutex<HashMap<ObjectKind, Vec<ObjectInfo>>>,
+    /// The folder of the listings kept between commands, if they are.
+    kept: Option<PathBuf>,
+    /// Kinds whose listing differs from the one kept: kept when this value is dropped.
+    unkept: Mutex<HashSet<ObjectKind>>,
 }
 
 impl<B: Backend> RememberedListings<B> {
     /// Wraps `inner`; nothing is listed yet.
     pub fn new(inner: B) -> Self {
-        RememberedListings { inner, listed: Mutex::new(HashMap::new()) }
+        RememberedListings { inner, listed: Mutex::default(), kept: None, unkept: Mutex::default() }
+    }
+
+    /// Wraps `inner`, keeping its listings in `dir` from one command to the next.
+    pub fn keeping(inner: B, dir: PathBuf) -> Self {
+        RememberedListings { inner, listed: Mutex::default(), kept: Some(dir), unkept: Mutex::default() }
+    }
+
+    /// A kind's listing at the store, from the one kept if there is one.
+    fn first_listing(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
+        let Some(dir) = &self.kept else { return self.inner.list(kind) };
+        let known = read_kept(&dir.join(kind.dir_name()));
+        let objects = match known.is_empty() {
+            true => self.inner.list(kind)?,
+            false => match self.inner.relist(kind, &known)? {
+                None => return Ok(known),
+                Some(objects) => objects,
+            },
+        };
+        if objects != known {
+            self.changed(kind);
+        }
+        Ok(objects)
+    }
+
+    /// Notes that a kind's listing is no longer the one kept.
+    fn changed(&self, kind: ObjectKind) {
+        if self.kept.is_some() {
+            self.unkept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(kind);
+        }
     }
 
     fn listed(&self) -> MutexGuard<'_, HashMap<ObjectKind, Vec<ObjectInfo>>> {
@@ -46,6 +97,21 @@ impl<B: Backend> RememberedListings<B> {
         if let Some(objects) = self.listed().get_mut(&kind) {
             if let Err(at) = objects.binary_search_by(|o| o.name.as_str().cmp(name)) {
                 objects.insert(at, ObjectInfo { name: name.to_string(), size });
+                self.changed(kind);
+            }
+        }
+    }
+}
+
+impl<B> Drop for RememberedListings<B> {
+    /// Keeps the listings that changed, for the next command (best effort).
+    fn drop(&mut self) {
+        let Some(dir) = &self.kept else { return };
+        let listed = self.listed.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let unkept = self.unkept.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for kind in unkept.iter() {
+            if let Some(objects) = listed.get(kind) {
+                keep(&dir.join(kind.dir_name()), objects);
             }
         }
     }
@@ -119,14 +185,17 @@ impl<B: Backend> Backend for RememberedListings<B> {
         if let Some(objects) = listed.get(&kind) {
             return Ok(objects.clone());
         }
-        let objects = self.inner.list(kind)?;
+        let objects = self.first_listing(kind)?;
         Ok(listed.entry(kind).or_insert(objects).clone())
     }
 
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {
         self.inner.delete(kind, name)?;
         if let Some(objects) = self.listed().get_mut(&kind) {
-            objects.retain(|o| o.name != name);
+            if let Ok(at) = objects.binary_search_by(|o| o.name.as_str().cmp(name)) {
+                objects.remove(at);
+                self.changed(kind);
+            }
         }
         Ok(())
     }
@@ -134,6 +203,50 @@ impl<B: Backend> Backend for RememberedListings<B> {
     fn sync(&self) -> Result<(), StoreError> {
         self.inner.sync()
     }
+}
+
+/// The listing kept at `path`, sorted by name; empty when there is none or it does not read
+/// (it is then replaced by the next listing).
+fn read_kept(path: &Path) -> Vec<ObjectInfo> {
+    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
+    let Ok(listed) = parse_listing(&bytes) else { return Vec::new() };
+    let mut objects: Vec<ObjectInfo> = listed
+        .into_iter()
+        .filter(|o| chancery_store::validate_name(&o.name).is_ok())
+        .map(|o| ObjectInfo { name: o.name, size: o.size })
+        .collect();
+    objects.sort();
+    objects.dedup_by(|a, b| a.name == b.name);
+    objects
+}
+
+/// An entry of a kept listing as written: the JSON of `ListedObject`, names borrowed.
+#[derive(serde::Serialize)]
+struct ListedRef<'a> {
+    name: &'a str,
+    size: u64,
+}
+
+/// Keeps a listing at `path` (a temporary file renamed into place, so that a reader never sees
+/// half of one). Best effort: without it, the next command lists in full. Temporary files a
+/// killed command left are removed first (one still being written by another command then
+/// fails to land, and that command's listing is not kept: also harmless).
+fn keep(path: &Path, objects: &[ObjectInfo]) {
+    let _best_effort = (|| -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_name().as_encoded_bytes().starts_with(b".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let listed: Vec<ListedRef> =
+            objects.iter().map(|o| ListedRef { name: &o.name, size: o.size }).collect();
+        tmp.write_all(&serde_json::to_vec(&listed)?)?;
+        tmp.persist(path)?;
+        Ok(())
+    })();
 }
 
 #[cfg(test)]
@@ -148,6 +261,8 @@ mod tests {
     struct Counted {
         inner: MemoryBackend,
         lists: AtomicUsize,
+        /// The length of each listing handed to `relist`.
+        relisted: Mutex<Vec<usize>>,
         landed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
         land: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     }
@@ -186,6 +301,15 @@ mod tests {
                 landed.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
             }
             objects
+        }
+        fn relist(
+            &self,
+            kind: ObjectKind,
+            known: &[ObjectInfo],
+        ) -> Result<Option<Vec<ObjectInfo>>, StoreError> {
+            self.relisted.lock().unwrap().push(known.len());
+            let objects = self.list(kind)?;
+            Ok((objects != known).then_some(objects))
         }
         fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {
             self.inner.delete(kind, name)
@@ -252,5 +376,39 @@ mod tests {
         store.list(ObjectKind::Index).unwrap();
         assert!(store.put(ObjectKind::Index, "../escape", b"x").is_err());
         assert!(store.list(ObjectKind::Index).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_listing_kept_by_one_command_is_handed_to_the_next_to_bring_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("lux");
+        let store = Arc::new(Counted::default());
+        store.put(ObjectKind::Pack, "aa", b"1").unwrap();
+        store.put(ObjectKind::Pack, "bb", b"12").unwrap();
+
+        let first = RememberedListings::keeping(store.clone(), kept.clone());
+        assert_eq!(names(&first.list(ObjectKind::Pack).unwrap()), ["aa", "bb"]);
+        assert!(store.relisted.lock().unwrap().is_empty(), "nothing kept yet: listed whole");
+        first.put(ObjectKind::Pack, "cc", b"123").unwrap();
+        assert!(!kept.join("packs").exists(), "kept when the command ends");
+        drop(first);
+        assert_eq!(names(&read_kept(&kept.join("packs"))), ["aa", "bb", "cc"], "its own put included");
+
+        store.put(ObjectKind::Pack, "dd", b"1234").unwrap(); // another party's
+        let next = RememberedListings::keeping(store.clone(), kept.clone());
+        assert_eq!(names(&next.list(ObjectKind::Pack).unwrap()), ["aa", "bb", "cc", "dd"]);
+        assert_eq!(*store.relisted.lock().unwrap(), [3], "the listing kept was handed over");
+        next.delete(ObjectKind::Pack, "aa").unwrap();
+        drop(next);
+        assert_eq!(names(&read_kept(&kept.join("packs"))), ["bb", "cc", "dd"]);
+
+        std::fs::write(kept.join("packs"), b"[{\"name\": \"../x\"").unwrap();
+        let damaged = RememberedListings::keeping(store.clone(), kept.clone());
+        assert_eq!(names(&damaged.list(ObjectKind::Pack).unwrap()), ["bb", "cc", "dd"]);
+        assert_eq!(*store.relisted.lock().unwrap(), [3], "a damaged file is not handed over");
+        damaged.list(ObjectKind::Meta).unwrap();
+        drop(damaged);
+        assert_eq!(names(&read_kept(&kept.join("packs"))), ["bb", "cc", "dd"], "and is replaced");
+        assert!(!kept.join("meta").exists(), "meta is never kept");
     }
 }

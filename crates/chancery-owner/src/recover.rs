@@ -237,7 +237,7 @@ fn open_folder(dir: &Path) -> Result<(Site, [u8; 32])> {
         .with_context(|| format!("{} is not a Chancery site (no meta/{MARKER_NAME})", dir.display()))?;
     let repo_id = marker_archive(&marker, &dir.display().to_string())?;
     let config = recovering_site(Endpoint::Dir { dir: dir.to_path_buf() })?;
-    Ok((Site::open(&config, &repo_id, None, None)?, repo_id))
+    Ok((Site::open(&config, &repo_id, None, None, None)?, repo_id))
 }
 
 /// The archive id a site's marker names.

@@ -12,7 +12,7 @@ use chancery_client::{RemoteBackend, RemoteSite, Signer};
 use chancery_store::fs::FsBackend;
 use chancery_store::{Backend, ObjectKind, StoreError, ThrottledBackend};
 use ed25519_dalek::Signer as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Name of the marker object, in the `meta` namespace.
@@ -43,17 +43,20 @@ impl Site {
     }
 
     /// Opens a configured site and checks that it belongs to this archive. The receipts of a
-    /// site server are kept in `receipts`.
+    /// site server are kept in `receipts`, and its listings in `kept_listings`
+    /// ([`RememberedListings::keeping`]).
     pub fn open(
         config: &SiteConfig,
         repo_id: &[u8; 32],
         owner: Option<&OwnerIdentity>,
         receipts: Option<Arc<SiteReceipts>>,
+        kept_listings: Option<PathBuf>,
     ) -> Result<Site> {
         let dir = match &config.endpoint {
             Endpoint::Dir { dir } => dir,
             Endpoint::Server { .. } => {
-                let site = Site::remote(config, remote_backend(config, owner)?, receipts);
+                let backend = remote_backend(config, owner)?;
+                let site = Site::remote(config, backend, receipts, kept_listings);
                 site.check_marker(repo_id)?;
                 return Ok(site);
             }
@@ -65,7 +68,7 @@ impl Site {
         let site = Site { config: config.clone(), backend: backend.clone(), receipts: None, server: None };
         site.check_marker(repo_id)?;
         let _ = backend.remove_stale_temp(STALE_TEMP_AGE);
-        Ok(Site { backend: limited(config, backend), ..site })
+        Ok(Site { backend: limited(config, backend, None), ..site })
     }
 
     /// Makes `config.dir` a site of this archive: an empty or new folder gets the layout and
@@ -81,7 +84,7 @@ impl Site {
             Endpoint::Server { .. } => return create_remote(config, repo_id, owner, receipts),
         };
         if dir.exists() && !is_empty_dir(dir)? {
-            return Site::open(config, repo_id, owner, None).with_context(|| {
+            return Site::open(config, repo_id, owner, None, None).with_context(|| {
                 format!(
                     "{} is not empty and not a site of this archive; choose an empty folder",
                     dir.display()
@@ -92,20 +95,30 @@ impl Site {
             FsBackend::create(dir).with_context(|| format!("creating site folder {}", dir.display()))?;
         backend.put(ObjectKind::Meta, MARKER_NAME, marker(repo_id).as_bytes())?;
         backend.sync()?;
-        Ok(Site { config: config.clone(), backend: limited(config, backend), receipts: None, server: None })
+        Ok(Site {
+            config: config.clone(),
+            backend: limited(config, backend, None),
+            receipts: None,
+            server: None,
+        })
     }
 
     /// A site server's site, reached through `backend`, without receipts kept.
     pub(crate) fn server(config: &SiteConfig, backend: RemoteBackend) -> Site {
-        Site::remote(config, backend, None)
+        Site::remote(config, backend, None, None)
     }
 
     /// A site server's site; with `receipts`, every receipt it returns is kept there.
-    fn remote(config: &SiteConfig, backend: RemoteBackend, receipts: Option<Arc<SiteReceipts>>) -> Site {
+    fn remote(
+        config: &SiteConfig,
+        backend: RemoteBackend,
+        receipts: Option<Arc<SiteReceipts>>,
+        kept_listings: Option<PathBuf>,
+    ) -> Site {
         let server = Arc::new(backend);
         let backend = match &receipts {
-            Some(log) => limited(config, KeepReceipts::new(server.clone(), log.clone())),
-            None => limited(config, server.clone()),
+            Some(log) => limited(config, KeepReceipts::new(server.clone(), log.clone()), kept_listings),
+            None => limited(config, server.clone(), kept_listings),
         };
         Site { config: config.clone(), backend, receipts, server: Some(server) }
     }
@@ -193,7 +206,7 @@ fn create_remote(
         .stat(ObjectKind::Meta, MARKER_NAME)
         .with_context(|| format!("reaching site {} at {}", config.name, config.endpoint))?
         .is_some();
-    let site = Site::remote(config, backend, receipts);
+    let site = Site::remote(config, backend, receipts, None);
     if exists {
         site.check_marker(repo_id)?;
     } else {
@@ -204,12 +217,16 @@ fn create_remote(
 }
 
 /// The backend behind the site's bandwidth limits, if it has any, and listing each kind of
-/// object once per command ([`RememberedListings`]).
-fn limited<B: Backend + 'static>(config: &SiteConfig, backend: B) -> Arc<dyn Backend> {
+/// object once per command ([`RememberedListings`], keeping the listings in `kept` if given).
+fn limited<B: Backend + 'static>(config: &SiteConfig, backend: B, kept: Option<PathBuf>) -> Arc<dyn Backend> {
+    let remembered = |inner| match kept {
+        Some(dir) => RememberedListings::keeping(inner, dir),
+        None => RememberedListings::new(inner),
+    };
     let rate = |kib: Option<u64>| kib.map(|k| k.saturating_mul(1024));
     match (config.limit_upload_kib, config.limit_download_kib) {
-        (None, None) => Arc::new(RememberedListings::new(backend)),
-        (up, down) => Arc::new(RememberedListings::new(ThrottledBackend::new(backend, rate(up), rate(down)))),
+        (None, None) => Arc::new(remembered(Arc::new(backend) as Arc<dyn Backend>)),
+        (up, down) => Arc::new(remembered(Arc::new(ThrottledBackend::new(backend, rate(up), rate(down))))),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod audit_log;
 pub mod auth;
 pub mod governance;
+pub mod listing;
 pub mod proof;
 pub mod receipt;
 pub mod tls;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use chancery_protocol::{object_path, sync_path};
+use chancery_protocol::{list_path, object_path, sync_path};
 use common::{error_of, name_of, owner, raw_connection, read_all, site, start, Client};
 use reqwest::header::{ALLOW, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Version};
@@ -49,6 +49,45 @@ async fn put_get_range_head_list_round_trip_with_verified_receipts() {
     assert_eq!(client.list("ee", "packs").await, expected);
     assert!(client.list("ee", "index").await.is_empty());
     assert_eq!(client.send("POST", &sync_path("ee"), Vec::new()).await.status(), StatusCode::NO_CONTENT);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_comes_by_shard_digests_and_by_shards() {
+    use chancery_protocol::listing::{parse_listing, parse_shard_reply, shard_digests, shard_of, ShardReply};
+    let site = site();
+    let server = start(&site.data).await;
+    let client = Client::new(server.addr, site.site_key, owner(1));
+    let mut stored = Vec::new();
+    for i in 0..40u32 {
+        let body = format!("object {i}").into_bytes();
+        assert_eq!(client.put("ee", "packs", &body).await.0, StatusCode::CREATED);
+        stored.push((name_of(&body), body.len() as u64));
+    }
+    let client = &client;
+    let listing = |query: String| async move {
+        let response = client.send("GET", &format!("{}?{query}", list_path("ee", "packs")), Vec::new()).await;
+        (response.status(), response.bytes().await.unwrap().to_vec())
+    };
+    let (status, body) = listing("shard_bits=3".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = shard_digests(stored.iter().map(|(name, size)| (name.as_str(), *size)), 3);
+    assert_eq!(parse_shard_reply(&body, 3).unwrap(), ShardReply::Digests(expected));
+
+    let (status, body) = listing("shard_bits=3&shards=2,5".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut wanted: Vec<(String, u64)> =
+        stored.iter().filter(|(name, _)| [2, 5].contains(&shard_of(name, 3))).cloned().collect();
+    wanted.sort();
+    let got: Vec<(String, u64)> =
+        parse_listing(&body).unwrap().into_iter().map(|o| (o.name, o.size)).collect();
+    assert_eq!(got, wanted);
+    assert!(!got.is_empty() && got.len() < stored.len());
+
+    for bad in ["shard_bits=13", "shard_bits=3&shards=8", "shard_bits=two"] {
+        let (status, body) = listing(bad.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {}", String::from_utf8_lossy(&body));
+    }
     server.stop().await.unwrap();
 }
 

@@ -181,6 +181,15 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Every complete object of `kind`, sorted by name.
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError>;
 
+    /// Every complete object of `kind`, sorted by name, given `known`, a listing of it taken
+    /// earlier (sorted by name): `None` when `known` is still what the store holds. A store
+    /// that can tell which parts of its listing changed sends only those (a site server,
+    /// `chancery_protocol::listing`). By default it lists afresh.
+    fn relist(&self, kind: ObjectKind, known: &[ObjectInfo]) -> Result<Option<Vec<ObjectInfo>>, StoreError> {
+        let _ = known;
+        self.list(kind).map(Some)
+    }
+
     /// Removes an object; removing a missing object is `Ok`.
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError>;
 
@@ -236,6 +245,9 @@ macro_rules! forward_backend {
             }
             fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
                 (**self).list(kind)
+            }
+            fn relist(&self, kind: ObjectKind, known: &[ObjectInfo]) -> Result<Option<Vec<ObjectInfo>>, StoreError> {
+                (**self).relist(kind, known)
             }
             fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {
                 (**self).delete(kind, name)

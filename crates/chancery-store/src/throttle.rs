@@ -129,6 +129,10 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         self.inner.list(kind)
     }
 
+    fn relist(&self, kind: ObjectKind, known: &[ObjectInfo]) -> Result<Option<Vec<ObjectInfo>>, StoreError> {
+        self.inner.relist(kind, known)
+    }
+
     fn delete(&self, kind: ObjectKind, name: &str) -> Result<(), StoreError> {
         self.inner.delete(kind, name)
     }

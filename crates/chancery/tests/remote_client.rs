@@ -1,6 +1,6 @@
 //! The owner's client of a site server, called directly: a pack uploaded from its parts, a
 //! clock an hour off corrected from the site's answer, a body that is not what was signed
-//! refused.
+//! refused, a kept listing brought up to date by shard; and the listings commands keep.
 
 mod common;
 
@@ -62,4 +62,107 @@ fn a_pack_whose_bytes_are_not_what_was_signed_is_refused_and_not_stored() {
     assert!(refused.to_string().contains("refused"), "{refused}");
     assert_eq!(client.stat(ObjectKind::Pack, &name).unwrap(), None);
     assert!(client.take_receipts().is_empty());
+}
+
+/// An index object as the site accepts it: named by the BLAKE3 hash of its bytes.
+fn put_index(client: &RemoteBackend, body: &[u8]) -> String {
+    let name = blake3::hash(body).to_hex().to_string();
+    client.put(ObjectKind::Index, &name, body).unwrap();
+    name
+}
+
+#[test]
+fn a_kept_listing_is_brought_up_to_date_by_the_shards_that_changed_only() {
+    let env = Env::init();
+    let server = SiteServer::start(&env.path("site"), "de", "t1", &owner_key(&env));
+    let client = client(&env, &server, "t1");
+    for i in 0..600u32 {
+        put_index(&client, format!("index {i}").as_bytes());
+    }
+    let sent = || server.metric("chancery_site_sent_bytes_total");
+    let before = sent();
+    let whole = client.list(ObjectKind::Index).unwrap();
+    let whole_cost = sent() - before;
+    assert_eq!(whole.len(), 600);
+
+    // Nothing changed: the digests alone.
+    let before = sent();
+    assert_eq!(client.relist(ObjectKind::Index, &whole).unwrap(), None, "the kept listing is exact");
+    let unchanged_cost = sent() - before;
+
+    // Two objects more, one the kept listing has that the site does not, one of the wrong size.
+    let added = [put_index(&client, b"index 600"), put_index(&client, b"index 601")];
+    let mut kept = whole.clone();
+    kept.push(chancery_store::ObjectInfo { name: "f".repeat(64), size: 1 });
+    kept[0].size += 1;
+    kept.sort();
+    let before = sent();
+    let relisted = client.relist(ObjectKind::Index, &kept).unwrap().expect("changed");
+    let changed_cost = sent() - before;
+    assert_eq!(relisted, client.list(ObjectKind::Index).unwrap(), "as the site lists it now");
+    assert!(added.iter().all(|name| relisted.iter().any(|o| &o.name == name)));
+    assert_eq!(relisted.len(), 602);
+
+    assert!(unchanged_cost * 10 < whole_cost, "{unchanged_cost} bytes for digests, {whole_cost} whole");
+    assert!(
+        changed_cost * 3 < whole_cost,
+        "{changed_cost} bytes for at most 4 changed shards, {whole_cost} whole"
+    );
+}
+
+/// The listing a command kept of a site server's objects of a kind, as (name, size).
+fn kept_listing(env: &Env, site: &str, kind: &str) -> Vec<(String, u64)> {
+    let path = env.path(&format!("home/.chancery/cache/listings/{site}/{kind}"));
+    let listed = chancery_protocol::listing::parse_listing(&std::fs::read(path).unwrap()).unwrap();
+    listed.into_iter().map(|o| (o.name, o.size)).collect()
+}
+
+/// The objects of a kind a site server holds for tenant `ee`, as (name, size).
+fn held(server: &SiteServer, kind: &str) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = walkdir_files(&server.data.join("tenants/ee").join(kind))
+        .into_iter()
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::metadata(&p).unwrap().len())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn walkdir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir_files(&path));
+        } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn commands_keep_a_servers_listings_as_they_leave_them() {
+    let env = Env::init();
+    let servers = common::server::start_servers(
+        &env,
+        &[("lux", common::LUXEMBOURG, "LU"), ("sto", common::STOCKHOLM, "SE")],
+    );
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("register.csv"), noise(50_000, 5)).unwrap();
+    env.cmd(&["backup", src.to_str().unwrap()]).assert().success();
+    for kind in ["packs", "index", "snapshots", "ledger"] {
+        assert_eq!(
+            kept_listing(&env, "lux", kind),
+            held(&servers[0], kind),
+            "{kind}: the backup's own puts kept"
+        );
+    }
+    std::fs::write(src.join("register.csv"), noise(60_000, 6)).unwrap();
+    env.cmd(&["backup", src.to_str().unwrap()]).assert().success();
+    assert_eq!(held(&servers[0], "snapshots").len(), 2);
+    assert_eq!(kept_listing(&env, "sto", "snapshots"), held(&servers[1], "snapshots"));
+    assert_eq!(kept_listing(&env, "lux", "packs"), held(&servers[0], "packs"));
 }

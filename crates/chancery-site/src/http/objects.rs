@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chancery_protocol::listing::{
+    format_digests, parse_listing_query, shard_digests, shard_of, ListedObject, ListingQuery,
+};
 use chancery_protocol::KINDS;
 use chancery_store::{validate_name, Backend, ObjectInfo, ObjectKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Authed;
 use super::error::{blocking, ApiError};
@@ -29,13 +32,6 @@ pub(crate) struct ObjectPath {
 #[derive(Debug, Deserialize)]
 pub(crate) struct KindPath {
     kind: String,
-}
-
-/// One entry of a listing.
-#[derive(Debug, Serialize)]
-struct Entry {
-    name: String,
-    size: u64,
 }
 
 /// The store's kind for a URL's kind, or 404.
@@ -117,14 +113,47 @@ async fn stat(authed: &Authed, kind: ObjectKind, name: &str) -> Result<u64, ApiE
     size.ok_or_else(|| ApiError::not_found(format!("no {kind} named {name}")))
 }
 
-/// `GET …/{kind}`: every object of a kind, sorted by name.
-pub(crate) async fn list_objects(Path(path): Path<KindPath>, authed: Authed) -> Result<Response, ApiError> {
+/// `GET …/{kind}`: every object of a kind, sorted by name; with `?shard_bits=B`, the digest
+/// of each shard of that listing, and with `&shards=i,j,…` too, the objects of those shards
+/// (`chancery_protocol::listing`, FORMAT.md §12.8).
+pub(crate) async fn list_objects(
+    Path(path): Path<KindPath>,
+    RawQuery(query): RawQuery,
+    authed: Authed,
+) -> Result<Response, ApiError> {
     let kind = object_kind(&path.kind)?;
     require_read(&authed, kind)?;
+    let asked = parse_listing_query(query.as_deref()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let store = authed.store.clone();
-    let objects: Vec<ObjectInfo> = blocking("listing objects", move || store.backend.list(kind)).await?;
-    let entries: Vec<Entry> = objects.into_iter().map(|o| Entry { name: o.name, size: o.size }).collect();
-    Ok(Json(entries).into_response())
+    // Hashing every name for its shard is work for the blocking pool, like the listing.
+    let answer =
+        blocking("listing objects", move || Ok(answer_listing(store.backend.list(kind)?, asked))).await?;
+    Ok(match answer {
+        Listing::Objects(objects) => Json(objects).into_response(),
+        Listing::Digests(digests) => Json(digests).into_response(),
+    })
+}
+
+/// What a listing request is answered with.
+enum Listing {
+    Objects(Vec<ListedObject>),
+    Digests(Vec<String>),
+}
+
+fn answer_listing(objects: Vec<ObjectInfo>, asked: ListingQuery) -> Listing {
+    let listed =
+        |objects: Vec<ObjectInfo>| objects.into_iter().map(|o| ListedObject { name: o.name, size: o.size });
+    match asked {
+        ListingQuery::Whole => Listing::Objects(listed(objects).collect()),
+        ListingQuery::Digests { bits } => {
+            let digests = shard_digests(objects.iter().map(|o| (o.name.as_str(), o.size)), bits);
+            Listing::Digests(format_digests(&digests))
+        }
+        ListingQuery::Shards { bits, shards } => {
+            let wanted: std::collections::HashSet<u16> = shards.into_iter().collect();
+            Listing::Objects(listed(objects).filter(|o| wanted.contains(&shard_of(&o.name, bits))).collect())
+        }
+    }
 }
 
 /// `DELETE …/keys/{name}` and `DELETE …/meta/recovery-key-*`: a writer removes a password's
