@@ -8,9 +8,10 @@ use chancery_format::padding::padme;
 /// what fits in its padding.
 const TOPPING_WINDOW: usize = 2 << 20;
 
-/// How far back from the end a cut looks for a blob to leave out. With blobs of about 1 MiB
-/// a 16 MiB pack holds about 16, so every one is a candidate; with small blobs the cuts alone
-/// already land close below a Padmé step, and the window bounds the search to 64 x 64 tries.
+/// The last this many cuts of a full pack are also tried with one of the this many blobs
+/// before them left out. With blobs of about 1 MiB a 16 MiB pack holds about 16, so every cut
+/// and blob is a candidate; with small blobs the cuts alone already land close below a Padmé
+/// step, and the window bounds the search to 64 x 64 tries.
 const LEAVE_OUT_WINDOW: usize = 64;
 
 #[derive(Default)]
@@ -49,8 +50,8 @@ impl PackBuffer {
 
     /// Cuts the pack where its padding is the smallest share of it, and returns the blobs it
     /// no longer holds (in order) for the next pack. The cuts tried keep at least `min` bytes:
-    /// after each blob, and after each blob with one of the last [`LEAVE_OUT_WINDOW`] blobs
-    /// before it left out. Padmé rounds a 16-32 MiB pack up to a multiple of 512 KiB and an
+    /// after each blob, and, for the last [`LEAVE_OUT_WINDOW`] of those, with one of the
+    /// [`LEAVE_OUT_WINDOW`] blobs before the cut left out. Padmé rounds a 16-32 MiB pack up to a multiple of 512 KiB and an
     /// 8-16 MiB one to 256 KiB. With blobs of about 1 MiB (random data), the cuts after a blob
     /// alone leave about 36 KiB of padding a pack (0.2 %), and with one blob left out about
     /// 3 KiB (`packs_of_megabyte_blobs_pad_less_than_a_thousandth_of_their_bytes`).
@@ -80,7 +81,8 @@ impl PackBuffer {
             if all - count >= LEAVE_OUT_WINDOW || count < 2 {
                 continue;
             }
-            for index in count.saturating_sub(LEAVE_OUT_WINDOW)..count {
+            // Leaving out the last blob is the cut before it, already tried.
+            for index in count.saturating_sub(LEAVE_OUT_WINDOW)..count - 1 {
                 let kept = bytes - len(index);
                 if kept >= min {
                     best.keep_least(count, Some(index), padding_share(count - 1, kept));
@@ -176,8 +178,8 @@ mod tests {
         assert_eq!(rest, vec![vec![room + 1, 1, TOPPING_WINDOW]]);
     }
 
-    /// Blob lengths of about 1 MiB, spread as random data's chunks are (256 KiB - 4 MiB),
-    /// from a fixed xorshift sequence.
+    /// Blob lengths of 256 KiB to 1.75 MiB (about 1 MiB, as random data's chunks), from a
+    /// fixed xorshift sequence.
     fn chunk_like_lengths(count: usize) -> Vec<usize> {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         (0..count)
@@ -221,6 +223,23 @@ mod tests {
         assert!(tried > 20, "only {tried} cuts compared");
         let uncut = padding_share(added, lens[..added].iter().sum());
         assert!(chosen.0 * 4 < uncut.0, "{chosen:?} against {uncut:?} uncut");
+    }
+
+    #[test]
+    fn a_cut_may_leave_one_blob_out_for_the_next_pack_and_keeps_its_byte_count() {
+        // Two blobs of 5 MiB and one of about 6 MiB fill a pack to exactly 16 MiB, a Padmé step
+        // (the header and seal take 4,148 bytes); no other cut ends on a step, so the blob
+        // between them is left out.
+        let step = 16 << 20;
+        let room = step - unpadded_len(3, 0);
+        let lens = [5 << 20, (3 << 20) + 12_288, 5 << 20, room - (10 << 20), (1 << 20) + 12_288];
+        let mut pack = PackBuffer::default();
+        lens.iter().for_each(|&len| pack.push(blob(len)));
+        let rest = pack.cut_for_least_padding(8 << 20);
+        assert_eq!(sizes(&pack), [lens[0], lens[2], lens[3]], "kept in order, the second blob out");
+        assert_eq!(rest.iter().map(|b| b.sealed.len()).collect::<Vec<_>>(), [lens[1], lens[4]]);
+        assert_eq!(pack.bytes, sizes(&pack).iter().sum::<usize>());
+        assert_eq!(padding_share(3, pack.bytes).0, 0, "no padding at all");
     }
 
     #[test]
