@@ -34,8 +34,7 @@ run_loopback() { # $1: run number
   new_home "$home"
   add_servers "$home"
   timed_backup "$home"
-  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
-  servers=()
+  stop_servers
 }
 
 declare -A wall cpu rss

@@ -6,8 +6,15 @@ if [ -z "$bin" ]; then
   bin=$PWD/target/release/chancery
 fi
 work=$(mktemp -d)
-servers=()
-cleanup() { for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# Servers are started in command substitutions (subshells), so their pids go to a file, not
+# to a variable the exit trap would never see filled.
+stop_servers() {
+  if [ -f "$work/server.pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$work/server.pids"
+    : > "$work/server.pids"
+  fi
+}
+cleanup() { stop_servers; rm -rf "$work"; }
 trap cleanup EXIT
 export CHANCERY_PASSWORD="bench password"
 
@@ -22,7 +29,7 @@ start_server() { # $1: data folder, $2: name, $3: owner key; prints URL and site
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["site_key"])')
   "$bin" site-admin enroll --data "$1" --tenant bench --owner-key "$3" >/dev/null
   CHANCERY_LOG=warn "$bin" serve --data "$1" --listen 127.0.0.1:0 > "$1.out" 2>/dev/null &
-  servers+=($!)
+  echo $! >> "$work/server.pids"
   until line=$(head -n1 "$1.out" 2>/dev/null) && [ -n "$line" ]; do sleep 0.1; done
   echo "https://${line#listening on } $key"
 }
