@@ -21,10 +21,9 @@
 //! which asks the server for the digests of its shards and fetches only the shards that
 //! changed (`chancery_protocol::listing`): when this owner is the site's only writer, none
 //! did, and a listing costs one request as before, of about half a byte per object where it
-//! was about 88. A kept listing is
-//! only a guess: a shard is taken from it only when its digest is the server's, so a damaged,
-//! stale or foreign file (a command killed before it kept its listing) costs a fuller listing,
-//! never a wrong one.
+//! was about 88. A kept listing is only a guess: a shard is taken from it only when its
+//! digest is the server's, so a damaged, stale or foreign file (a command killed before it
+//! kept its listing) costs a fuller listing, never a wrong one.
 
 use chancery_protocol::listing::parse_listing;
 use chancery_store::{Backend, ObjectInfo, ObjectKind, SharedParts, StoreError};
@@ -68,12 +67,13 @@ impl<B: Backend> RememberedListings<B> {
     fn first_listing(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>, StoreError> {
         let Some(dir) = &self.kept else { return self.inner.list(kind) };
         let known = read_kept(&dir.join(kind.dir_name()));
-        let objects = match known.is_empty() {
-            true => self.inner.list(kind)?,
-            false => match self.inner.relist(kind, &known)? {
+        let objects = if known.is_empty() {
+            self.inner.list(kind)?
+        } else {
+            match self.inner.relist(kind, &known)? {
                 None => return Ok(known),
                 Some(objects) => objects,
-            },
+            }
         };
         if objects != known {
             self.changed(kind);
