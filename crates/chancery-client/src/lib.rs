@@ -16,6 +16,7 @@ mod proof;
 mod upload;
 mod witness;
 
+pub use listing::sorted as sorted_listing;
 pub use proof::{ProveError, ProvedRange};
 pub use witness::WitnessAnswer;
 

@@ -99,7 +99,9 @@ impl RemoteBackend {
     }
 }
 
-fn sorted(objects: Vec<ListedObject>) -> Vec<ObjectInfo> {
+/// A listing as a store's listing is: sorted by name, each name once, names a store could not
+/// hold left out. For what a site sends, and for the listing an owner kept.
+pub fn sorted(objects: Vec<ListedObject>) -> Vec<ObjectInfo> {
     sorted_infos(objects.into_iter().map(|o| ObjectInfo { name: o.name, size: o.size }).collect())
 }
 

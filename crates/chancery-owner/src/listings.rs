@@ -210,14 +210,7 @@ impl<B: Backend> Backend for RememberedListings<B> {
 fn read_kept(path: &Path) -> Vec<ObjectInfo> {
     let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
     let Ok(listed) = parse_listing(&bytes) else { return Vec::new() };
-    let mut objects: Vec<ObjectInfo> = listed
-        .into_iter()
-        .filter(|o| chancery_store::validate_name(&o.name).is_ok())
-        .map(|o| ObjectInfo { name: o.name, size: o.size })
-        .collect();
-    objects.sort();
-    objects.dedup_by(|a, b| a.name == b.name);
-    objects
+    chancery_client::sorted_listing(listed)
 }
 
 /// An entry of a kept listing as written: the JSON of `ListedObject`, names borrowed.

@@ -219,14 +219,17 @@ fn create_remote(
 /// The backend behind the site's bandwidth limits, if it has any, and listing each kind of
 /// object once per command ([`RememberedListings`], keeping the listings in `kept` if given).
 fn limited<B: Backend + 'static>(config: &SiteConfig, backend: B, kept: Option<PathBuf>) -> Arc<dyn Backend> {
-    let remembered = |inner| match kept {
-        Some(dir) => RememberedListings::keeping(inner, dir),
-        None => RememberedListings::new(inner),
-    };
     let rate = |kib: Option<u64>| kib.map(|k| k.saturating_mul(1024));
     match (config.limit_upload_kib, config.limit_download_kib) {
-        (None, None) => Arc::new(remembered(Arc::new(backend) as Arc<dyn Backend>)),
-        (up, down) => Arc::new(remembered(Arc::new(ThrottledBackend::new(backend, rate(up), rate(down))))),
+        (None, None) => Arc::new(remembered(backend, kept)),
+        (up, down) => Arc::new(remembered(ThrottledBackend::new(backend, rate(up), rate(down)), kept)),
+    }
+}
+
+fn remembered<B: Backend>(inner: B, kept: Option<PathBuf>) -> RememberedListings<B> {
+    match kept {
+        Some(dir) => RememberedListings::keeping(inner, dir),
+        None => RememberedListings::new(inner),
     }
 }
 

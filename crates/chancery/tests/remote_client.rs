@@ -119,27 +119,9 @@ fn kept_listing(env: &Env, site: &str, kind: &str) -> Vec<(String, u64)> {
 
 /// The objects of a kind a site server holds for tenant `ee`, as (name, size).
 fn held(server: &SiteServer, kind: &str) -> Vec<(String, u64)> {
-    let mut files: Vec<(String, u64)> = walkdir_files(&server.data.join("tenants/ee").join(kind))
-        .into_iter()
-        .map(|p| {
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::metadata(&p).unwrap().len())
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn walkdir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walkdir_files(&path));
-        } else if !entry.file_name().to_string_lossy().starts_with('.') {
-            out.push(path);
-        }
-    }
-    out
+    let files = common::objects(&server.data.join("tenants/ee"), kind);
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    files.iter().map(|p| (name(p), std::fs::metadata(p).unwrap().len())).collect()
 }
 
 #[test]

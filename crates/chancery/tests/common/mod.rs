@@ -113,12 +113,22 @@ impl Env {
 
 /// Every pack file of a site folder.
 pub fn packs(site: &Path) -> Vec<PathBuf> {
+    objects(site, "packs")
+}
+
+/// Every object file of a kind in a site folder (packs are fanned out, FORMAT.md §11), sorted.
+pub fn objects(site: &Path, kind: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(fans) = std::fs::read_dir(site.join("packs")) else {
+    let Ok(entries) = std::fs::read_dir(site.join(kind)) else {
         return out;
     };
-    for fan in fans {
-        for pack in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if kind != "packs" {
+            out.push(path);
+            continue;
+        }
+        for pack in std::fs::read_dir(path).unwrap() {
             out.push(pack.unwrap().path());
         }
     }
